@@ -1,0 +1,106 @@
+//! The probe wire protocol between the runner and `cnicheck agent probe`.
+//!
+//! The runner opens one exec per source pod and phase, writes every [`ProbeRequest`] for that
+//! pod as one JSON line each on stdin, then closes stdin. The agent runs them concurrently and
+//! answers with one [`ProbeResult`] JSON line per request, in completion order, followed by
+//! [`END_OF_RESULTS`]. Exec output can be truncated without an error (kubernetes#124571), so a
+//! batch without the sentinel is incomplete and the missing probes are errors, never passes.
+
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+/// Last line of every agent batch; its absence means the output was cut short.
+pub const END_OF_RESULTS: &str = "#cnicheck-end-of-results";
+
+/// Ports every agent pod serves (see `agent::serve`), so scenarios and templates agree.
+pub mod ports {
+    pub const HTTP: u16 = 8080;
+    pub const HTTP_ALT: u16 = 8081;
+    pub const TCP_ECHO: u16 = 9000;
+    pub const UDP_ECHO: u16 = 9001;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeRequest {
+    /// Chosen by the runner, echoed back in the result.
+    pub id: u32,
+    pub action: ProbeAction,
+    pub timeout_ms: u64,
+    /// Bind the probe's socket to this interface (e.g. Multus `net1`); the pod's default route otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+}
+
+/// What to do. Hosts are literal addresses or names the agent resolves itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ProbeAction {
+    /// A TCP handshake.
+    Tcp { host: String, port: u16 },
+    /// An HTTP(S) GET; certificates are not verified (test servers are self-signed).
+    Http { url: String },
+    /// Sends a datagram carrying `marker` and waits for an echo that contains it.
+    Udp { host: String, port: u16, marker: String },
+    /// One ICMP echo request.
+    Icmp { host: String },
+    /// An A/AAAA lookup through the pod's resolver (search domains apply), or `server` if given.
+    Dns { name: String, server: Option<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeResult {
+    pub id: u32,
+    pub outcome: Outcome,
+    pub elapsed_ms: u64,
+}
+
+/// What the agent observed. Judging (allowed/denied/...) happens in the runner, not here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// TCP handshake completed.
+    Connected { peer: String },
+    /// HTTP response received. `server` is the answering agent's pod name, when it said.
+    HttpStatus { status: u16, server: Option<String> },
+    /// UDP echo containing our marker came back. `server` is the echoing pod, when it said.
+    UdpEcho { server: Option<String> },
+    /// ICMP echo reply received.
+    IcmpReply,
+    /// DNS answered with addresses.
+    Resolved { addresses: Vec<IpAddr> },
+    /// DNS said the name does not exist.
+    NxDomain,
+    /// No answer before the deadline (what a dropping policy or firewall looks like).
+    Timeout,
+    /// Actively refused: TCP RST or ICMP port unreachable.
+    Refused,
+    /// ICMP host/net unreachable or no route.
+    Unreachable { detail: String },
+    /// Any other network error (DNS SERVFAIL, TLS failure, ...): observed, but neither success nor denial.
+    NetworkError { detail: String },
+    /// The probe could not be carried out at all (bad address, no such interface, no
+    /// permission). Always judged an error: it says nothing about the network.
+    CouldNotRun { reason: String },
+}
+
+impl Outcome {
+    /// Short human form for tables and messages.
+    pub fn summary(&self) -> String {
+        match self {
+            Outcome::Connected { .. } => "connected".into(),
+            Outcome::HttpStatus { status, .. } => format!("http {status}"),
+            Outcome::UdpEcho { .. } => "udp echo".into(),
+            Outcome::IcmpReply => "icmp reply".into(),
+            Outcome::Resolved { addresses } => {
+                let list: Vec<String> = addresses.iter().map(ToString::to_string).collect();
+                format!("resolved {}", list.join(","))
+            }
+            Outcome::NxDomain => "nxdomain".into(),
+            Outcome::Timeout => "timeout".into(),
+            Outcome::Refused => "refused".into(),
+            Outcome::Unreachable { .. } => "unreachable".into(),
+            Outcome::NetworkError { detail } => format!("error: {detail}"),
+            Outcome::CouldNotRun { reason } => format!("could not run: {reason}"),
+        }
+    }
+}
