@@ -1,2 +1,46 @@
 //! Reporters: console, JUnit and JSON, all fed from one [`model::RunReport`].
+//!
+//! The runner produces the report; reporters only render it, so a report read back from
+//! `--json` renders exactly like a live one.
+
+pub mod console;
+pub mod exit;
+pub mod json;
+pub mod junit;
 pub mod model;
+
+use std::path::PathBuf;
+
+pub use exit::exit_code;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot render the report as JSON: {0}")]
+    EncodeJson(#[source] serde_json::Error),
+    #[error("{path} is not a cnicheck JSON report: {source}")]
+    DecodeJson {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error(
+        "{path} has report format {found}, but this cnicheck reads format {supported} at most: \
+         use a newer cnicheck"
+    )]
+    UnsupportedFormat {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("cannot render the JUnit report: {0}")]
+    Junit(#[from] quick_junit::SerializeError),
+}

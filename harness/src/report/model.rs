@@ -58,15 +58,46 @@ pub struct ProbeReport {
     pub port: Option<u16>,
     pub expected: String,
     pub observed: String,
+    /// Whether traffic should get through, and whether it did: the cells of the truth tables
+    /// the console prints for a failed matrix. `unknown` in reports written before they existed.
+    #[serde(default)]
+    pub expected_reach: Reach,
+    #[serde(default)]
+    pub observed_reach: Reach,
     pub verdict: Verdict,
     /// How many times the probe ran; more than one means it needed retries (policy
     /// propagation) and a pass is reported as flaky.
     pub attempts: u32,
+    /// The attempts before the last one, oldest first: what a flaky pass saw before it passed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_attempts: Vec<AttemptReport>,
     pub duration_secs: f64,
     /// Human explanation for failures and errors.
     pub message: Option<String>,
     /// A shell command that reproduces this probe by hand.
     pub reproduce: String,
+}
+
+/// One attempt of a probe that was retried.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptReport {
+    pub observed: String,
+    pub verdict: Verdict,
+    pub explanation: String,
+}
+
+/// Whether traffic got (or should get) through, as a netpol-style truth table shows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reach {
+    /// Something answered: a connection, an echo, any HTTP response, any DNS answer.
+    Reached,
+    /// Nothing got through: a timeout, a refusal or an unreachable destination.
+    Blocked,
+    /// The probe said neither (a network error, a probe that could not run), or the report
+    /// predates this field.
+    #[default]
+    Unknown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,4 +111,44 @@ pub enum Verdict {
     /// Could not be judged: the probe did not run (exec failed, agent gone, setup failed).
     Error,
     Skip,
+}
+
+/// How many scenarios and probes ended which way: the numbers of the console summary and of
+/// the exit code, counted in one place so they cannot disagree.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub scenarios_run: usize,
+    pub scenarios_skipped: usize,
+    pub setup_errors: usize,
+    pub passed: usize,
+    pub flaky: usize,
+    pub failed: usize,
+    pub errors: usize,
+    pub skipped: usize,
+}
+
+impl RunReport {
+    pub fn tally(&self) -> Tally {
+        let mut tally = Tally::default();
+        for scenario in &self.scenarios {
+            if scenario.skipped.is_some() {
+                tally.scenarios_skipped += 1;
+            } else if scenario.setup_error.is_some() {
+                tally.setup_errors += 1;
+            } else {
+                tally.scenarios_run += 1;
+            }
+            for probe in &scenario.probes {
+                let count = match probe.verdict {
+                    Verdict::Pass => &mut tally.passed,
+                    Verdict::Flaky => &mut tally.flaky,
+                    Verdict::Fail => &mut tally.failed,
+                    Verdict::Error => &mut tally.errors,
+                    Verdict::Skip => &mut tally.skipped,
+                };
+                *count += 1;
+            }
+        }
+        tally
+    }
 }

@@ -1,0 +1,468 @@
+//! Console output: one line per finished probe while the run goes, then a summary that makes
+//! every failure actionable without another tool.
+//!
+//! Progress is plain lines rather than a progress bar: they read the same in a terminal and in
+//! a CI log, and each finished probe stays on record. Everything renders into a `String` first,
+//! so the output is tested as text.
+
+use super::model::{ProbeReport, Reach, RunReport, ScenarioReport, Verdict};
+use std::fmt::{self, Write as _};
+use std::io::{self, IsTerminal, Write};
+
+/// Live progress and the final summary, written to `out` (stderr in the binary: stdout belongs
+/// to the test runner's machine-readable output).
+pub struct Console<W> {
+    out: W,
+    palette: Palette,
+}
+
+impl Console<io::Stderr> {
+    /// Colored when stderr is a terminal and `NO_COLOR` is unset or empty.
+    pub fn stderr() -> Self {
+        let stderr = io::stderr();
+        let colors = colors_wanted(&stderr);
+        Self::new(stderr, colors)
+    }
+}
+
+impl<W: Write> Console<W> {
+    pub fn new(out: W, colors: bool) -> Self {
+        Console {
+            out,
+            palette: Palette { enabled: colors },
+        }
+    }
+
+    pub fn probe_finished(&mut self, probe: &ProbeReport) -> io::Result<()> {
+        writeln!(self.out, "{}", progress_line(probe, self.palette.enabled))
+    }
+
+    /// Says why a scenario ran no probes; scenarios that ran were already reported probe by probe.
+    pub fn scenario_finished(&mut self, scenario: &ScenarioReport) -> io::Result<()> {
+        let palette = self.palette;
+        if let Some(error) = &scenario.setup_error {
+            let label = palette.verdict(Verdict::Error);
+            writeln!(self.out, "{label} {}::setup: {error}", scenario.name)?;
+        } else if let Some(reason) = &scenario.skipped {
+            let label = palette.verdict(Verdict::Skip);
+            writeln!(self.out, "{label} {}: {reason}", scenario.name)?;
+        }
+        Ok(())
+    }
+
+    pub fn summary(&mut self, report: &RunReport) -> io::Result<()> {
+        self.out
+            .write_all(render_summary(report, self.palette.enabled).as_bytes())
+    }
+}
+
+/// Whether to color output for `stream`: only a terminal, and never when `NO_COLOR` is set to
+/// anything but the empty string (<https://no-color.org>).
+pub fn colors_wanted(stream: &impl IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+}
+
+/// `  FAIL [   2.003s] NAME: expected allowed, observed timeout`.
+pub fn progress_line(probe: &ProbeReport, colors: bool) -> String {
+    let palette = Palette { enabled: colors };
+    let detail = match probe.verdict {
+        Verdict::Pass => String::new(),
+        Verdict::Flaky => format!(" (passed on attempt {})", probe.attempts),
+        Verdict::Fail | Verdict::Error => {
+            format!(": expected {}, observed {}", probe.expected, probe.observed)
+        }
+        Verdict::Skip => probe
+            .message
+            .as_ref()
+            .map(|reason| format!(": {reason}"))
+            .unwrap_or_default(),
+    };
+    format!(
+        "{} [{:>8.3}s] {}{detail}",
+        palette.verdict(probe.verdict),
+        probe.duration_secs,
+        probe.name
+    )
+}
+
+/// The block that says everything about one failed or errored probe, uncolored (JUnit puts it
+/// in the failure's text).
+pub fn failure_block(probe: &ProbeReport) -> String {
+    let mut out = String::new();
+    write_failure_block(&mut out, probe, Palette { enabled: false }).expect(WRITE_TO_STRING);
+    out
+}
+
+/// Failures and errors with truth tables for failed matrices, flaky probes, skipped scenarios,
+/// and the counts.
+pub fn render_summary(report: &RunReport, colors: bool) -> String {
+    let mut out = String::new();
+    write_summary(&mut out, report, Palette { enabled: colors }).expect(WRITE_TO_STRING);
+    out
+}
+
+const WRITE_TO_STRING: &str = "writing to a String cannot fail";
+
+fn write_summary(out: &mut String, report: &RunReport, palette: Palette) -> fmt::Result {
+    for scenario in &report.scenarios {
+        write_scenario_problems(out, scenario, palette)?;
+    }
+    let flaky: Vec<&ProbeReport> = all_probes(report)
+        .filter(|probe| probe.verdict == Verdict::Flaky)
+        .collect();
+    if !flaky.is_empty() {
+        writeln!(out, "{}", palette.paint(Style::Heading, "Flaky probes"))?;
+        for probe in flaky {
+            let attempts: Vec<&str> = probe
+                .earlier_attempts
+                .iter()
+                .map(|attempt| attempt.observed.as_str())
+                .collect();
+            writeln!(
+                out,
+                "{} {} (passed on attempt {}; before: {})",
+                palette.verdict(Verdict::Flaky),
+                probe.name,
+                probe.attempts,
+                if attempts.is_empty() {
+                    "not recorded".into()
+                } else {
+                    attempts.join(", ")
+                }
+            )?;
+        }
+        writeln!(out)?;
+    }
+    write_counts(out, report, palette)
+}
+
+fn all_probes(report: &RunReport) -> impl Iterator<Item = &ProbeReport> {
+    report
+        .scenarios
+        .iter()
+        .flat_map(|scenario| &scenario.probes)
+}
+
+fn is_wrong(probe: &ProbeReport) -> bool {
+    matches!(probe.verdict, Verdict::Fail | Verdict::Error)
+}
+
+fn write_scenario_problems(
+    out: &mut String,
+    scenario: &ScenarioReport,
+    palette: Palette,
+) -> fmt::Result {
+    if let Some(error) = &scenario.setup_error {
+        writeln!(
+            out,
+            "{} {}::setup",
+            palette.verdict(Verdict::Error),
+            scenario.name
+        )?;
+        writeln!(out, "    file:      {}", scenario.file)?;
+        writeln!(out, "    why:       the scenario's setup failed: {error}")?;
+        writeln!(out)?;
+    }
+    for group in probe_groups(&scenario.probes) {
+        let wrong: Vec<&ProbeReport> = group
+            .probes
+            .iter()
+            .copied()
+            .filter(|p| is_wrong(p))
+            .collect();
+        if wrong.is_empty() {
+            continue;
+        }
+        if group.probes.len() > 1 {
+            write_truth_tables(out, scenario, &group, wrong.len(), palette)?;
+        }
+        for probe in wrong {
+            write_failure_block(out, probe, palette)?;
+            writeln!(out)?;
+        }
+    }
+    Ok(())
+}
+
+fn write_failure_block(out: &mut String, probe: &ProbeReport, palette: Palette) -> fmt::Result {
+    writeln!(out, "{} {}", palette.verdict(probe.verdict), probe.name)?;
+    writeln!(out, "    from:      {}", probe.from)?;
+    writeln!(
+        out,
+        "    to:        {} at {}",
+        probe.to, probe.target_address
+    )?;
+    writeln!(out, "    protocol:  {}", protocol_and_port(probe))?;
+    writeln!(out, "    expected:  {}", probe.expected)?;
+    writeln!(out, "    observed:  {}", probe.observed)?;
+    if !probe.earlier_attempts.is_empty() {
+        let earlier: Vec<&str> = probe
+            .earlier_attempts
+            .iter()
+            .map(|attempt| attempt.observed.as_str())
+            .collect();
+        writeln!(
+            out,
+            "    attempts:  {} (before the last: {})",
+            probe.attempts,
+            earlier.join(", ")
+        )?;
+    }
+    let why = probe.message.clone().unwrap_or_else(|| {
+        format!(
+            "expected {}, but observed {}",
+            probe.expected, probe.observed
+        )
+    });
+    writeln!(out, "    why:       {why}")?;
+    writeln!(out, "    reproduce: {}", probe.reproduce)
+}
+
+fn protocol_and_port(probe: &ProbeReport) -> String {
+    match probe.port {
+        Some(port) => format!("{}/{port}", probe.protocol),
+        None => probe.protocol.clone(),
+    }
+}
+
+/// The probes of one phase of a scenario that share a protocol and port: the cells of one
+/// `from` x `to` matrix.
+struct ProbeGroup<'a> {
+    phase: &'a str,
+    protocol: String,
+    probes: Vec<&'a ProbeReport>,
+}
+
+fn probe_groups(probes: &[ProbeReport]) -> Vec<ProbeGroup<'_>> {
+    let mut groups: Vec<ProbeGroup> = Vec::new();
+    for probe in probes {
+        let protocol = protocol_and_port(probe);
+        match groups
+            .iter_mut()
+            .find(|group| group.phase == probe.phase && group.protocol == protocol)
+        {
+            Some(group) => group.probes.push(probe),
+            None => groups.push(ProbeGroup {
+                phase: &probe.phase,
+                protocol,
+                probes: vec![probe],
+            }),
+        }
+    }
+    groups
+}
+
+/// Expected, observed and diff tables in the style of the Kubernetes netpol e2e suite: rows are
+/// sources, columns are targets (numbered, with a legend, since target names are long).
+fn write_truth_tables(
+    out: &mut String,
+    scenario: &ScenarioReport,
+    group: &ProbeGroup,
+    wrong: usize,
+    palette: Palette,
+) -> fmt::Result {
+    let rows = distinct(group.probes.iter().map(|probe| probe.from.as_str()));
+    let columns = distinct(
+        group
+            .probes
+            .iter()
+            .map(|probe| (probe.to.as_str(), probe.target_address.as_str())),
+    );
+    let cell = |row: &str, column: (&str, &str)| {
+        group.probes.iter().rev().copied().find(|probe| {
+            probe.from == row && (probe.to.as_str(), probe.target_address.as_str()) == column
+        })
+    };
+    writeln!(
+        out,
+        "{} {} / {}: {}: {wrong} of {} cells wrong",
+        palette.paint(Style::Heading, "Matrix"),
+        scenario.name,
+        group.phase,
+        group.protocol,
+        group.probes.len()
+    )?;
+    let column_width = columns.len().to_string().len() + 2;
+    for (number, (to, address)) in columns.iter().enumerate() {
+        writeln!(out, "    {:>column_width$} = {to} at {address}", number + 1)?;
+    }
+    let row_width = rows
+        .iter()
+        .map(|row| row.chars().count())
+        .max()
+        .unwrap_or(0);
+    let tables: [(&str, CellSymbol); 3] = [
+        ("expected", |probe| reach_symbol(probe.expected_reach)),
+        ("observed", observed_symbol),
+        ("diff", diff_symbol),
+    ];
+    for (title, symbol) in tables {
+        writeln!(out, "  {title}:")?;
+        write!(out, "    {:row_width$}", "")?;
+        for number in 1..=columns.len() {
+            write!(out, "{number:>column_width$}")?;
+        }
+        writeln!(out)?;
+        for row in &rows {
+            write!(out, "    {row:row_width$}")?;
+            for column in &columns {
+                let symbol = cell(row, *column).map_or(' ', symbol);
+                let padding = " ".repeat(column_width - 1);
+                write!(out, "{padding}{}", palette.symbol(symbol))?;
+            }
+            writeln!(out)?;
+        }
+    }
+    writeln!(
+        out,
+        "  . reached   X blocked   ? unclear   ! wrong   E error   - not run"
+    )?;
+    writeln!(out)
+}
+
+/// How a table shows one probe.
+type CellSymbol = fn(&ProbeReport) -> char;
+
+fn distinct<T: PartialEq>(items: impl Iterator<Item = T>) -> Vec<T> {
+    let mut seen = Vec::new();
+    for item in items {
+        if !seen.contains(&item) {
+            seen.push(item);
+        }
+    }
+    seen
+}
+
+fn reach_symbol(reach: Reach) -> char {
+    match reach {
+        Reach::Reached => '.',
+        Reach::Blocked => 'X',
+        Reach::Unknown => '?',
+    }
+}
+
+fn observed_symbol(probe: &ProbeReport) -> char {
+    match probe.verdict {
+        Verdict::Error => 'E',
+        Verdict::Skip => '-',
+        Verdict::Pass | Verdict::Flaky | Verdict::Fail => reach_symbol(probe.observed_reach),
+    }
+}
+
+fn diff_symbol(probe: &ProbeReport) -> char {
+    match probe.verdict {
+        Verdict::Pass | Verdict::Flaky => '.',
+        Verdict::Fail => '!',
+        Verdict::Error => 'E',
+        Verdict::Skip => '-',
+    }
+}
+
+fn write_counts(out: &mut String, report: &RunReport, palette: Palette) -> fmt::Result {
+    let tally = report.tally();
+    let mut scenarios = vec![plural(tally.scenarios_run, "scenario run", "scenarios run")];
+    if tally.scenarios_skipped > 0 {
+        scenarios.push(format!("{} skipped", tally.scenarios_skipped));
+    }
+    if tally.setup_errors > 0 {
+        scenarios.push(plural(tally.setup_errors, "setup error", "setup errors"));
+    }
+    writeln!(
+        out,
+        "{} [{:>8.3}s] {}",
+        palette.paint(Style::Heading, "Summary"),
+        report.duration_secs,
+        scenarios.join(", ")
+    )?;
+    let counts = [
+        (tally.passed, "passed", Style::Pass),
+        (tally.flaky, "flaky", Style::Flaky),
+        (tally.failed, "failed", Style::Fail),
+        (
+            tally.errors,
+            if tally.errors == 1 { "error" } else { "errors" },
+            Style::Error,
+        ),
+        (tally.skipped, "skipped", Style::Skip),
+    ];
+    let counts: Vec<String> = counts
+        .into_iter()
+        .map(|(count, word, style)| {
+            let text = format!("{count} {word}");
+            if count > 0 {
+                palette.paint(style, &text)
+            } else {
+                text
+            }
+        })
+        .collect();
+    writeln!(out, "    probes: {}", counts.join(", "))?;
+    for scenario in &report.scenarios {
+        if let Some(reason) = &scenario.skipped {
+            writeln!(out, "    skipped {}: {reason}", scenario.name)?;
+        }
+    }
+    Ok(())
+}
+
+fn plural(count: usize, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
+#[derive(Clone, Copy)]
+struct Palette {
+    enabled: bool,
+}
+
+#[derive(Clone, Copy)]
+enum Style {
+    Pass,
+    Flaky,
+    Fail,
+    Error,
+    Skip,
+    Heading,
+}
+
+impl Style {
+    fn sgr(self) -> &'static str {
+        match self {
+            Style::Pass => "32",
+            Style::Flaky => "33",
+            Style::Fail => "1;31",
+            Style::Error => "1;35",
+            Style::Skip => "2",
+            Style::Heading => "1",
+        }
+    }
+}
+
+impl Palette {
+    fn paint(self, style: Style, text: &str) -> String {
+        if self.enabled {
+            format!("\x1b[{}m{text}\x1b[0m", style.sgr())
+        } else {
+            text.to_owned()
+        }
+    }
+
+    /// The verdict as a right-aligned label; padded before painting so escapes don't count.
+    fn verdict(self, verdict: Verdict) -> String {
+        let (label, style) = match verdict {
+            Verdict::Pass => ("PASS", Style::Pass),
+            Verdict::Flaky => ("FLAKY", Style::Flaky),
+            Verdict::Fail => ("FAIL", Style::Fail),
+            Verdict::Error => ("ERROR", Style::Error),
+            Verdict::Skip => ("SKIP", Style::Skip),
+        };
+        self.paint(style, &format!("{label:>5}"))
+    }
+
+    fn symbol(self, symbol: char) -> String {
+        match symbol {
+            '!' => self.paint(Style::Fail, "!"),
+            'E' => self.paint(Style::Error, "E"),
+            other => other.to_string(),
+        }
+    }
+}
