@@ -19,10 +19,12 @@
 //!         expect: allowed
 //! ```
 
-use schemars::JsonSchema;
-use serde::Deserialize;
-use serde_saphyr::Spanned;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Deserializer, de};
+use serde_saphyr::{Location, Spanned};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -39,7 +41,8 @@ pub struct Scenario {
     pub requires: Requirements,
     /// Extra namespaces by alias, besides the run's own namespace (alias `default`).
     #[serde(default)]
-    pub namespaces: BTreeMap<String, NamespaceSpec>,
+    #[schemars(with = "BTreeMap<String, NamespaceSpec>")]
+    pub namespaces: SpannedMap<NamespaceSpec>,
     pub workloads: Vec<Workload>,
     pub phases: Vec<Phase>,
 }
@@ -83,7 +86,8 @@ pub struct Workload {
     #[schemars(with = "Option<String>")]
     pub namespace: Option<Spanned<String>>,
     #[serde(default = "one")]
-    pub replicas: u32,
+    #[schemars(with = "u32", default = "one_replica")]
+    pub replicas: Spanned<u32>,
     /// Extra pod labels (every pod also gets `cnicheck.io/workload: NAME`).
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
@@ -100,7 +104,11 @@ pub struct Workload {
     pub networks: Vec<String>,
 }
 
-fn one() -> u32 {
+fn one() -> Spanned<u32> {
+    Spanned::new(one_replica(), Location::UNKNOWN, Location::UNKNOWN)
+}
+
+fn one_replica() -> u32 {
     1
 }
 
@@ -159,15 +167,15 @@ pub struct ProbeSet {
     #[serde(default)]
     pub name: Option<String>,
     /// Source workloads (each of their pods probes). `WORKLOAD` or `NAMESPACE/WORKLOAD`.
-    #[schemars(with = "OneOrMany<String>")]
-    pub from: OneOrMany<Spanned<String>>,
+    pub from: OneOrMany,
     /// Targets, as `KIND:NAME`: `pod:W` (each pod of W by IP), `service:W` (ClusterIP),
     /// `service-dns:W` (the Service's DNS name), `nodeport:W` (every node IP at the NodePort),
     /// `node:W` (the node IP of each pod of a host-network workload W), `external` (the
-    /// `--external-target`), `dns:NAME` (a name to look up, for protocol dns).
-    #[schemars(with = "OneOrMany<String>")]
-    pub to: OneOrMany<Spanned<String>>,
-    pub protocol: Protocol,
+    /// `--external-target`; with protocol dns, its host name), `dns:NAME` (a name to look up,
+    /// for protocol dns).
+    pub to: OneOrMany,
+    #[schemars(with = "Protocol")]
+    pub protocol: Spanned<Protocol>,
     /// Destination port; defaults to the agent's port for the protocol.
     #[serde(default)]
     pub port: Option<u16>,
@@ -177,28 +185,266 @@ pub struct ProbeSet {
     /// Send from this pod interface (e.g. Multus `net1`) and target the peer's address on it.
     #[serde(default)]
     pub interface: Option<String>,
-    pub expect: Expectation,
+    #[schemars(with = "Expectation")]
+    pub expect: Spanned<Expectation>,
     /// Cells that behave otherwise, keyed `FROM -> TO` as written in `from` and `to`.
     #[serde(default)]
-    pub except: BTreeMap<String, Expectation>,
+    #[schemars(with = "BTreeMap<String, Expectation>")]
+    pub except: SpannedMap<Spanned<Expectation>>,
     /// Per-probe timeout in seconds (default 2; denials are only trusted after this long).
     #[serde(default)]
-    pub timeout: Option<f64>,
+    #[schemars(with = "Option<f64>")]
+    pub timeout: Option<Spanned<f64>>,
 }
 
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(untagged)]
-pub enum OneOrMany<T> {
-    One(T),
-    Many(Vec<T>),
+impl ProbeSet {
+    /// What the cell `from -> to` (both as written) should observe.
+    pub fn expectation_for(&self, from: &str, to: &str) -> &Expectation {
+        self.except
+            .iter()
+            .find(|(cell, _)| split_cell(&cell.value) == Some((from, to)))
+            .map_or(&self.expect.value, |(_, expectation)| &expectation.value)
+    }
 }
 
-impl<T> OneOrMany<T> {
-    pub fn as_slice(&self) -> &[T] {
-        match self {
-            OneOrMany::One(item) => std::slice::from_ref(item),
-            OneOrMany::Many(items) => items,
+/// Splits an `except` key `FROM -> TO` into its two sides.
+pub fn split_cell(key: &str) -> Option<(&str, &str)> {
+    let (from, to) = key.split_once("->")?;
+    let (from, to) = (from.trim(), to.trim());
+    (!from.is_empty() && !to.is_empty()).then_some((from, to))
+}
+
+/// A reference to a workload: `NAME` (the run's namespace) or `NAMESPACE/NAME`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WorkloadRef<'a> {
+    /// Namespace alias; `default` (the run's namespace) when not written.
+    pub namespace: &'a str,
+    pub name: &'a str,
+}
+
+impl<'a> WorkloadRef<'a> {
+    pub const DEFAULT_NAMESPACE: &'static str = "default";
+
+    pub fn parse(text: &'a str) -> Self {
+        match text.split_once('/') {
+            Some((namespace, name)) => WorkloadRef { namespace, name },
+            None => WorkloadRef {
+                namespace: Self::DEFAULT_NAMESPACE,
+                name: text,
+            },
         }
+    }
+
+    /// The reference a workload definition answers to.
+    pub fn of(workload: &'a Workload) -> Self {
+        WorkloadRef {
+            namespace: workload
+                .namespace
+                .as_ref()
+                .map_or(Self::DEFAULT_NAMESPACE, |alias| alias.value.as_str()),
+            name: &workload.name.value,
+        }
+    }
+}
+
+impl fmt::Display for WorkloadRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.namespace == Self::DEFAULT_NAMESPACE {
+            f.write_str(self.name)
+        } else {
+            write!(f, "{}/{}", self.namespace, self.name)
+        }
+    }
+}
+
+/// A `to` entry, parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// Each pod of the workload, by pod IP.
+    Pod(WorkloadRef<'a>),
+    /// The workload's Service, by ClusterIP.
+    Service(WorkloadRef<'a>),
+    /// The workload's Service, by DNS name.
+    ServiceDns(WorkloadRef<'a>),
+    /// Every node IP at the workload's NodePort.
+    NodePort(WorkloadRef<'a>),
+    /// The node IP of each pod of a host-network workload.
+    Node(WorkloadRef<'a>),
+    /// The `--external-target`.
+    External,
+    /// A name to look up.
+    Dns(&'a str),
+}
+
+impl<'a> Target<'a> {
+    /// Every accepted form, for help texts.
+    pub const FORMS: [&'static str; 7] = [
+        "pod:WORKLOAD",
+        "service:WORKLOAD",
+        "service-dns:WORKLOAD",
+        "nodeport:WORKLOAD",
+        "node:WORKLOAD",
+        "external",
+        "dns:NAME",
+    ];
+
+    /// `None` when the kind is unknown or the name after it is empty.
+    pub fn parse(text: &'a str) -> Option<Self> {
+        if text == "external" {
+            return Some(Target::External);
+        }
+        let (kind, name) = text.split_once(':')?;
+        if name.is_empty() {
+            return None;
+        }
+        let workload = WorkloadRef::parse(name);
+        Some(match kind {
+            "pod" => Target::Pod(workload),
+            "service" => Target::Service(workload),
+            "service-dns" => Target::ServiceDns(workload),
+            "nodeport" => Target::NodePort(workload),
+            "node" => Target::Node(workload),
+            "dns" => Target::Dns(name),
+            _ => return None,
+        })
+    }
+
+    /// The workload this target points at, if any.
+    pub fn workload(&self) -> Option<WorkloadRef<'a>> {
+        match *self {
+            Target::Pod(workload)
+            | Target::Service(workload)
+            | Target::ServiceDns(workload)
+            | Target::NodePort(workload)
+            | Target::Node(workload) => Some(workload),
+            Target::External | Target::Dns(_) => None,
+        }
+    }
+}
+
+/// One name or a list of names: `from: client` or `from: [a, b]`. Every name keeps its own
+/// position, which serde's untagged enums would lose.
+#[derive(Debug, Clone)]
+pub struct OneOrMany(Vec<Spanned<String>>);
+
+impl OneOrMany {
+    pub fn as_slice(&self) -> &[Spanned<String>] {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // The outer span is where a lone scalar sits; list items carry their own spans.
+        let spanned = Spanned::<StringOrList>::deserialize(deserializer)?;
+        Ok(OneOrMany(match spanned.value {
+            StringOrList::One(name) => {
+                vec![Spanned::new(name, spanned.referenced, spanned.defined)]
+            }
+            StringOrList::Many(names) => names,
+        }))
+    }
+}
+
+enum StringOrList {
+    One(String),
+    Many(Vec<Spanned<String>>),
+}
+
+impl<'de> Deserialize<'de> for StringOrList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+
+        impl<'de> de::Visitor<'de> for Visitor {
+            type Value = StringOrList;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a name or a list of names")
+            }
+
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<StringOrList, E> {
+                Ok(StringOrList::One(name.to_owned()))
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<StringOrList, A::Error> {
+                let mut names = Vec::new();
+                while let Some(name) = seq.next_element()? {
+                    names.push(name);
+                }
+                Ok(StringOrList::Many(names))
+            }
+        }
+
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl JsonSchema for OneOrMany {
+    fn schema_name() -> Cow<'static, str> {
+        "OneOrMany".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "anyOf": [
+                { "type": "string" },
+                { "type": "array", "items": { "type": "string" } }
+            ]
+        })
+    }
+}
+
+/// A YAML mapping whose keys keep their positions (`Spanned` has no `Ord`, so it cannot key a
+/// `BTreeMap`). Entries stay in file order; duplicate keys are rejected by the parser.
+#[derive(Debug, Clone)]
+pub struct SpannedMap<V>(Vec<(Spanned<String>, V)>);
+
+impl<V> Default for SpannedMap<V> {
+    fn default() -> Self {
+        SpannedMap(Vec::new())
+    }
+}
+
+impl<V> SpannedMap<V> {
+    pub fn iter(&self) -> impl Iterator<Item = (&Spanned<String>, &V)> {
+        self.0.iter().map(|(key, value)| (key, value))
+    }
+
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.iter()
+            .find(|(candidate, _)| candidate.value == key)
+            .map(|(_, value)| value)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for SpannedMap<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<V>(std::marker::PhantomData<V>);
+
+        impl<'de, V: Deserialize<'de>> de::Visitor<'de> for Visitor<V> {
+            type Value = SpannedMap<V>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping")
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key()? {
+                    entries.push((key, map.next_value()?));
+                }
+                Ok(SpannedMap(entries))
+            }
+        }
+
+        deserializer.deserialize_map(Visitor(std::marker::PhantomData))
     }
 }
 

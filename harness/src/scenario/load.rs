@@ -1,0 +1,62 @@
+//! Parsing a scenario's YAML into the model, with `file:line:col` errors and fix hints.
+
+use super::ScenarioError;
+use super::error::{Diagnostic, choose_from};
+use super::model::Scenario;
+use serde_saphyr::{Error as YamlError, Location, MessageFormatter, UserMessageFormatter};
+
+/// Parses `text`; `file` is the name errors show.
+pub(crate) fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
+    serde_saphyr::from_str(text).map_err(|error| {
+        let (message, hint) = explain(innermost(&error));
+        let at = error.location().unwrap_or(Location::UNKNOWN);
+        ScenarioError::Syntax(Box::new(Diagnostic::new(file, text, at, message, hint)))
+    })
+}
+
+/// The parser's own error, without the alias and snippet wrappers around it.
+fn innermost(mut error: &YamlError) -> &YamlError {
+    while let YamlError::AliasError { error: inner, .. }
+    | YamlError::WithSnippet { error: inner, .. } = error
+    {
+        error = inner;
+    }
+    error
+}
+
+fn explain(error: &YamlError) -> (String, Option<String>) {
+    match error {
+        YamlError::SerdeUnknownField {
+            field, expected, ..
+        } => (
+            format!("unknown field `{field}`"),
+            Some(choose_from(
+                field,
+                "valid fields here",
+                expected.iter().copied(),
+            )),
+        ),
+        YamlError::SerdeUnknownVariant {
+            variant, expected, ..
+        } => (
+            format!("unknown value `{variant}`"),
+            Some(choose_from(
+                variant,
+                "allowed values",
+                expected.iter().copied(),
+            )),
+        ),
+        YamlError::SerdeMissingField { field, .. } => (
+            format!("missing field `{field}`"),
+            Some(format!("add `{field}:` to this mapping")),
+        ),
+        YamlError::DuplicateMappingKey { .. } => (
+            UserMessageFormatter.format_message(error).into_owned(),
+            Some("each key may appear once per mapping; merge or remove the duplicate".to_owned()),
+        ),
+        _ => (
+            UserMessageFormatter.format_message(error).into_owned(),
+            None,
+        ),
+    }
+}

@@ -1,0 +1,138 @@
+//! Where a scenario's text and the manifests it applies come from: a directory on disk, or
+//! the copies of `scenarios/` compiled into the binary so the built-in suites need no files.
+
+use super::ScenarioError;
+use std::borrow::Cow;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScenarioSource {
+    /// A file on disk; manifest paths are relative to its directory.
+    File(PathBuf),
+    /// A built-in scenario, by its path under `scenarios/`; manifest paths are relative to it
+    /// within the embedded files.
+    Builtin(&'static str),
+}
+
+impl ScenarioSource {
+    /// The text of a manifest named (as in `apply`) relative to the scenario.
+    pub fn read_manifest(&self, relative: &str) -> Result<Cow<'static, str>, ScenarioError> {
+        match self {
+            ScenarioSource::File(path) => {
+                let manifest = sibling(path, relative);
+                std::fs::read_to_string(&manifest)
+                    .map(Cow::Owned)
+                    .map_err(|source| ScenarioError::Read {
+                        path: manifest,
+                        source,
+                    })
+            }
+            ScenarioSource::Builtin(path) => {
+                let manifest = embedded_sibling(path, relative);
+                find_builtin_manifest(&manifest)
+                    .map(Cow::Borrowed)
+                    .ok_or_else(|| ScenarioError::Read {
+                        path: Path::new(BUILTIN_PREFIX).join(&manifest),
+                        source: io::ErrorKind::NotFound.into(),
+                    })
+            }
+        }
+    }
+
+    pub(crate) fn manifest_exists(&self, relative: &str) -> bool {
+        match self {
+            ScenarioSource::File(path) => sibling(path, relative).is_file(),
+            ScenarioSource::Builtin(path) => {
+                find_builtin_manifest(&embedded_sibling(path, relative)).is_some()
+            }
+        }
+    }
+}
+
+/// The name diagnostics and reports use.
+impl fmt::Display for ScenarioSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScenarioSource::File(path) => write!(f, "{}", path.display()),
+            ScenarioSource::Builtin(path) => write!(f, "{BUILTIN_PREFIX}/{path}"),
+        }
+    }
+}
+
+const BUILTIN_PREFIX: &str = "builtin";
+
+fn sibling(scenario: &Path, relative: &str) -> PathBuf {
+    scenario.parent().unwrap_or(Path::new("")).join(relative)
+}
+
+/// Joins and normalizes lexically: embedded files have no file system to resolve `..` for us.
+fn embedded_sibling(scenario: &str, relative: &str) -> String {
+    let directory = scenario
+        .rsplit_once('/')
+        .map_or("", |(directory, _)| directory);
+    let mut parts: Vec<&str> = Vec::new();
+    for part in directory.split('/').chain(relative.split('/')) {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    parts.join("/")
+}
+
+macro_rules! embed {
+    ($($path:literal),* $(,)?) => {
+        &[$(($path, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/", $path)))),*]
+    };
+}
+
+/// The built-in scenarios, as (path under `scenarios/`, text).
+pub(super) const BUILTIN_SCENARIOS: &[(&str, &str)] = embed![
+    "pod-to-pod.yaml",
+    "pod-to-service.yaml",
+    "dns.yaml",
+    "external.yaml",
+    "network-policy.yaml",
+];
+
+/// Everything the built-in scenarios apply.
+const BUILTIN_MANIFESTS: &[(&str, &str)] = embed!["manifests/deny-ingress-to-server.yaml"];
+
+fn find_builtin_manifest(path: &str) -> Option<&'static str> {
+    BUILTIN_MANIFESTS
+        .iter()
+        .find(|(candidate, _)| *candidate == path)
+        .map(|(_, text)| *text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_paths_normalize() {
+        assert_eq!(embedded_sibling("a.yaml", "./m/x.yaml"), "m/x.yaml");
+        assert_eq!(embedded_sibling("sub/a.yaml", "../m/x.yaml"), "m/x.yaml");
+        assert_eq!(embedded_sibling("sub/a.yaml", "x.yaml"), "sub/x.yaml");
+    }
+
+    #[test]
+    fn builtin_manifests_resolve() {
+        let source = ScenarioSource::Builtin("network-policy.yaml");
+        let text = source
+            .read_manifest("manifests/deny-ingress-to-server.yaml")
+            .unwrap();
+        assert!(text.contains("NetworkPolicy"));
+        let missing = source.read_manifest("manifests/nope.yaml").unwrap_err();
+        assert!(
+            missing
+                .to_string()
+                .starts_with("builtin/manifests/nope.yaml: cannot read")
+        );
+    }
+}

@@ -1,0 +1,637 @@
+//! Loading scenario files: the built-in suites, the documented example, the schema, and the
+//! position and hint of every class of error.
+
+use cnicheck::scenario::model::{Expectation, Target, WorkloadRef};
+use cnicheck::scenario::{self, Diagnostic, ScenarioError, ScenarioSource};
+use std::path::PathBuf;
+
+/// Writes `files` into a fresh directory named after the test and returns its path.
+fn fixture_dir(test: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("scenario_load")
+        .join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+/// Loads `yaml` as `TEST/s.yaml` and returns its diagnostics (panics if it loads fine).
+fn diagnostics(test: &str, yaml: &str) -> Vec<Diagnostic> {
+    let dir = fixture_dir(test, &[("s.yaml", yaml)]);
+    let errors = scenario::load_file(dir.join("s.yaml")).expect_err("should not load");
+    errors
+        .into_iter()
+        .map(|error| match error {
+            ScenarioError::Syntax(diagnostic) | ScenarioError::Invalid(diagnostic) => *diagnostic,
+            ScenarioError::Read { .. } => panic!("unexpected: {error}"),
+        })
+        .collect()
+}
+
+/// Asserts exactly these errors, in order: (line, column, part of message, part of hint).
+#[track_caller]
+fn assert_errors(test: &str, yaml: &str, expected: &[(u64, u64, &str, &str)]) {
+    let found = diagnostics(test, yaml);
+    let rendered: Vec<String> = found.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        found.len(),
+        expected.len(),
+        "errors:\n{}",
+        rendered.join("\n")
+    );
+    for ((diagnostic, rendered), (line, column, message, hint)) in
+        found.iter().zip(&rendered).zip(expected)
+    {
+        assert_eq!(
+            (diagnostic.line, diagnostic.column),
+            (*line, *column),
+            "{rendered}"
+        );
+        assert!(diagnostic.message.contains(message), "{rendered}");
+        let actual_hint = diagnostic.hint.as_deref().unwrap_or_default();
+        assert!(actual_hint.contains(hint), "{rendered}");
+    }
+}
+
+/// A valid scenario to break one line at a time.
+const BASE: &str = "\
+name: s
+workloads:
+  - name: client
+  - name: server
+    service: {}
+phases:
+  - name: one
+    probes:
+      - from: client
+        to: pod:server
+        protocol: http
+        expect: allowed
+";
+
+#[test]
+fn every_builtin_scenario_loads() {
+    let builtin = scenario::builtin();
+    let names: Vec<&str> = builtin
+        .iter()
+        .map(|loaded| loaded.scenario.name.value.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "pod-to-pod",
+            "pod-to-service",
+            "dns",
+            "external",
+            "network-policy"
+        ]
+    );
+    for loaded in &builtin {
+        assert!(!loaded.scenario.groups.is_empty(), "{}", loaded.source);
+        assert!(loaded.source.to_string().starts_with("builtin/"));
+        for phase in &loaded.scenario.phases {
+            for manifest in &phase.apply {
+                loaded.source.read_manifest(&manifest.value).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn builtin_files_load_from_disk_too() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "yaml")
+        })
+        .collect();
+    paths.sort();
+    let loaded = scenario::load_all(&paths).unwrap_or_else(|errors| {
+        panic!(
+            "{}",
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    });
+    assert_eq!(
+        loaded.len(),
+        scenario::builtin().len(),
+        "every file is built in"
+    );
+    let policy = loaded
+        .iter()
+        .find(|loaded| loaded.scenario.name.value == "network-policy")
+        .unwrap();
+    let manifest = policy
+        .source
+        .read_manifest("manifests/deny-ingress-to-server.yaml")
+        .unwrap();
+    assert!(manifest.contains("kind: NetworkPolicy"));
+}
+
+#[test]
+fn module_doc_example_parses() {
+    let source = include_str!("../src/scenario/model.rs");
+    let example: String = source
+        .lines()
+        .filter_map(|line| line.strip_prefix("//!"))
+        .map(|line| line.strip_prefix(' ').unwrap_or(line))
+        .skip_while(|line| *line != "```yaml")
+        .skip(1)
+        .take_while(|line| *line != "```")
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert!(example.contains("workloads:"), "example not found");
+    let dir = fixture_dir("module_doc_example_parses", &[("example.yaml", &example)]);
+    let loaded = scenario::load_file(dir.join("example.yaml")).unwrap();
+    assert_eq!(loaded.scenario.workloads[1].replicas.value, 2);
+    assert_eq!(loaded.scenario.workloads[0].replicas.value, 1);
+}
+
+#[test]
+fn schema_describes_the_format() {
+    let schema = scenario::json_schema();
+    let text = serde_json::to_string(&schema).unwrap();
+    let reparsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(reparsed, schema);
+    let properties = schema["properties"].as_object().unwrap();
+    for property in [
+        "name",
+        "description",
+        "groups",
+        "requires",
+        "namespaces",
+        "workloads",
+        "phases",
+    ] {
+        assert!(properties.contains_key(property), "missing {property}");
+    }
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|value| value.as_str().unwrap())
+        .collect();
+    assert_eq!(required, ["name", "workloads", "phases"]);
+    assert_eq!(properties["name"]["type"], "string");
+    let probe_set = &schema["$defs"]["ProbeSet"]["properties"];
+    assert!(probe_set["from"].is_object() && probe_set["except"].is_object());
+}
+
+#[test]
+fn probe_sets_accept_one_or_many_and_keep_positions() {
+    let yaml = BASE.replace("to: pod:server", "to: [pod:server, \"service:server\"]");
+    let dir = fixture_dir("one_or_many", &[("s.yaml", &yaml)]);
+    let loaded = scenario::load_file(dir.join("s.yaml")).unwrap();
+    let probes = &loaded.scenario.phases[0].probes[0];
+    let from = &probes.from.as_slice()[0];
+    assert_eq!((from.referenced.line(), from.referenced.column()), (9, 15));
+    let to: Vec<(u64, u64)> = probes
+        .to
+        .as_slice()
+        .iter()
+        .map(|to| (to.referenced.line(), to.referenced.column()))
+        .collect();
+    assert_eq!(to, [(10, 14), (10, 26)]);
+    assert_eq!(
+        Target::parse(&probes.to.as_slice()[1].value),
+        Some(Target::Service(WorkloadRef::parse("server")))
+    );
+}
+
+#[test]
+fn except_overrides_single_cells() {
+    let yaml = BASE.replace(
+        "        expect: allowed\n",
+        "        expect: allowed\n        except:\n          client -> pod:server: {status: 403}\n",
+    );
+    let dir = fixture_dir("except_overrides", &[("s.yaml", &yaml)]);
+    let loaded = scenario::load_file(dir.join("s.yaml")).unwrap();
+    let probes = &loaded.scenario.phases[0].probes[0];
+    assert_eq!(
+        probes.expectation_for("client", "pod:server"),
+        &Expectation::Status(403)
+    );
+    assert_eq!(
+        probes.expectation_for("client", "pod:other"),
+        &Expectation::Allowed
+    );
+}
+
+#[test]
+fn unknown_field_suggests_the_closest() {
+    let yaml = BASE.replace("  - name: client\n", "  - name: client\n    replica: 2\n");
+    assert_errors(
+        "unknown_field",
+        &yaml,
+        &[(4, 5, "unknown field `replica`", "did you mean `replicas`?")],
+    );
+    let rendered = diagnostics("unknown_field_display", &yaml)[0].to_string();
+    assert!(rendered.contains("s.yaml:4:5: unknown field `replica`\n  hint: did you mean `replicas`? valid fields here: `name`, `namespace`, `replicas`"), "{rendered}");
+    assert!(
+        rendered.ends_with("  |\n4 |     replica: 2\n  |     ^^^^^^^"),
+        "{rendered}"
+    );
+}
+
+#[test]
+fn bad_enum_value_lists_allowed_values() {
+    let yaml = BASE.replace("protocol: http", "protocol: htp");
+    assert_errors(
+        "bad_enum",
+        &yaml,
+        &[(
+            11,
+            19,
+            "unknown value `htp`",
+            "did you mean `http`? allowed values: `tcp`, `http`, `https`, `udp`, `icmp`, `dns`",
+        )],
+    );
+}
+
+#[test]
+fn type_errors_point_at_the_value() {
+    let yaml = BASE.replace(
+        "  - name: client\n",
+        "  - name: client\n    replicas: many\n",
+    );
+    assert_errors("type_error", &yaml, &[(4, 15, "u32", "")]);
+}
+
+#[test]
+fn duplicate_names_point_at_the_second() {
+    let yaml = format!("{BASE}  - name: one\n    probes: []\n")
+        .replace("  - name: server\n", "  - name: client\n  - name: server\n");
+    assert_errors(
+        "duplicates",
+        &yaml,
+        &[
+            (4, 11, "workload `client` is defined twice", "line 3"),
+            (14, 11, "phase `one` is defined twice", "line 8"),
+        ],
+    );
+}
+
+#[test]
+fn duplicate_scenario_names_across_files() {
+    let dir = fixture_dir("duplicate_scenarios", &[("a.yaml", BASE), ("b.yaml", BASE)]);
+    let errors = scenario::load_all([dir.join("a.yaml"), dir.join("b.yaml")]).unwrap_err();
+    assert_eq!(errors.len(), 1);
+    let rendered = errors[0].to_string();
+    assert!(
+        rendered.contains("b.yaml:1:7: scenario `s` is defined twice"),
+        "{rendered}"
+    );
+    assert!(rendered.contains("a.yaml:1"), "{rendered}");
+}
+
+#[test]
+fn unknown_workloads_and_targets() {
+    let yaml = BASE
+        .replace("from: client", "from: [client, clinet]")
+        .replace("to: pod:server", "to: [pod:sever, pdo:server, bogus]");
+    assert_errors(
+        "unknown_references",
+        &yaml,
+        &[
+            (
+                9,
+                24,
+                "unknown workload `clinet`",
+                "did you mean `client`? defined workloads: `client`, `server`",
+            ),
+            (10, 14, "unknown workload `sever`", "did you mean `server`?"),
+            (
+                10,
+                25,
+                "`pdo:server` is not a target",
+                "did you mean `pod:server`?",
+            ),
+            (
+                10,
+                37,
+                "`bogus` is not a target",
+                "targets are pod:WORKLOAD, service:WORKLOAD",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn namespaced_references() {
+    let yaml = BASE
+        .replace("workloads:\n", "namespaces:\n  other: {}\nworkloads:\n")
+        .replace(
+            "  - name: server\n",
+            "  - name: server\n    namespace: other\n",
+        )
+        .replace("to: pod:server", "to: [pod:other/server, pod:server]")
+        .replace(
+            "  - name: client\n",
+            "  - name: client\n    namespace: elsewhere\n",
+        );
+    assert_errors(
+        "namespaces",
+        &yaml,
+        &[
+            (
+                6,
+                16,
+                "namespace alias `elsewhere` is not defined",
+                "defined aliases: `default`, `other`",
+            ),
+            (
+                13,
+                15,
+                "unknown workload `client`",
+                "did you mean `elsewhere/client`?",
+            ),
+            (
+                14,
+                32,
+                "unknown workload `server`",
+                "did you mean `other/server`?",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn services_must_exist_for_service_targets() {
+    let yaml = BASE.replace("    service: {}\n", "").replace(
+        "to: pod:server",
+        "to: [service:server, service-dns:server, nodeport:server, node:server]",
+    );
+    assert_errors(
+        "services",
+        &yaml,
+        &[
+            (
+                9,
+                14,
+                "workload `server` has no Service",
+                "add `service: {}`",
+            ),
+            (
+                9,
+                30,
+                "workload `server` has no Service",
+                "add `service: {}`",
+            ),
+            (
+                9,
+                50,
+                "has no NodePort Service",
+                "`service: {type: NodePort}`",
+            ),
+            (
+                9,
+                67,
+                "is not a host-network workload",
+                "`host-network: true`",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn except_keys_must_name_cells() {
+    let yaml = BASE.replace(
+        "        expect: allowed\n",
+        "        expect: allowed\n        except:\n          client -> pod:servr: denied\n          client: denied\n          server -> pod:server: denied\n",
+    );
+    assert_errors(
+        "except_keys",
+        &yaml,
+        &[
+            (
+                14,
+                11,
+                "`pod:servr` in `client -> pod:servr` is not in this probe set's `to`",
+                "did you mean `pod:server`?",
+            ),
+            (
+                15,
+                11,
+                "`client` is not an `except` key",
+                "write `FROM -> TO`",
+            ),
+            (
+                16,
+                11,
+                "`server` in `server -> pod:server` is not in this probe set's `from`",
+                "`from` has: `client`",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn expectations_must_fit_the_protocol() {
+    let probes = r"      - from: client
+        to: pod:server
+        protocol: tcp
+        expect: {status: 200}
+      - from: client
+        to: pod:server
+        protocol: http
+        expect: nxdomain
+        except:
+          client -> pod:server: {resolves-to: 10.0.0.1}
+      - from: client
+        to: [dns:example.com, pod:server]
+        protocol: dns
+        expect: dropped
+      - from: client
+        to: dns:example.com
+        protocol: dns
+        expect: {resolves-to: not-an-ip}
+";
+    let yaml = BASE.replace(
+        "      - from: client\n        to: pod:server\n        protocol: http\n        expect: allowed\n",
+        probes,
+    );
+    assert_errors(
+        "expectations",
+        &yaml,
+        &[
+            (
+                12,
+                17,
+                "expectation `status` does not fit protocol tcp",
+                "use `protocol: http`",
+            ),
+            (
+                16,
+                17,
+                "`nxdomain` does not fit protocol http",
+                "use `protocol: dns`",
+            ),
+            (
+                18,
+                33,
+                "`resolves-to` does not fit protocol http",
+                "use `protocol: dns`",
+            ),
+            (20, 31, "`pod:server` cannot be probed with dns", "dns:NAME"),
+            (
+                22,
+                17,
+                "`dropped` does not fit protocol dns",
+                "`nxdomain` or `resolves-to`",
+            ),
+            (
+                26,
+                17,
+                "`resolves-to` does not fit protocol dns",
+                "`not-an-ip` is not an IP address",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn placement_must_name_another_workload() {
+    let yaml = BASE
+        .replace(
+            "  - name: client\n",
+            "  - name: client\n    placement: {same-node-as: client}\n",
+        )
+        .replace(
+            "    service: {}\n",
+            "    service: {}\n    placement: {other-node-than: db}\n",
+        );
+    assert_errors(
+        "placement",
+        &yaml,
+        &[
+            (4, 31, "placed relative to itself", "another workload"),
+            (
+                7,
+                34,
+                "`other-node-than` needs at least two nodes",
+                "min-nodes: 2",
+            ),
+            (7, 34, "unknown workload `db`", "defined workloads"),
+        ],
+    );
+}
+
+#[test]
+fn manifests_must_exist_and_be_applied_before_deletion() {
+    let yaml = BASE.replace(
+        "  - name: one\n",
+        "  - name: zero\n    apply: [policy.yaml, missing.yaml]\n    delete: [policy.yaml]\n    probes: []\n  - name: one\n    delete: [policy.yaml, other.yaml]\n",
+    );
+    let dir = fixture_dir(
+        "manifests",
+        &[("s.yaml", &yaml), ("policy.yaml", "kind: NetworkPolicy\n")],
+    );
+    let errors = scenario::load_file(dir.join("s.yaml")).unwrap_err();
+    let rendered: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    let headlines: Vec<&str> = rendered
+        .iter()
+        .map(|text| {
+            text.lines()
+                .next()
+                .unwrap()
+                .split_once("s.yaml:")
+                .unwrap()
+                .1
+        })
+        .collect();
+    assert_eq!(
+        headlines,
+        [
+            "8:26: manifest `missing.yaml` not found",
+            "9:14: `policy.yaml` is deleted but no earlier phase applies it",
+            "12:27: `other.yaml` is deleted but no earlier phase applies it",
+        ]
+    );
+    assert!(
+        rendered[2].contains("applied by earlier phases: `policy.yaml`"),
+        "{}",
+        rendered[2]
+    );
+}
+
+#[test]
+fn numbers_must_be_sensible() {
+    let yaml = BASE
+        .replace("  - name: client\n", "  - name: client\n    replicas: 0\n")
+        .replace(
+            "        expect: allowed\n",
+            "        expect: allowed\n        timeout: 0\n",
+        );
+    assert_errors(
+        "numbers",
+        &yaml,
+        &[
+            (4, 15, "`replicas` must be at least 1", ""),
+            (
+                14,
+                18,
+                "timeout must be a positive number",
+                "default of 2 seconds",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn requirements_follow_from_use() {
+    let yaml = BASE.replace("to: pod:server", "to: external").replace(
+        "  - name: client\n",
+        "  - name: client\n    networks: [macvlan]\n",
+    );
+    assert_errors(
+        "requirements",
+        &yaml,
+        &[
+            (
+                3,
+                11,
+                "attaches Multus networks",
+                "network-attachment-definitions.k8s.cni.cncf.io",
+            ),
+            (
+                11,
+                13,
+                "`external` needs the scenario to require an external target",
+                "external-target: true",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn unreadable_files_name_the_path() {
+    let errors = scenario::load_file("/nonexistent/s.yaml").unwrap_err();
+    assert!(matches!(errors[..], [ScenarioError::Read { .. }]));
+    assert!(
+        errors[0]
+            .to_string()
+            .starts_with("/nonexistent/s.yaml: cannot read")
+    );
+}
+
+#[test]
+fn builtin_sources_read_embedded_manifests() {
+    let source = ScenarioSource::Builtin("network-policy.yaml");
+    assert!(
+        source
+            .read_manifest("./manifests/deny-ingress-to-server.yaml")
+            .is_ok()
+    );
+    assert!(source.read_manifest("manifests/none.yaml").is_err());
+}
