@@ -5,6 +5,15 @@
 //! answers with one [`ProbeResult`] JSON line per request, in completion order, followed by
 //! [`END_OF_RESULTS`]. Exec output can be truncated without an error (kubernetes#124571), so a
 //! batch without the sentinel is incomplete and the missing probes are errors, never passes.
+//!
+//! A request line that cannot be parsed but carries an `id` is answered with
+//! [`Outcome::CouldNotRun`]; one without an `id` makes the agent stop reading, finish the probes
+//! already started, and exit non-zero without the sentinel.
+//!
+//! Hosts given by name are resolved by the agent (hickory, the pod's `/etc/resolv.conf`) before
+//! the probe starts, with its own `timeout_ms` budget: a probe by name can take up to twice
+//! `timeout_ms`, and a name that cannot be resolved is never reported as a timeout of the probe
+//! (NXDOMAIN → [`Outcome::CouldNotRun`], other resolver failures → [`Outcome::NetworkError`]).
 
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -19,6 +28,16 @@ pub mod ports {
     pub const TCP_ECHO: u16 = 9000;
     pub const UDP_ECHO: u16 = 9001;
 }
+
+/// Response header carrying the answering agent's pod name.
+pub const POD_NAME_HEADER: &str = "x-cnicheck-pod";
+
+/// Path on [`ports::HTTP`] that answers 200 once every listener of the agent is bound: the agent
+/// pod's readiness probe.
+pub const HEALTHZ_PATH: &str = "/healthz";
+
+/// The UDP echo answers a datagram with the datagram itself, this tag, then the agent's pod name.
+pub const UDP_ECHO_POD_TAG: &[u8] = b"\n#cnicheck-pod=";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeRequest {
@@ -35,16 +54,27 @@ pub struct ProbeRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ProbeAction {
-    /// A TCP handshake.
+    /// A TCP handshake with the first address `host` resolves to.
     Tcp { host: String, port: u16 },
-    /// An HTTP(S) GET; certificates are not verified (test servers are self-signed).
+    /// An HTTP(S) GET; certificates are not verified (test servers are self-signed) and
+    /// redirects are not followed (a 3xx is the observation).
     Http { url: String },
-    /// Sends a datagram carrying `marker` and waits for an echo that contains it.
-    Udp { host: String, port: u16, marker: String },
+    /// Sends a datagram carrying `marker` (resent a few times within the timeout) and waits for
+    /// an echo that contains it.
+    Udp {
+        host: String,
+        port: u16,
+        marker: String,
+    },
     /// One ICMP echo request.
     Icmp { host: String },
-    /// An A/AAAA lookup through the pod's resolver (search domains apply), or `server` if given.
-    Dns { name: String, server: Option<String> },
+    /// An A/AAAA lookup with the pod's search domains and ndots, through the pod's nameservers
+    /// or `server` (`IP` or `IP:port`, port 53 by default) if given. Cannot be bound to an
+    /// `interface`: such a request is [`Outcome::CouldNotRun`].
+    Dns {
+        name: String,
+        server: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,98 @@
+//! Running one probe request. Every path ends in an [`Outcome`]: a probe that could not be
+//! carried out says so ([`Outcome::CouldNotRun`]) instead of looking like a network observation.
+
+mod dns;
+mod http;
+mod icmp;
+mod resolve;
+mod socket;
+mod tcp;
+mod udp;
+
+use std::error::Error;
+use std::time::{Duration, Instant};
+
+use crate::probe::{Outcome, ProbeAction, ProbeRequest, ProbeResult};
+
+use resolve::NameResolution;
+
+/// `Ok`: what the probe observed. `Err`: why it stopped before observing (resolution failed, no
+/// such interface, ...), which is reported as the outcome all the same; `Err` lets `?` end a
+/// probe early.
+type ProbeOutcome = Result<Outcome, Outcome>;
+
+/// What the probes of one batch share.
+#[derive(Default)]
+pub(super) struct ProbeContext {
+    names: NameResolution,
+}
+
+/// Settings every kind of probe obeys.
+struct ProbeSettings<'a> {
+    timeout: Duration,
+    interface: Option<&'a str>,
+    names: &'a NameResolution,
+}
+
+pub(super) async fn execute(request: &ProbeRequest, context: &ProbeContext) -> ProbeResult {
+    let started = Instant::now();
+    let outcome = observe(request, context)
+        .await
+        .unwrap_or_else(|early| early);
+    ProbeResult {
+        id: request.id,
+        outcome,
+        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    }
+}
+
+async fn observe(request: &ProbeRequest, context: &ProbeContext) -> ProbeOutcome {
+    if request.timeout_ms == 0 {
+        // A zero deadline would report Timeout without sending anything.
+        return Err(could_not_run("timeout_ms must be positive"));
+    }
+    let interface = request.interface.as_deref();
+    if let Some(interface) = interface {
+        socket::check_interface(interface)?;
+    }
+    let settings = ProbeSettings {
+        timeout: Duration::from_millis(request.timeout_ms),
+        interface,
+        names: &context.names,
+    };
+    match &request.action {
+        ProbeAction::Tcp { host, port } => tcp::probe(host, *port, &settings).await,
+        ProbeAction::Http { url } => http::probe(url, &settings).await,
+        ProbeAction::Udp { host, port, marker } => udp::probe(host, *port, marker, &settings).await,
+        ProbeAction::Icmp { host } => icmp::probe(host, &settings).await,
+        ProbeAction::Dns { name, server } => dns::probe(name, server.as_deref(), &settings).await,
+    }
+}
+
+fn could_not_run(reason: impl Into<String>) -> Outcome {
+    Outcome::CouldNotRun {
+        reason: reason.into(),
+    }
+}
+
+fn network_error(detail: impl Into<String>) -> Outcome {
+    Outcome::NetworkError {
+        detail: detail.into(),
+    }
+}
+
+/// An error and its causes on one line: libraries wrap the interesting part (an io error, a
+/// TLS alert) several levels deep.
+fn describe(error: &(dyn Error + 'static)) -> String {
+    let mut description = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !description.contains(&cause_text) {
+            description.push_str(": ");
+            description.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    description
+}

@@ -1,0 +1,86 @@
+//! UDP: a pass needs proof of delivery, an echo carrying our marker. Datagrams may be lost, so
+//! the marker is resent a few times within the timeout before concluding nothing answers.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use socket2::{Protocol, Type};
+use tokio::net::UdpSocket;
+
+use super::{ProbeOutcome, ProbeSettings, could_not_run, socket};
+use crate::probe::{Outcome, UDP_ECHO_POD_TAG};
+
+/// How many times the marker is sent, evenly spread over the timeout.
+const SENDS: u32 = 4;
+const MAX_DATAGRAM: usize = 65_535;
+
+pub(super) async fn probe(
+    host: &str,
+    port: u16,
+    marker: &str,
+    settings: &ProbeSettings<'_>,
+) -> ProbeOutcome {
+    if marker.is_empty() {
+        return Err(could_not_run("an empty UDP marker would match any reply"));
+    }
+    let address = settings.names.resolve_host(host, settings.timeout).await?;
+    let peer = SocketAddr::new(address, port);
+    let socket = socket::open(peer, Type::DGRAM, Protocol::UDP, settings.interface)?;
+    let socket = UdpSocket::from_std(socket.into())
+        .map_err(|error| could_not_run(format!("cannot register the UDP socket: {error}")))?;
+    // Connected, so the kernel reports an ICMP port unreachable to us as ECONNREFUSED.
+    if let Err(error) = socket.connect(peer).await {
+        return Ok(socket::outcome_of_io_error(&error));
+    }
+    let resend_every = settings.timeout / SENDS;
+    Ok(tokio::time::timeout(
+        settings.timeout,
+        exchange(&socket, marker.as_bytes(), resend_every),
+    )
+    .await
+    .unwrap_or(Outcome::Timeout))
+}
+
+/// Sends `marker` every `resend_every` until an echo containing it, or an error, comes back.
+async fn exchange(socket: &UdpSocket, marker: &[u8], resend_every: Duration) -> Outcome {
+    let mut resend = tokio::time::interval(resend_every);
+    let mut reply = vec![0u8; MAX_DATAGRAM];
+    loop {
+        tokio::select! {
+            _ = resend.tick() => {
+                if let Err(error) = socket.send(marker).await {
+                    return socket::outcome_of_io_error(&error);
+                }
+            }
+            received = socket.recv(&mut reply) => match received {
+                Ok(length) => {
+                    if let Some(server) = echoing_server(&reply[..length], marker) {
+                        return Outcome::UdpEcho { server };
+                    }
+                    tracing::debug!(length, "ignoring a UDP reply without our marker");
+                }
+                Err(error) => return socket::outcome_of_io_error(&error),
+            },
+        }
+    }
+}
+
+/// `None` if `reply` does not echo `marker`; otherwise the pod name an agent appended, if any
+/// (another echo server proves delivery too, it just cannot say who it is).
+fn echoing_server(reply: &[u8], marker: &[u8]) -> Option<Option<String>> {
+    if !contains(reply, marker) {
+        return None;
+    }
+    let tag_start = reply
+        .windows(UDP_ECHO_POD_TAG.len())
+        .rposition(|window| window == UDP_ECHO_POD_TAG);
+    Some(tag_start.map(|start| {
+        String::from_utf8_lossy(&reply[start + UDP_ECHO_POD_TAG.len()..]).into_owned()
+    }))
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}

@@ -1,0 +1,202 @@
+//! `cnicheck agent serve`: the probe targets every agent pod offers.
+//!
+//! Everything is bound before anything is served, so `/healthz` answering means every port is
+//! open. The process is PID 1 of a scratch image: the kernel ignores signals PID 1 has no handler
+//! for, so SIGTERM (and SIGINT, for a terminal) are handled explicitly and end the server cleanly.
+
+mod echo;
+mod http;
+mod listen;
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::task::JoinSet;
+
+use super::AgentError;
+use crate::probe::ports;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Name reported to clients (HTTP header, UDP echo); the hostname, which in a pod is the pod
+    /// name, when unset.
+    #[arg(long, env = "POD_NAME")]
+    pub pod_name: Option<String>,
+    /// Listen on this address only; every IPv6 and IPv4 address by default.
+    #[arg(long)]
+    pub listen_address: Option<IpAddr>,
+    #[arg(long, default_value_t = ports::HTTP)]
+    pub http_port: u16,
+    #[arg(long, default_value_t = ports::HTTP_ALT)]
+    pub http_alt_port: u16,
+    #[arg(long, default_value_t = ports::TCP_ECHO)]
+    pub tcp_echo_port: u16,
+    #[arg(long, default_value_t = ports::UDP_ECHO)]
+    pub udp_echo_port: u16,
+    /// An extra TCP echo port (e.g. 4240 for node-port checks); repeatable.
+    #[arg(long = "tcp-listen", value_name = "PORT")]
+    pub extra_tcp_ports: Vec<u16>,
+    /// An extra UDP echo port; repeatable.
+    #[arg(long = "udp-listen", value_name = "PORT")]
+    pub extra_udp_ports: Vec<u16>,
+}
+
+impl ServeArgs {
+    /// The well-known ports on every address: what an agent pod serves.
+    pub fn standard() -> Self {
+        ServeArgs {
+            pod_name: None,
+            listen_address: None,
+            http_port: ports::HTTP,
+            http_alt_port: ports::HTTP_ALT,
+            tcp_echo_port: ports::TCP_ECHO,
+            udp_echo_port: ports::UDP_ECHO,
+            extra_tcp_ports: Vec::new(),
+            extra_udp_ports: Vec::new(),
+        }
+    }
+}
+
+/// Serves until SIGTERM or SIGINT, then returns `Ok` (the process should exit 0).
+pub async fn run_serve(args: ServeArgs) -> Result<(), AgentError> {
+    let mut terminate = signal(SignalKind::terminate()).map_err(AgentError::Signal)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(AgentError::Signal)?;
+    let agent = BoundAgent::bind(&args)?;
+    tracing::info!(pod = %agent.pod_name, addresses = ?agent.addresses(), "agent serving");
+    agent
+        .serve_until(async {
+            tokio::select! {
+                _ = terminate.recv() => tracing::info!("SIGTERM: stopping"),
+                _ = interrupt.recv() => tracing::info!("SIGINT: stopping"),
+            }
+        })
+        .await
+}
+
+/// Where a bound agent listens; the first entry of each list is the standard port, extra
+/// listeners follow in the order given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenAddresses {
+    /// [`ServeArgs::http_port`], then [`ServeArgs::http_alt_port`].
+    pub http: Vec<SocketAddr>,
+    pub tcp_echo: Vec<SocketAddr>,
+    pub udp_echo: Vec<SocketAddr>,
+}
+
+/// An agent whose sockets are all bound but not yet served (port 0 picks a free port; see
+/// [`BoundAgent::addresses`]).
+pub struct BoundAgent {
+    pod_name: Arc<str>,
+    http: Vec<TcpListener>,
+    tcp_echo: Vec<TcpListener>,
+    udp_echo: Vec<UdpSocket>,
+}
+
+impl BoundAgent {
+    pub fn bind(args: &ServeArgs) -> Result<Self, AgentError> {
+        let address = args.listen_address;
+        let tcp = |port: u16| {
+            listen::tcp(address, port).map_err(|source| AgentError::Listen {
+                protocol: "tcp",
+                port,
+                source,
+            })
+        };
+        let udp = |port: u16| {
+            listen::udp(address, port).map_err(|source| AgentError::Listen {
+                protocol: "udp",
+                port,
+                source,
+            })
+        };
+        Ok(BoundAgent {
+            pod_name: args.pod_name.clone().unwrap_or_else(hostname).into(),
+            http: vec![tcp(args.http_port)?, tcp(args.http_alt_port)?],
+            tcp_echo: std::iter::once(args.tcp_echo_port)
+                .chain(args.extra_tcp_ports.iter().copied())
+                .map(tcp)
+                .collect::<Result<_, _>>()?,
+            udp_echo: std::iter::once(args.udp_echo_port)
+                .chain(args.extra_udp_ports.iter().copied())
+                .map(udp)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    pub fn addresses(&self) -> ListenAddresses {
+        fn addresses_of<S>(
+            sockets: &[S],
+            local_addr: impl Fn(&S) -> std::io::Result<SocketAddr>,
+        ) -> Vec<SocketAddr> {
+            sockets
+                .iter()
+                .filter_map(|socket| local_addr(socket).ok())
+                .collect()
+        }
+        ListenAddresses {
+            http: addresses_of(&self.http, TcpListener::local_addr),
+            tcp_echo: addresses_of(&self.tcp_echo, TcpListener::local_addr),
+            udp_echo: addresses_of(&self.udp_echo, UdpSocket::local_addr),
+        }
+    }
+
+    /// Serves until `shutdown` completes; in-flight connections are dropped then.
+    pub async fn serve_until(self, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
+        let mut listeners = JoinSet::new();
+        for listener in self.http {
+            listeners.spawn(http::serve(listener, self.pod_name.clone()));
+        }
+        for listener in self.tcp_echo {
+            listeners.spawn(echo::serve_tcp(listener));
+        }
+        for socket in self.udp_echo {
+            listeners.spawn(echo::serve_udp(socket, self.pod_name.clone()));
+        }
+        tokio::select! {
+            () = shutdown => Ok(()),
+            // Listener loops never return on their own: reaching this means one panicked.
+            Some(Err(stopped)) = listeners.join_next() => Err(AgentError::ListenerStopped(stopped)),
+        }
+    }
+}
+
+/// Pause after a failed accept (e.g. out of file descriptors) instead of spinning.
+const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// Accepts connections forever, running `handle` on each. Connections live in a set owned by
+/// this loop, so they end when the loop's task is aborted (JoinSet aborts on drop).
+async fn accept_each<Handled>(
+    listener: TcpListener,
+    service: &'static str,
+    handle: impl Fn(TcpStream) -> Handled,
+) where
+    Handled: Future<Output = ()> + Send + 'static,
+{
+    let mut connections = JoinSet::new();
+    loop {
+        match listener.accept().await {
+            Ok((stream, _peer)) => {
+                connections.spawn(handle(stream));
+            }
+            Err(error) => {
+                tracing::warn!(%error, service, "accept failed");
+                tokio::time::sleep(ACCEPT_RETRY_DELAY).await;
+            }
+        }
+        // Reap finished connections so the set does not grow with every client.
+        while connections.try_join_next().is_some() {}
+    }
+}
+
+/// The kernel's hostname: a pod's hostname is its name (unless the pod spec sets `hostname`).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}

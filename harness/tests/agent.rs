@@ -1,0 +1,419 @@
+//! The agent end to end, on loopback only: `serve` runs in-process on ephemeral ports and
+//! batches go through `run_probe` with in-memory stdin/stdout. Nothing here sends a packet to
+//! any address but 127.0.0.1.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use cnicheck::agent::{AgentError, BoundAgent, ListenAddresses, ServeArgs, run_probe};
+use cnicheck::probe::{END_OF_RESULTS, Outcome, ProbeAction, ProbeRequest, ProbeResult};
+use hickory_resolver::proto::op::{Message, ResponseCode};
+use hickory_resolver::proto::rr::rdata::A;
+use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
+use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
+
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const POD_NAME: &str = "agent-under-test";
+const TIMEOUT_MS: u64 = 1_000;
+
+/// Starts an agent on loopback; it lives as long as the test's runtime.
+fn start_agent() -> ListenAddresses {
+    let args = ServeArgs {
+        pod_name: Some(POD_NAME.to_owned()),
+        listen_address: Some(LOOPBACK),
+        http_port: 0,
+        http_alt_port: 0,
+        tcp_echo_port: 0,
+        udp_echo_port: 0,
+        extra_tcp_ports: vec![0],
+        extra_udp_ports: vec![0],
+    };
+    let agent = BoundAgent::bind(&args).expect("agent binds on loopback");
+    let addresses = agent.addresses();
+    tokio::spawn(agent.serve_until(std::future::pending()));
+    addresses
+}
+
+fn request(id: u32, action: ProbeAction) -> ProbeRequest {
+    ProbeRequest {
+        id,
+        action,
+        timeout_ms: TIMEOUT_MS,
+        interface: None,
+    }
+}
+
+fn tcp(id: u32, address: SocketAddr) -> ProbeRequest {
+    request(
+        id,
+        ProbeAction::Tcp {
+            host: address.ip().to_string(),
+            port: address.port(),
+        },
+    )
+}
+
+fn udp(id: u32, address: SocketAddr, marker: &str) -> ProbeRequest {
+    request(
+        id,
+        ProbeAction::Udp {
+            host: address.ip().to_string(),
+            port: address.port(),
+            marker: marker.to_owned(),
+        },
+    )
+}
+
+fn http(id: u32, address: SocketAddr, path: &str) -> ProbeRequest {
+    request(
+        id,
+        ProbeAction::Http {
+            url: format!("http://{address}{path}"),
+        },
+    )
+}
+
+fn dns(id: u32, name: &str, server: SocketAddr) -> ProbeRequest {
+    request(
+        id,
+        ProbeAction::Dns {
+            name: name.to_owned(),
+            server: Some(server.to_string()),
+        },
+    )
+}
+
+fn input_of(requests: &[ProbeRequest]) -> String {
+    requests
+        .iter()
+        .map(|request| serde_json::to_string(request).expect("request encodes") + "\n")
+        .collect()
+}
+
+/// Runs a batch; returns each id's outcome after checking the framing (one line per request,
+/// the sentinel last).
+async fn run_batch(requests: &[ProbeRequest]) -> HashMap<u32, Outcome> {
+    let input = input_of(requests);
+    let mut output = Vec::new();
+    run_probe(input.as_bytes(), &mut output)
+        .await
+        .expect("batch runs");
+    let output = String::from_utf8(output).expect("output is UTF-8");
+    let mut lines: Vec<&str> = output.lines().collect();
+    assert_eq!(lines.pop(), Some(END_OF_RESULTS), "output:\n{output}");
+    assert_eq!(lines.len(), requests.len(), "output:\n{output}");
+    let outcomes: HashMap<u32, Outcome> = lines
+        .iter()
+        .map(|line| {
+            let result: ProbeResult = serde_json::from_str(line).expect("result line parses");
+            (result.id, result.outcome)
+        })
+        .collect();
+    assert_eq!(
+        outcomes.len(),
+        requests.len(),
+        "one result per id:\n{output}"
+    );
+    outcomes
+}
+
+/// A loopback port nothing listens on.
+async fn closed_tcp_port() -> SocketAddr {
+    let listener = TcpListener::bind((LOOPBACK, 0)).await.expect("bind");
+    listener.local_addr().expect("address")
+}
+
+async fn closed_udp_port() -> SocketAddr {
+    let socket = UdpSocket::bind((LOOPBACK, 0)).await.expect("bind");
+    socket.local_addr().expect("address")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_tcp_probes_connect_to_open_ports_and_are_refused_by_closed_ones() {
+    let agent = start_agent();
+    let closed = closed_tcp_port().await;
+    let outcomes = run_batch(&[
+        tcp(1, agent.tcp_echo[0]),
+        tcp(2, agent.tcp_echo[1]),
+        tcp(3, closed),
+    ])
+    .await;
+    assert_eq!(
+        outcomes[&1],
+        Outcome::Connected {
+            peer: agent.tcp_echo[0].to_string()
+        }
+    );
+    assert!(matches!(outcomes[&2], Outcome::Connected { .. }));
+    assert_eq!(outcomes[&3], Outcome::Refused);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_http_probes_report_status_and_answering_pod() {
+    let agent = start_agent();
+    let outcomes = run_batch(&[
+        http(1, agent.http[0], "/"),
+        http(2, agent.http[1], "/status/403"),
+        http(3, agent.http[0], "/healthz"),
+        http(4, closed_tcp_port().await, "/"),
+    ])
+    .await;
+    let answered = |status| Outcome::HttpStatus {
+        status,
+        server: Some(POD_NAME.to_owned()),
+    };
+    assert_eq!(outcomes[&1], answered(200));
+    assert_eq!(outcomes[&2], answered(403));
+    assert_eq!(outcomes[&3], answered(200));
+    assert_eq!(outcomes[&4], Outcome::Refused);
+}
+
+/// On loopback a closed UDP port always answers with ICMP port unreachable, which the
+/// connected probe socket reports as ECONNREFUSED: `Refused`, never `Timeout` (a silent drop,
+/// as by a network policy, is what gives `Timeout`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_udp_probes_need_their_marker_echoed() {
+    let agent = start_agent();
+    let outcomes = run_batch(&[
+        udp(1, agent.udp_echo[0], "marker-1"),
+        udp(2, agent.udp_echo[1], "marker-2"),
+        udp(3, closed_udp_port().await, "marker-3"),
+    ])
+    .await;
+    let echoed = Outcome::UdpEcho {
+        server: Some(POD_NAME.to_owned()),
+    };
+    assert_eq!(outcomes[&1], echoed);
+    assert_eq!(outcomes[&2], echoed);
+    assert_eq!(outcomes[&3], Outcome::Refused);
+}
+
+/// A UDP echo that answers, but never with our marker, must not pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_udp_probe_ignores_replies_without_its_marker() {
+    let impostor = UdpSocket::bind((LOOPBACK, 0)).await.expect("bind");
+    let address = impostor.local_addr().expect("address");
+    tokio::spawn(async move {
+        let mut datagram = [0u8; 512];
+        while let Ok((_, peer)) = impostor.recv_from(&mut datagram).await {
+            let _ = impostor.send_to(b"something else", peer).await;
+        }
+    });
+    let outcomes = run_batch(&[udp(1, address, "the-marker")]).await;
+    assert_eq!(outcomes[&1], Outcome::Timeout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_probes_bound_to_an_interface() {
+    let agent = start_agent();
+    let on = |mut request: ProbeRequest, interface: &str| {
+        request.interface = Some(interface.to_owned());
+        request
+    };
+    let missing = "cnicheck-none0";
+    let outcomes = run_batch(&[
+        on(tcp(1, agent.tcp_echo[0]), "lo"),
+        on(udp(2, agent.udp_echo[0], "marker-lo"), "lo"),
+        on(tcp(3, agent.tcp_echo[0]), missing),
+        on(udp(4, agent.udp_echo[0], "marker-missing"), missing),
+        on(http(5, agent.http[0], "/"), missing),
+        on(
+            request(
+                6,
+                ProbeAction::Icmp {
+                    host: LOOPBACK.to_string(),
+                },
+            ),
+            missing,
+        ),
+    ])
+    .await;
+    assert!(
+        matches!(outcomes[&1], Outcome::Connected { .. }),
+        "{:?}",
+        outcomes[&1]
+    );
+    assert!(
+        matches!(outcomes[&2], Outcome::UdpEcho { .. }),
+        "{:?}",
+        outcomes[&2]
+    );
+    for id in 3..=6 {
+        match &outcomes[&id] {
+            Outcome::CouldNotRun { reason } => assert!(reason.contains(missing), "{reason}"),
+            other => panic!("probe {id} on a missing interface: {other:?}"),
+        }
+    }
+}
+
+/// Root (or CAP_NET_RAW, or a permissive `net.ipv4.ping_group_range`) gets a reply from
+/// loopback; without permission the probe must say it could not run, never pass or time out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_icmp_probe_replies_or_could_not_run() {
+    let outcomes = run_batch(&[request(
+        1,
+        ProbeAction::Icmp {
+            host: LOOPBACK.to_string(),
+        },
+    )])
+    .await;
+    match &outcomes[&1] {
+        Outcome::IcmpReply => {}
+        Outcome::CouldNotRun { reason } => {
+            assert!(reason.contains("ping_group_range"), "{reason}")
+        }
+        other => panic!("ICMP to loopback: {other:?}"),
+    }
+}
+
+const KNOWN_NAME: &str = "known.cnicheck.test.";
+const KNOWN_ADDRESS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+
+/// A loopback DNS server: `KNOWN_NAME` has an A record, every other name is NXDOMAIN.
+async fn start_dns_responder() -> SocketAddr {
+    let socket = UdpSocket::bind((LOOPBACK, 0)).await.expect("bind");
+    let address = socket.local_addr().expect("address");
+    tokio::spawn(async move {
+        let mut datagram = [0u8; 4096];
+        while let Ok((length, peer)) = socket.recv_from(&mut datagram).await {
+            let Ok(query) = Message::from_vec(&datagram[..length]) else {
+                continue;
+            };
+            if let Ok(answer) = answer(&query).to_vec() {
+                let _ = socket.send_to(&answer, peer).await;
+            }
+        }
+    });
+    address
+}
+
+fn answer(query: &Message) -> Message {
+    let mut response = Message::response(query.metadata.id, query.metadata.op_code);
+    response.metadata.recursion_desired = query.metadata.recursion_desired;
+    response.metadata.recursion_available = true;
+    response.add_queries(query.queries.iter().cloned());
+    let known = Name::from_ascii(KNOWN_NAME).expect("valid name");
+    for question in &query.queries {
+        if question.name() != &known {
+            response.metadata.response_code = ResponseCode::NXDomain;
+        } else if question.query_type() == RecordType::A {
+            response.add_answer(Record::from_rdata(
+                known.clone(),
+                60,
+                RData::A(A(KNOWN_ADDRESS)),
+            ));
+        }
+    }
+    response
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_dns_probes_resolve_and_see_nxdomain() {
+    let server = start_dns_responder().await;
+    let outcomes = run_batch(&[
+        dns(1, KNOWN_NAME, server),
+        dns(2, "missing.cnicheck.test.", server),
+        dns(3, "known.cnicheck.test", server),
+    ])
+    .await;
+    let resolved = Outcome::Resolved {
+        addresses: vec![IpAddr::V4(KNOWN_ADDRESS)],
+    };
+    assert_eq!(outcomes[&1], resolved);
+    assert_eq!(outcomes[&2], Outcome::NxDomain);
+    assert_eq!(outcomes[&3], resolved);
+}
+
+/// A listener whose accept queue is full drops further SYNs: a TCP probe to it gets no answer.
+async fn unanswering_tcp_listener() -> (TcpListener, Vec<TcpStream>, SocketAddr) {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.bind((LOOPBACK, 0).into()).expect("bind");
+    let listener = socket.listen(0).expect("listen");
+    let address = listener.local_addr().expect("address");
+    let mut queued = Vec::new();
+    // The accept queue of a backlog-0 listener holds one connection; a few more make sure.
+    for _ in 0..4 {
+        if let Ok(Ok(stream)) =
+            tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(address)).await
+        {
+            queued.push(stream);
+        }
+    }
+    (listener, queued, address)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_probes_without_answer_time_out_together() {
+    let silent_udp = UdpSocket::bind((LOOPBACK, 0)).await.expect("bind");
+    let silent = silent_udp.local_addr().expect("address");
+    let (_listener, _queued, unanswering_tcp) = unanswering_tcp_listener().await;
+    let mut requests: Vec<ProbeRequest> = (1..=18)
+        .map(|id| udp(id, silent, &format!("marker-{id}")))
+        .collect();
+    requests.push(tcp(19, unanswering_tcp));
+    requests.push(dns(20, KNOWN_NAME, silent));
+    let started = Instant::now();
+    let outcomes = run_batch(&requests).await;
+    let elapsed = started.elapsed();
+    for (id, outcome) in &outcomes {
+        assert_eq!(outcome, &Outcome::Timeout, "probe {id}");
+    }
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "20 probes with 1 s timeouts took {elapsed:?}: they did not run concurrently"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_answers_unreadable_requests_that_have_an_id() {
+    let agent = start_agent();
+    let input = format!(
+        "{}\n{}\n\n{}",
+        r#"{"id": 7, "action": {"kind": "teleport"}, "timeout_ms": 1000}"#,
+        r#"{"id": 8, "action": {"kind": "tcp", "host": "127.0.0.1", "port": 1}, "timeout_ms": 0}"#,
+        input_of(&[tcp(9, agent.tcp_echo[0])]),
+    );
+    let mut output = Vec::new();
+    run_probe(input.as_bytes(), &mut output)
+        .await
+        .expect("batch runs");
+    let output = String::from_utf8(output).expect("UTF-8");
+    let mut lines: Vec<&str> = output.lines().collect();
+    assert_eq!(lines.pop(), Some(END_OF_RESULTS));
+    let results: HashMap<u32, Outcome> = lines
+        .iter()
+        .map(|line| {
+            let result: ProbeResult = serde_json::from_str(line).expect("result parses");
+            (result.id, result.outcome)
+        })
+        .collect();
+    assert!(
+        matches!(results[&7], Outcome::CouldNotRun { .. }),
+        "{output}"
+    );
+    assert!(
+        matches!(results[&8], Outcome::CouldNotRun { .. }),
+        "{output}"
+    );
+    assert!(matches!(results[&9], Outcome::Connected { .. }), "{output}");
+}
+
+/// Without an id there is nothing to answer: the batch fails without the sentinel, but the
+/// probes already started still report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_fails_the_batch_on_a_request_without_id() {
+    let agent = start_agent();
+    let input = input_of(&[tcp(1, agent.tcp_echo[0])]) + "not json at all\n";
+    let mut output = Vec::new();
+    let error = run_probe(input.as_bytes(), &mut output)
+        .await
+        .expect_err("an unanswerable line fails the batch");
+    assert!(
+        matches!(error, AgentError::MalformedRequest { line: 2, .. }),
+        "{error}"
+    );
+    let output = String::from_utf8(output).expect("UTF-8");
+    assert!(!output.contains(END_OF_RESULTS), "{output}");
+    assert_eq!(output.lines().count(), 1, "{output}");
+}
