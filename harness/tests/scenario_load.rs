@@ -367,6 +367,16 @@ fn namespaced_references() {
 }
 
 #[test]
+fn default_namespace_alias_is_reserved() {
+    let yaml = BASE.replace("workloads:\n", "namespaces:\n  default: {}\nworkloads:\n");
+    assert_errors(
+        "reserved_alias",
+        &yaml,
+        &[(3, 3, "alias `default` is reserved", "pick another alias")],
+    );
+}
+
+#[test]
 fn services_must_exist_for_service_targets() {
     let yaml = BASE.replace("    service: {}\n", "").replace(
         "to: pod:server",
