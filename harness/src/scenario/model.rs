@@ -86,7 +86,7 @@ pub struct Workload {
     #[schemars(with = "Option<String>")]
     pub namespace: Option<Spanned<String>>,
     #[serde(default = "one")]
-    #[schemars(with = "u32", default = "one_replica")]
+    #[schemars(with = "u32", default = "one_replica", range(min = 1))]
     pub replicas: Spanned<u32>,
     /// Extra pod labels (every pod also gets `cnicheck.io/workload: NAME`).
     #[serde(default)]
