@@ -3,7 +3,7 @@
 //! any address but 127.0.0.1.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use cnicheck::agent::{AgentError, BoundAgent, ListenAddresses, ServeArgs, run_probe};
@@ -17,11 +17,15 @@ const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const POD_NAME: &str = "agent-under-test";
 const TIMEOUT_MS: u64 = 1_000;
 
-/// Starts an agent on loopback; it lives as long as the test's runtime.
+/// Starts an agent on IPv4 loopback; it lives as long as the test's runtime.
 fn start_agent() -> ListenAddresses {
+    start_agent_on(LOOPBACK)
+}
+
+fn start_agent_on(loopback: IpAddr) -> ListenAddresses {
     let args = ServeArgs {
         pod_name: Some(POD_NAME.to_owned()),
-        listen_address: Some(LOOPBACK),
+        listen_address: Some(loopback),
         http_port: 0,
         http_alt_port: 0,
         tcp_echo_port: 0,
@@ -30,7 +34,7 @@ fn start_agent() -> ListenAddresses {
         extra_udp_ports: vec![0],
     };
     let agent = BoundAgent::bind(&args).expect("agent binds on loopback");
-    let addresses = agent.addresses();
+    let addresses = agent.addresses().clone();
     tokio::spawn(agent.serve_until(std::future::pending()));
     addresses
 }
@@ -187,6 +191,35 @@ async fn agent_udp_probes_need_their_marker_echoed() {
     assert_eq!(outcomes[&1], echoed);
     assert_eq!(outcomes[&2], echoed);
     assert_eq!(outcomes[&3], Outcome::Refused);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_serves_and_probes_over_ipv6() {
+    let agent = start_agent_on(IpAddr::V6(Ipv6Addr::LOCALHOST));
+    let outcomes = run_batch(&[
+        tcp(1, agent.tcp_echo[0]),
+        http(2, agent.http[0], "/status/204"),
+        udp(3, agent.udp_echo[0], "marker-v6"),
+    ])
+    .await;
+    assert_eq!(
+        outcomes[&1],
+        Outcome::Connected {
+            peer: agent.tcp_echo[0].to_string()
+        }
+    );
+    assert_eq!(
+        outcomes[&2],
+        Outcome::HttpStatus {
+            status: 204,
+            server: Some(POD_NAME.to_owned())
+        }
+    );
+    assert!(
+        matches!(outcomes[&3], Outcome::UdpEcho { .. }),
+        "{:?}",
+        outcomes[&3]
+    );
 }
 
 /// A UDP echo that answers, but never with our marker, must not pass.

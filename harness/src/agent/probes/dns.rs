@@ -65,3 +65,28 @@ fn outcome_of_resolver_error(name: &str, error: &NetError) -> Outcome {
         _ => network_error(error.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_are_addresses_with_an_optional_port() {
+        assert_eq!(
+            parse_server("10.96.0.10"),
+            Ok("10.96.0.10:53".parse().expect("valid"))
+        );
+        assert_eq!(
+            parse_server("[fd00::a]:5353"),
+            Ok("[fd00::a]:5353".parse().expect("valid"))
+        );
+        assert_eq!(
+            parse_server("fd00::a"),
+            Ok("[fd00::a]:53".parse().expect("valid"))
+        );
+        assert!(matches!(
+            parse_server("kube-dns"),
+            Err(Outcome::CouldNotRun { .. })
+        ));
+    }
+}

@@ -84,3 +84,27 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         .windows(needle.len())
         .any(|window| window == needle)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_echo_must_carry_the_marker() {
+        assert_eq!(echoing_server(b"other", b"marker"), None);
+        assert_eq!(echoing_server(b"", b"marker"), None);
+    }
+
+    #[test]
+    fn the_pod_name_follows_the_last_tag() {
+        let mut reply = b"marker".to_vec();
+        reply.extend_from_slice(UDP_ECHO_POD_TAG);
+        reply.extend_from_slice(b"pod-a");
+        assert_eq!(
+            echoing_server(&reply, b"marker"),
+            Some(Some("pod-a".to_owned()))
+        );
+        // Another echo server proves delivery but cannot say who it is.
+        assert_eq!(echoing_server(b"xxmarkerxx", b"marker"), Some(None));
+    }
+}

@@ -71,3 +71,19 @@ fn requested_status(path: &str) -> StatusCode {
         .and_then(|code| StatusCode::from_u16(code).ok())
         .unwrap_or(StatusCode::BAD_REQUEST)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_paths_answer_final_statuses_only() {
+        assert_eq!(requested_status("/"), StatusCode::OK);
+        assert_eq!(requested_status("/anything"), StatusCode::OK);
+        assert_eq!(requested_status("/status/403"), StatusCode::FORBIDDEN);
+        assert_eq!(requested_status("/status/599").as_u16(), 599);
+        assert_eq!(requested_status("/status/101"), StatusCode::BAD_REQUEST);
+        assert_eq!(requested_status("/status/600"), StatusCode::BAD_REQUEST);
+        assert_eq!(requested_status("/status/abc"), StatusCode::BAD_REQUEST);
+    }
+}

@@ -9,15 +9,21 @@ use tokio::net::{TcpListener, UdpSocket};
 
 const LISTEN_BACKLOG: i32 = 1024;
 
-pub(super) fn tcp(address: Option<IpAddr>, port: u16) -> io::Result<TcpListener> {
+/// A listener and the address it got (port 0 picks a free port).
+pub(super) fn tcp(address: Option<IpAddr>, port: u16) -> io::Result<(TcpListener, SocketAddr)> {
     let socket = bind(address, port, Type::STREAM, Protocol::TCP)?;
     socket.listen(LISTEN_BACKLOG)?;
-    TcpListener::from_std(socket.into())
+    let listener = TcpListener::from_std(socket.into())?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
 }
 
-pub(super) fn udp(address: Option<IpAddr>, port: u16) -> io::Result<UdpSocket> {
+/// A bound socket and the address it got (port 0 picks a free port).
+pub(super) fn udp(address: Option<IpAddr>, port: u16) -> io::Result<(UdpSocket, SocketAddr)> {
     let socket = bind(address, port, Type::DGRAM, Protocol::UDP)?;
-    UdpSocket::from_std(socket.into())
+    let socket = UdpSocket::from_std(socket.into())?;
+    let local = socket.local_addr()?;
+    Ok((socket, local))
 }
 
 /// Binds `address`, or `[::]` accepting IPv4 too, or `0.0.0.0` where the pod has no IPv6.

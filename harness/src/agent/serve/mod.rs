@@ -87,10 +87,10 @@ pub struct ListenAddresses {
     pub udp_echo: Vec<SocketAddr>,
 }
 
-/// An agent whose sockets are all bound but not yet served (port 0 picks a free port; see
-/// [`BoundAgent::addresses`]).
+/// An agent whose sockets are all bound but not yet served.
 pub struct BoundAgent {
     pod_name: Arc<str>,
+    addresses: ListenAddresses,
     http: Vec<TcpListener>,
     tcp_echo: Vec<TcpListener>,
     udp_echo: Vec<UdpSocket>,
@@ -98,50 +98,42 @@ pub struct BoundAgent {
 
 impl BoundAgent {
     pub fn bind(args: &ServeArgs) -> Result<Self, AgentError> {
-        let address = args.listen_address;
-        let tcp = |port: u16| {
-            listen::tcp(address, port).map_err(|source| AgentError::Listen {
-                protocol: "tcp",
+        let listen_error = |protocol, port| {
+            move |source| AgentError::Listen {
+                protocol,
                 port,
                 source,
-            })
+            }
         };
-        let udp = |port: u16| {
-            listen::udp(address, port).map_err(|source| AgentError::Listen {
-                protocol: "udp",
-                port,
-                source,
-            })
-        };
+        let tcp = |port| listen::tcp(args.listen_address, port).map_err(listen_error("tcp", port));
+        let udp = |port| listen::udp(args.listen_address, port).map_err(listen_error("udp", port));
+        let (http, http_addresses) = [args.http_port, args.http_alt_port]
+            .into_iter()
+            .map(tcp)
+            .collect::<Result<(Vec<_>, Vec<_>), _>>()?;
+        let (tcp_echo, tcp_echo_addresses) = std::iter::once(args.tcp_echo_port)
+            .chain(args.extra_tcp_ports.iter().copied())
+            .map(tcp)
+            .collect::<Result<(Vec<_>, Vec<_>), _>>()?;
+        let (udp_echo, udp_echo_addresses) = std::iter::once(args.udp_echo_port)
+            .chain(args.extra_udp_ports.iter().copied())
+            .map(udp)
+            .collect::<Result<(Vec<_>, Vec<_>), _>>()?;
         Ok(BoundAgent {
             pod_name: args.pod_name.clone().unwrap_or_else(hostname).into(),
-            http: vec![tcp(args.http_port)?, tcp(args.http_alt_port)?],
-            tcp_echo: std::iter::once(args.tcp_echo_port)
-                .chain(args.extra_tcp_ports.iter().copied())
-                .map(tcp)
-                .collect::<Result<_, _>>()?,
-            udp_echo: std::iter::once(args.udp_echo_port)
-                .chain(args.extra_udp_ports.iter().copied())
-                .map(udp)
-                .collect::<Result<_, _>>()?,
+            addresses: ListenAddresses {
+                http: http_addresses,
+                tcp_echo: tcp_echo_addresses,
+                udp_echo: udp_echo_addresses,
+            },
+            http,
+            tcp_echo,
+            udp_echo,
         })
     }
 
-    pub fn addresses(&self) -> ListenAddresses {
-        fn addresses_of<S>(
-            sockets: &[S],
-            local_addr: impl Fn(&S) -> std::io::Result<SocketAddr>,
-        ) -> Vec<SocketAddr> {
-            sockets
-                .iter()
-                .filter_map(|socket| local_addr(socket).ok())
-                .collect()
-        }
-        ListenAddresses {
-            http: addresses_of(&self.http, TcpListener::local_addr),
-            tcp_echo: addresses_of(&self.tcp_echo, TcpListener::local_addr),
-            udp_echo: addresses_of(&self.udp_echo, UdpSocket::local_addr),
-        }
+    pub fn addresses(&self) -> &ListenAddresses {
+        &self.addresses
     }
 
     /// Serves until `shutdown` completes; in-flight connections are dropped then.
