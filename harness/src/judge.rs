@@ -8,6 +8,7 @@
 
 use crate::probe::Outcome;
 use crate::report::model::{AttemptReport, Reach, Verdict};
+use crate::report::text::single_line;
 use crate::scenario::model::{Expectation, Protocol};
 
 /// The verdict on one attempt of a probe. Flaky and skipped only exist across attempts or
@@ -51,11 +52,12 @@ impl Judgement {
 
 /// Judges one attempt of a probe.
 pub fn judge(expected: &Expectation, protocol: Protocol, observed: &Outcome) -> Judgement {
+    // Agent details end up in one-line progress output, terminals and XML attributes.
     let (verdict, explanation) = verdict_and_explanation(expected, protocol, observed);
     Judgement {
         verdict,
-        explanation: one_line(&explanation),
-        observed: one_line(&observed.summary()),
+        explanation: single_line(&explanation),
+        observed: single_line(&observed.summary()),
         observed_reach: observed_reach(observed),
     }
 }
@@ -324,11 +326,6 @@ fn failure_hint(expected: &Expectation, protocol: Protocol, observed: &Outcome) 
     }
 }
 
-/// Explanations go into one-line progress output and XML attributes: agent details may not.
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -540,7 +537,7 @@ mod tests {
     }
 
     #[test]
-    fn explanations_say_what_was_expected_and_observed_on_one_line() {
+    fn explanations_say_what_was_expected_and_observed_on_single_line() {
         for observed in all_outcomes() {
             for expected in all_expectations() {
                 for protocol in ALL_PROTOCOLS {

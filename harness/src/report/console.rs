@@ -6,6 +6,7 @@
 //! so the output is tested as text.
 
 use super::model::{ProbeReport, Reach, RunReport, ScenarioReport, Verdict};
+use super::text::single_line;
 use std::fmt::{self, Write as _};
 use std::io::{self, IsTerminal, Write};
 
@@ -41,10 +42,12 @@ impl<W: Write> Console<W> {
     pub fn scenario_finished(&mut self, scenario: &ScenarioReport) -> io::Result<()> {
         let palette = self.palette;
         if let Some(error) = &scenario.setup_error {
-            let label = palette.verdict(Verdict::Error);
+            let label = palette.verdict(Verdict::Error, VERDICT_WIDTH);
+            let error = single_line(error);
             writeln!(self.out, "{label} {}::setup: {error}", scenario.name)?;
         } else if let Some(reason) = &scenario.skipped {
-            let label = palette.verdict(Verdict::Skip);
+            let label = palette.verdict(Verdict::Skip, VERDICT_WIDTH);
+            let reason = single_line(reason);
             writeln!(self.out, "{label} {}: {reason}", scenario.name)?;
         }
         Ok(())
@@ -69,17 +72,18 @@ pub fn progress_line(probe: &ProbeReport, colors: bool) -> String {
         Verdict::Pass => String::new(),
         Verdict::Flaky => format!(" (passed on attempt {})", probe.attempts),
         Verdict::Fail | Verdict::Error => {
-            format!(": expected {}, observed {}", probe.expected, probe.observed)
+            let observed = single_line(&probe.observed);
+            format!(": expected {}, observed {observed}", probe.expected)
         }
         Verdict::Skip => probe
             .message
             .as_ref()
-            .map(|reason| format!(": {reason}"))
+            .map(|reason| format!(": {}", single_line(reason)))
             .unwrap_or_default(),
     };
     format!(
         "{} [{:>8.3}s] {}{detail}",
-        palette.verdict(probe.verdict),
+        palette.verdict(probe.verdict, VERDICT_WIDTH),
         probe.duration_secs,
         probe.name
     )
@@ -103,6 +107,9 @@ pub fn render_summary(report: &RunReport, colors: bool) -> String {
 
 const WRITE_TO_STRING: &str = "writing to a String cannot fail";
 
+/// Progress lines align their names behind the longest verdict label (`ERROR`, `FLAKY`).
+const VERDICT_WIDTH: usize = 5;
+
 fn write_summary(out: &mut String, report: &RunReport, palette: Palette) -> fmt::Result {
     for scenario in &report.scenarios {
         write_scenario_problems(out, scenario, palette)?;
@@ -113,15 +120,15 @@ fn write_summary(out: &mut String, report: &RunReport, palette: Palette) -> fmt:
     if !flaky.is_empty() {
         writeln!(out, "{}", palette.paint(Style::Heading, "Flaky probes"))?;
         for probe in flaky {
-            let attempts: Vec<&str> = probe
+            let attempts: Vec<String> = probe
                 .earlier_attempts
                 .iter()
-                .map(|attempt| attempt.observed.as_str())
+                .map(|attempt| single_line(&attempt.observed))
                 .collect();
             writeln!(
                 out,
                 "{} {} (passed on attempt {}; before: {})",
-                palette.verdict(Verdict::Flaky),
+                palette.verdict(Verdict::Flaky, VERDICT_WIDTH),
                 probe.name,
                 probe.attempts,
                 if attempts.is_empty() {
@@ -156,10 +163,11 @@ fn write_scenario_problems(
         writeln!(
             out,
             "{} {}::setup",
-            palette.verdict(Verdict::Error),
+            palette.verdict(Verdict::Error, 0),
             scenario.name
         )?;
         writeln!(out, "    file:      {}", scenario.file)?;
+        let error = single_line(error);
         writeln!(out, "    why:       the scenario's setup failed: {error}")?;
         writeln!(out)?;
     }
@@ -185,7 +193,7 @@ fn write_scenario_problems(
 }
 
 fn write_failure_block(out: &mut String, probe: &ProbeReport, palette: Palette) -> fmt::Result {
-    writeln!(out, "{} {}", palette.verdict(probe.verdict), probe.name)?;
+    writeln!(out, "{} {}", palette.verdict(probe.verdict, 0), probe.name)?;
     writeln!(out, "    from:      {}", probe.from)?;
     writeln!(
         out,
@@ -194,12 +202,12 @@ fn write_failure_block(out: &mut String, probe: &ProbeReport, palette: Palette) 
     )?;
     writeln!(out, "    protocol:  {}", protocol_and_port(probe))?;
     writeln!(out, "    expected:  {}", probe.expected)?;
-    writeln!(out, "    observed:  {}", probe.observed)?;
+    writeln!(out, "    observed:  {}", single_line(&probe.observed))?;
     if !probe.earlier_attempts.is_empty() {
-        let earlier: Vec<&str> = probe
+        let earlier: Vec<String> = probe
             .earlier_attempts
             .iter()
-            .map(|attempt| attempt.observed.as_str())
+            .map(|attempt| single_line(&attempt.observed))
             .collect();
         writeln!(
             out,
@@ -214,7 +222,7 @@ fn write_failure_block(out: &mut String, probe: &ProbeReport, palette: Palette) 
             probe.expected, probe.observed
         )
     });
-    writeln!(out, "    why:       {why}")?;
+    writeln!(out, "    why:       {}", single_line(&why))?;
     writeln!(out, "    reproduce: {}", probe.reproduce)
 }
 
@@ -399,7 +407,12 @@ fn write_counts(out: &mut String, report: &RunReport, palette: Palette) -> fmt::
     writeln!(out, "    probes: {}", counts.join(", "))?;
     for scenario in &report.scenarios {
         if let Some(reason) = &scenario.skipped {
-            writeln!(out, "    skipped {}: {reason}", scenario.name)?;
+            writeln!(
+                out,
+                "    skipped {}: {}",
+                scenario.name,
+                single_line(reason)
+            )?;
         }
     }
     Ok(())
@@ -446,8 +459,9 @@ impl Palette {
         }
     }
 
-    /// The verdict as a right-aligned label; padded before painting so escapes don't count.
-    fn verdict(self, verdict: Verdict) -> String {
+    /// The verdict as a label right-aligned in `width`; padded before painting so escapes
+    /// don't count.
+    fn verdict(self, verdict: Verdict, width: usize) -> String {
         let (label, style) = match verdict {
             Verdict::Pass => ("PASS", Style::Pass),
             Verdict::Flaky => ("FLAKY", Style::Flaky),
@@ -455,7 +469,7 @@ impl Palette {
             Verdict::Error => ("ERROR", Style::Error),
             Verdict::Skip => ("SKIP", Style::Skip),
         };
-        self.paint(style, &format!("{label:>5}"))
+        self.paint(style, &format!("{label:>width$}"))
     }
 
     fn symbol(self, symbol: char) -> String {

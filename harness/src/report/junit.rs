@@ -130,7 +130,7 @@ fn probe_status(scenario: &ScenarioReport, probe: &ProbeReport) -> TestCaseStatu
             let mut status = TestCaseStatus::non_success(kind);
             status
                 .set_message(explanation())
-                .set_type(probe.observed.as_str())
+                .set_type(observation_kind(&probe.observed))
                 .set_description(console::failure_block(probe))
                 .add_reruns(earlier_attempts(probe));
             status
@@ -158,11 +158,17 @@ fn earlier_attempts(probe: &ProbeReport) -> Vec<TestRerun> {
             let mut rerun = TestRerun::new(kind);
             // junit-10.xsd requires a type on reruns.
             rerun
-                .set_type(attempt.observed.as_str())
+                .set_type(observation_kind(&attempt.observed))
                 .set_message(attempt.explanation.as_str());
             rerun
         })
         .collect()
+}
+
+/// The JUnit `type`, which CI tools show like an exception class: the kind of observation
+/// (`timeout`, `http 403`, `could not run`) without its detail, which is in the message.
+fn observation_kind(observed: &str) -> &str {
+    observed.split(':').next().unwrap_or(observed)
 }
 
 fn seconds(secs: f64) -> Duration {

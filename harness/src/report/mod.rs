@@ -8,6 +8,7 @@ pub mod exit;
 pub mod json;
 pub mod junit;
 pub mod model;
+pub mod text;
 
 use std::path::PathBuf;
 

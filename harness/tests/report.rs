@@ -1,0 +1,493 @@
+//! The reporters, fed one report that has every kind of result: a passing, a flaky and a skipped
+//! probe, a failed matrix (with a failure and an error), a skipped scenario and a scenario whose
+//! setup failed.
+
+use cnicheck::judge::{self, Judgement};
+use cnicheck::probe::Outcome;
+use cnicheck::report::model::{
+    ClusterInfo, ProbeReport, REPORT_FORMAT_VERSION, RunReport, ScenarioReport, Verdict,
+};
+use cnicheck::report::{ReportError, console, exit, exit_code, json, junit};
+use cnicheck::scenario::model::{Expectation, Protocol};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const CLIENT_A: &str = "cnicheck-x/client-a-0 on node-1";
+const CLIENT_B: &str = "cnicheck-x/client-b-0 on node-2";
+
+/// A probe report as the runner builds it: judged by `judge`, one attempt per outcome.
+fn probe(
+    phase: &str,
+    from: &str,
+    (to, target_address): (&str, &str),
+    protocol: Protocol,
+    port: u16,
+    expected: Expectation,
+    outcomes: &[Outcome],
+) -> ProbeReport {
+    let attempts: Vec<Judgement> = outcomes
+        .iter()
+        .map(|outcome| judge::judge(&expected, protocol, outcome))
+        .collect();
+    let (verdict, attempt_count) = judge::final_verdict(&attempts);
+    let (last, earlier) = attempts.split_last().expect("at least one outcome");
+    let protocol = format!("{protocol:?}").to_lowercase();
+    let pod = from.split(' ').next().unwrap();
+    ProbeReport {
+        name: format!("{phase}::{pod}->{to}:{protocol}/{port}"),
+        phase: phase.into(),
+        from: from.into(),
+        to: to.into(),
+        target_address: target_address.into(),
+        protocol: protocol.clone(),
+        port: Some(port),
+        expected: judge::expected_summary(&expected),
+        observed: last.observed.clone(),
+        expected_reach: judge::expected_reach(&expected),
+        observed_reach: last.observed_reach,
+        verdict,
+        attempts: attempt_count,
+        earlier_attempts: earlier.iter().map(Judgement::to_attempt_report).collect(),
+        duration_secs: 0.25,
+        message: (verdict != Verdict::Pass).then(|| last.explanation.clone()),
+        reproduce: format!(
+            "kubectl exec -n cnicheck-x {} -- cnicheck agent probe {protocol} {}",
+            pod.split('/').nth(1).unwrap(),
+            target_address.split(' ').next().unwrap()
+        ),
+    }
+}
+
+const SERVER: (&str, &str) = ("pod:server", "10.244.1.5:9000 (server-0)");
+const OTHER: (&str, &str) = ("pod:other", "10.244.2.7:9000 (other-0)");
+
+fn connected() -> Outcome {
+    Outcome::Connected {
+        peer: "10.244.1.5:9000".into(),
+    }
+}
+
+fn scenario(name: &str, probes: Vec<ProbeReport>) -> ScenarioReport {
+    ScenarioReport {
+        name: name.into(),
+        file: format!("scenarios/{name}.yaml"),
+        skipped: None,
+        setup_error: None,
+        duration_secs: 3.5,
+        probes: probes
+            .into_iter()
+            .map(|mut probe| {
+                probe.name = format!("{name}::{}", probe.name);
+                probe
+            })
+            .collect(),
+    }
+}
+
+fn report() -> RunReport {
+    let http = |outcomes: &[Outcome]| {
+        probe(
+            "baseline",
+            CLIENT_A,
+            SERVER,
+            Protocol::Http,
+            8080,
+            Expectation::Allowed,
+            outcomes,
+        )
+    };
+    let ok = Outcome::HttpStatus {
+        status: 200,
+        server: Some("server-0".into()),
+    };
+    let mut skipped_probe = http(std::slice::from_ref(&ok));
+    skipped_probe.name = "baseline::client-a-0->service:server:http/8080".into();
+    skipped_probe.verdict = Verdict::Skip;
+    skipped_probe.message = Some("the Service has no ClusterIP".into());
+
+    let tcp = |from, to, expected, outcome: Outcome| {
+        probe(
+            "enforce",
+            from,
+            to,
+            Protocol::Tcp,
+            9000,
+            expected,
+            &[outcome],
+        )
+    };
+    let matrix = vec![
+        tcp(CLIENT_A, SERVER, Expectation::Allowed, connected()),
+        tcp(CLIENT_A, OTHER, Expectation::Denied, Outcome::Timeout),
+        tcp(CLIENT_B, SERVER, Expectation::Denied, connected()),
+        tcp(
+            CLIENT_B,
+            OTHER,
+            Expectation::Denied,
+            Outcome::CouldNotRun {
+                // Agent output may carry terminal colors and worse; XML must not.
+                reason: "exec failed: \u{1b}[31mcontainer not found\u{1b}[0m\u{0}".into(),
+            },
+        ),
+    ];
+
+    let mut skipped = scenario("multus-macvlan", vec![]);
+    skipped.skipped = Some("requires CRD network-attachment-definitions.k8s.cni.cncf.io".into());
+    let mut broken = scenario("node-ports", vec![]);
+    broken.setup_error = Some(
+        // Kubernetes errors can quote colored tool output: neither XML nor a terminal may get it.
+        "Deployment server did not become ready in 120s: 0/2 pods ready \
+         (\u{1b}[33mImagePullBackOff\u{1b}[0m)\u{0}"
+            .into(),
+    );
+
+    RunReport {
+        format_version: REPORT_FORMAT_VERSION,
+        cnicheck_version: "0.1.0".into(),
+        arguments: vec![
+            "cnicheck".into(),
+            "run".into(),
+            "--junit".into(),
+            "out.xml".into(),
+        ],
+        cluster: ClusterInfo {
+            server_version: "v1.34.1".into(),
+            nodes: 2,
+            cni: "cilium".into(),
+            cni_version: Some("1.17.6".into()),
+            cni_images: vec![
+                "public.ecr.aws/eks/cilium/cilium:v1.17.6-0".into(),
+                "public.ecr.aws/eks/cilium/operator-generic:v1.17.6-0".into(),
+            ],
+            namespace: "cnicheck-x".into(),
+        },
+        started_at: "2026-11-22T10:00:00Z".into(),
+        duration_secs: 42.5,
+        scenarios: vec![
+            scenario(
+                "pod-to-pod",
+                vec![
+                    http(std::slice::from_ref(&ok)),
+                    {
+                        let mut flaky = http(&[Outcome::Timeout, ok]);
+                        flaky.name = "baseline::client-a-0->pod:server:http/8081".into();
+                        flaky.port = Some(8081);
+                        flaky
+                    },
+                    skipped_probe,
+                ],
+            ),
+            scenario("policy-deny", matrix),
+            skipped,
+            broken,
+        ],
+    }
+}
+
+// ---- judge, as the runner uses it --------------------------------------------------------------
+
+#[test]
+fn fixture_has_every_kind_of_result() {
+    let tally = report().tally();
+    assert_eq!(
+        (
+            tally.passed,
+            tally.flaky,
+            tally.failed,
+            tally.errors,
+            tally.skipped
+        ),
+        (3, 1, 1, 1, 1)
+    );
+    assert_eq!(
+        (
+            tally.scenarios_run,
+            tally.scenarios_skipped,
+            tally.setup_errors
+        ),
+        (2, 1, 1)
+    );
+}
+
+// ---- console -----------------------------------------------------------------------------------
+
+#[test]
+fn console_prints_truth_tables_for_a_failed_matrix() {
+    let summary = console::render_summary(&report(), false);
+    let tables = "\
+Matrix policy-deny / enforce: tcp/9000: 2 of 4 cells wrong
+      1 = pod:server at 10.244.1.5:9000 (server-0)
+      2 = pod:other at 10.244.2.7:9000 (other-0)
+  expected:
+                                     1  2
+    cnicheck-x/client-a-0 on node-1  .  X
+    cnicheck-x/client-b-0 on node-2  X  X
+  observed:
+                                     1  2
+    cnicheck-x/client-a-0 on node-1  .  X
+    cnicheck-x/client-b-0 on node-2  .  E
+  diff:
+                                     1  2
+    cnicheck-x/client-a-0 on node-1  .  .
+    cnicheck-x/client-b-0 on node-2  !  E
+  . reached   X blocked   ? unclear   ! wrong   E error   - not run
+";
+    assert!(summary.contains(tables), "tables missing from:\n{summary}");
+}
+
+#[test]
+fn console_prints_a_block_with_the_reproduce_command_for_each_wrong_cell() {
+    let summary = console::render_summary(&report(), false);
+    let failure = "\
+FAIL policy-deny::enforce::cnicheck-x/client-b-0->pod:server:tcp/9000
+    from:      cnicheck-x/client-b-0 on node-2
+    to:        pod:server at 10.244.1.5:9000 (server-0)
+    protocol:  tcp/9000
+    expected:  denied
+    observed:  connected
+    why:       expected the traffic to be denied (dropped, refused or unreachable), but the \
+connection was made (to 10.244.1.5:9000): the traffic got through: the policy that should block \
+it is missing, not yet enforced, or does not select these pods
+    reproduce: kubectl exec -n cnicheck-x client-b-0 -- cnicheck agent probe tcp 10.244.1.5:9000
+";
+    assert!(
+        summary.contains(failure),
+        "failure block missing from:\n{summary}"
+    );
+    assert!(
+        summary.contains("ERROR policy-deny::enforce::cnicheck-x/client-b-0->pod:other:tcp/9000\n"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(
+            "    reproduce: kubectl exec -n cnicheck-x client-b-0 -- cnicheck agent probe tcp \
+             10.244.2.7:9000\n"
+        ),
+        "{summary}"
+    );
+    // Cells that passed get no block.
+    assert!(
+        !summary.contains("client-a-0 -- cnicheck agent probe tcp"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn console_summarizes_setup_errors_flaky_probes_skips_and_counts() {
+    let summary = console::render_summary(&report(), false);
+    for expected in [
+        "ERROR node-ports::setup\n    file:      scenarios/node-ports.yaml\n    why:       the \
+         scenario's setup failed: Deployment server did not become ready in 120s: 0/2 pods ready \
+         (ImagePullBackOff)\n",
+        "FLAKY pod-to-pod::baseline::client-a-0->pod:server:http/8081 (passed on attempt 2; \
+         before: timeout)\n",
+        "Summary [  42.500s] 2 scenarios run, 1 skipped, 1 setup error\n",
+        "    probes: 3 passed, 1 flaky, 1 failed, 1 error, 1 skipped\n",
+        "    skipped multus-macvlan: requires CRD network-attachment-definitions.k8s.cni.cncf.io\n",
+    ] {
+        assert!(
+            summary.contains(expected),
+            "missing {expected:?} from:\n{summary}"
+        );
+    }
+    assert!(
+        !summary.contains('\u{1b}'),
+        "colors without a terminal:\n{summary}"
+    );
+    assert!(console::render_summary(&report(), true).contains("\u{1b}[1;31m"));
+}
+
+#[test]
+fn console_progress_lines() {
+    let report = report();
+    let probes = &report.scenarios[1].probes;
+    let lines: Vec<String> = probes
+        .iter()
+        .map(|probe| console::progress_line(probe, false))
+        .collect();
+    assert_eq!(
+        lines[0],
+        " PASS [   0.250s] policy-deny::enforce::cnicheck-x/client-a-0->pod:server:tcp/9000"
+    );
+    assert_eq!(
+        lines[2],
+        " FAIL [   0.250s] policy-deny::enforce::cnicheck-x/client-b-0->pod:server:tcp/9000: \
+         expected denied, observed connected"
+    );
+    let flaky = console::progress_line(&report.scenarios[0].probes[1], false);
+    assert!(
+        flaky.starts_with("FLAKY ") && flaky.ends_with(" (passed on attempt 2)"),
+        "{flaky}"
+    );
+
+    let mut out = Vec::new();
+    let mut live = console::Console::new(&mut out, false);
+    live.probe_finished(&probes[0]).unwrap();
+    live.scenario_finished(&report.scenarios[2]).unwrap();
+    live.scenario_finished(&report.scenarios[3]).unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains(" SKIP multus-macvlan: requires CRD"), "{out}");
+    assert!(
+        out.contains("ERROR node-ports::setup: Deployment server"),
+        "{out}"
+    );
+}
+
+// ---- JUnit -------------------------------------------------------------------------------------
+
+#[test]
+fn junit_has_one_suite_per_scenario_and_one_case_per_probe() {
+    let xml = junit::to_string(&report()).unwrap();
+    for expected in [
+        r#"<testsuite name="pod-to-pod" tests="3" skipped="1" errors="0" failures="0""#,
+        r#"<testsuite name="policy-deny" tests="4" skipped="0" errors="1" failures="1""#,
+        r#"<property name="cni.images" value="public.ecr.aws/eks/cilium/cilium:v1.17.6-0,public.ecr.aws/eks/cilium/operator-generic:v1.17.6-0"/>"#,
+        r#"<property name="cnicheck.arguments" value="cnicheck run --junit out.xml"/>"#,
+        r#"<property name="cluster.nodes" value="2"/>"#,
+        r#"<testcase name="node-ports::setup" classname="node-ports">"#,
+        r#"<error message="Deployment server did not become ready in 120s"#,
+        r#"<testcase name="multus-macvlan::requires" classname="multus-macvlan">"#,
+        r#"<skipped message="requires CRD network-attachment-definitions.k8s.cni.cncf.io"/>"#,
+        r#"<skipped message="the Service has no ClusterIP"/>"#,
+        r#"<flakyFailure message="expected the request to be allowed (an HTTP 2xx), but it timed out with no answer: something dropped the packets (a NetworkPolicy, a firewall, or a broken route)" type="timeout">"#,
+        r#"type="could not run">ERROR policy-deny::enforce::"#,
+        r#"<failure message="expected the traffic to be denied (dropped, refused or unreachable), but the connection was made"#,
+        "    reproduce: kubectl exec -n cnicheck-x client-b-0 -- cnicheck agent probe tcp 10.244.1.5:9000",
+        r#"<testcase name="policy-deny::enforce::cnicheck-x/client-a-0->pod:server:tcp/9000" classname="policy-deny" time="0.250"/>"#,
+    ] {
+        let expected = expected.replace("->", "-&gt;");
+        assert!(xml.contains(&expected), "missing {expected:?} from:\n{xml}");
+    }
+    assert!(
+        !xml.contains("<testsuites name=\"cnicheck\" tests=\"9\" skipped"),
+        "{xml}"
+    );
+}
+
+#[test]
+fn junit_has_no_terminal_escapes_or_nul_bytes() {
+    let xml = junit::to_string(&report()).unwrap();
+    assert!(xml.contains("container not found"), "{xml}");
+    assert!(!xml.contains('\u{1b}'), "ESC in XML:\n{xml}");
+    assert!(!xml.contains('\u{0}'), "NUL in XML:\n{xml}");
+}
+
+#[test]
+fn junit_validates_against_the_jenkins_xunit_schema() {
+    let Some(xmllint) = xmllint() else { return };
+    let path = temp_path("junit.xml");
+    junit::write(&report(), &path).unwrap();
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/junit-10.xsd");
+    let output = Command::new(xmllint)
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&schema)
+        .arg(&path)
+        .output()
+        .unwrap();
+    let xml = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert!(
+        output.status.success(),
+        "xmllint rejected the JUnit report:\n{}\n{xml}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// xmllint, or `None` (with a notice) when it is missing outside CI. In CI a missing xmllint
+/// fails the test, so the schema check cannot silently stop running.
+fn xmllint() -> Option<&'static str> {
+    if Command::new("xmllint").arg("--version").output().is_ok() {
+        return Some("xmllint");
+    }
+    let advice = "xmllint is missing: install it with `apt-get install -y libxml2-utils`";
+    if std::env::var_os("CI").is_some_and(|ci| !ci.is_empty()) {
+        panic!("{advice} (CI is set, so the JUnit schema check may not be skipped)");
+    }
+    eprintln!("NOTICE: skipping the JUnit schema check: {advice}");
+    None
+}
+
+fn temp_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "cnicheck-report-test-{}-{name}",
+        std::process::id()
+    ))
+}
+
+// ---- JSON --------------------------------------------------------------------------------------
+
+#[test]
+fn json_round_trips() {
+    let path = temp_path("round-trip.json");
+    let report = report();
+    json::write(&report, &path).unwrap();
+    let read = json::read(&path);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(read.unwrap(), report);
+}
+
+#[test]
+fn json_reads_reports_without_the_optional_fields() {
+    let mut value = serde_json::to_value(report()).unwrap();
+    for scenario in value["scenarios"].as_array_mut().unwrap() {
+        for probe in scenario["probes"].as_array_mut().unwrap() {
+            let probe = probe.as_object_mut().unwrap();
+            probe.remove("expected_reach");
+            probe.remove("observed_reach");
+            probe.remove("earlier_attempts");
+        }
+    }
+    let path = temp_path("minimal.json");
+    std::fs::write(&path, value.to_string()).unwrap();
+    let read = json::read(&path);
+    std::fs::remove_file(&path).unwrap();
+    let probe = &read.unwrap().scenarios[1].probes[0];
+    assert_eq!(
+        probe.expected_reach,
+        cnicheck::report::model::Reach::Unknown
+    );
+    assert!(probe.earlier_attempts.is_empty());
+}
+
+#[test]
+fn json_refuses_a_newer_format_with_a_clear_error() {
+    let path = temp_path("newer.json");
+    std::fs::write(&path, r#"{"format_version": 99, "something_new": true}"#).unwrap();
+    let error = json::read(&path).unwrap_err();
+    std::fs::remove_file(&path).unwrap();
+    assert!(
+        matches!(error, ReportError::UnsupportedFormat { found: 99, .. }),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("use a newer cnicheck"),
+        "{error}"
+    );
+}
+
+// ---- exit code ---------------------------------------------------------------------------------
+
+#[test]
+fn exit_code_policy() {
+    let full = report();
+    assert_eq!(exit_code(&full), exit::PROBES_FAILED);
+
+    let mut errors_only = full.clone();
+    errors_only.scenarios.remove(1);
+    assert_eq!(exit_code(&errors_only), exit::PROBES_ERRORED);
+
+    let mut passed = errors_only.clone();
+    passed
+        .scenarios
+        .retain(|scenario| scenario.setup_error.is_none());
+    assert_eq!(
+        exit_code(&passed),
+        exit::SUCCESS,
+        "flaky and skipped still pass"
+    );
+
+    let mut nothing_ran = passed.clone();
+    nothing_ran.scenarios.remove(0);
+    assert_eq!(exit_code(&nothing_ran), exit::NO_PROBES_RAN);
+}
