@@ -65,7 +65,7 @@ pub fn colors_wanted(stream: &impl IsTerminal) -> bool {
     stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
 }
 
-/// `  FAIL [   2.003s] NAME: expected allowed, observed timeout`.
+/// ` FAIL [   2.003s] NAME: expected allowed, observed timeout`.
 pub fn progress_line(probe: &ProbeReport, colors: bool) -> String {
     let palette = Palette { enabled: colors };
     let detail = match probe.verdict {
