@@ -59,8 +59,8 @@ pub enum ProbeAction {
     /// An HTTP(S) GET; certificates are not verified (test servers are self-signed) and
     /// redirects are not followed (a 3xx is the observation).
     Http { url: String },
-    /// Sends a datagram carrying `marker` (resent a few times within the timeout) and waits for
-    /// an echo that contains it.
+    /// Sends a datagram carrying `marker` (1 to 1024 bytes, resent a few times within the
+    /// timeout) and waits for an echo that contains it.
     Udp {
         host: String,
         port: u16,

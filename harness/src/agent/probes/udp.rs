@@ -12,7 +12,9 @@ use crate::probe::{Outcome, UDP_ECHO_POD_TAG};
 
 /// How many times the marker is sent, evenly spread over the timeout.
 const SENDS: u32 = 4;
-const MAX_DATAGRAM: usize = 65_535;
+const MAX_MARKER: usize = 1024;
+/// An agent's echo is the marker, a tag and a pod name (at most 253 bytes).
+const REPLY_BUFFER: usize = 4096;
 
 pub(super) async fn probe(
     host: &str,
@@ -20,8 +22,11 @@ pub(super) async fn probe(
     marker: &str,
     settings: &ProbeSettings<'_>,
 ) -> ProbeOutcome {
-    if marker.is_empty() {
-        return Err(could_not_run("an empty UDP marker would match any reply"));
+    // Empty would match any reply; too long would not fit the reply buffer with a pod name.
+    if marker.is_empty() || marker.len() > MAX_MARKER {
+        return Err(could_not_run(format!(
+            "a UDP marker must have 1 to {MAX_MARKER} bytes"
+        )));
     }
     let address = settings.names.resolve_host(host, settings.timeout).await?;
     let peer = SocketAddr::new(address, port);
@@ -44,7 +49,7 @@ pub(super) async fn probe(
 /// Sends `marker` every `resend_every` until an echo containing it, or an error, comes back.
 async fn exchange(socket: &UdpSocket, marker: &[u8], resend_every: Duration) -> Outcome {
     let mut resend = tokio::time::interval(resend_every);
-    let mut reply = vec![0u8; MAX_DATAGRAM];
+    let mut reply = vec![0u8; REPLY_BUFFER];
     loop {
         tokio::select! {
             _ = resend.tick() => {

@@ -45,22 +45,6 @@ pub struct ServeArgs {
     pub extra_udp_ports: Vec<u16>,
 }
 
-impl ServeArgs {
-    /// The well-known ports on every address: what an agent pod serves.
-    pub fn standard() -> Self {
-        ServeArgs {
-            pod_name: None,
-            listen_address: None,
-            http_port: ports::HTTP,
-            http_alt_port: ports::HTTP_ALT,
-            tcp_echo_port: ports::TCP_ECHO,
-            udp_echo_port: ports::UDP_ECHO,
-            extra_tcp_ports: Vec::new(),
-            extra_udp_ports: Vec::new(),
-        }
-    }
-}
-
 /// Serves until SIGTERM or SIGINT, then returns `Ok` (the process should exit 0).
 pub async fn run_serve(args: ServeArgs) -> Result<(), AgentError> {
     let mut terminate = signal(SignalKind::terminate()).map_err(AgentError::Signal)?;
@@ -120,7 +104,12 @@ impl BoundAgent {
             .map(udp)
             .collect::<Result<(Vec<_>, Vec<_>), _>>()?;
         Ok(BoundAgent {
-            pod_name: args.pod_name.clone().unwrap_or_else(hostname).into(),
+            pod_name: args
+                .pod_name
+                .clone()
+                .filter(|name| !name.is_empty())
+                .unwrap_or_else(hostname)
+                .into(),
             addresses: ListenAddresses {
                 http: http_addresses,
                 tcp_echo: tcp_echo_addresses,
