@@ -1,1 +1,153 @@
-//! TODO(skeleton): cluster
+//! Everything cnicheck does to a Kubernetes cluster: connect, label, create and delete run
+//! namespaces, turn workloads into pods and Services, wait for them with reasons, exec the
+//! agent, apply manifests, inspect the cluster, and dump diagnostics.
+//!
+//! Every object cnicheck creates carries the [`labels`] scheme, so that a killed run's leftovers
+//! can be found and removed by label ([`cleanup_leftovers`]) and nothing else is ever touched.
+
+mod apply;
+mod client;
+mod diagnostics;
+mod events;
+mod exec;
+mod inspect;
+pub mod labels;
+mod namespace;
+mod placement;
+mod wait;
+mod workload;
+
+pub use apply::{
+    AppliedObject, ApplyContext, FIELD_MANAGER, apply_manifests, delete_applied, parse_manifests,
+};
+pub use client::connect;
+pub use diagnostics::{DiagnosticsSummary, dump_namespace};
+pub use exec::{PodRef, batch_deadline, run_agent_batch};
+pub use inspect::{
+    CniInfo, NodeInfo, cilium_operator_ready, cluster_info, detect_cni, list_nodes, missing_crds,
+    server_version,
+};
+pub use labels::RunId;
+pub use namespace::{CleanupReport, cleanup_leftovers, create_namespace, delete_namespace};
+pub use placement::plan_nodes;
+pub use wait::{PodProblem, WaitOptions, wait_for_pods_ready, wait_for_service_endpoints};
+pub use workload::{
+    AGENT_BINARY, AGENT_CONTAINER, Images, PullPolicy, WorkloadContext, build_pods, build_service,
+    create_workload,
+};
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What went wrong while cnicheck was talking to the cluster, and what it was doing at the time.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("could not load kubeconfig{}{}: {source}",
+        path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default(),
+        context.as_ref().map(|c| format!(" (context {c})")).unwrap_or_default())]
+    LoadKubeconfig {
+        path: Option<PathBuf>,
+        context: Option<String>,
+        #[source]
+        source: Box<kube::config::KubeconfigError>,
+    },
+
+    #[error("no kubeconfig and not running in a cluster: {0}")]
+    InferConfig(#[source] Box<kube::config::InferConfigError>),
+
+    #[error("could not build a Kubernetes client: {0}")]
+    BuildClient(#[source] Box<kube::Error>),
+
+    /// A Kubernetes API call failed; `doing` says which one and on what.
+    #[error("{doing}: {source}")]
+    Api {
+        doing: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+
+    #[error("invalid {what} {name:?}: {why}")]
+    InvalidName {
+        what: &'static str,
+        name: String,
+        why: String,
+    },
+
+    #[error("workload {workload}: {problem}")]
+    InvalidWorkload { workload: String, problem: String },
+
+    #[error("cannot place workload {workload}: {problem}")]
+    Placement { workload: String, problem: String },
+
+    #[error("{} pod(s) not ready after {:.0}s:\n{}", problems.len(), waited.as_secs_f64(),
+        problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    PodsNotReady {
+        waited: Duration,
+        problems: Vec<PodProblem>,
+    },
+
+    #[error("Service {namespace}/{service} has no ready endpoint for {} after {:.0}s (ready endpoints: {})",
+        missing.join(", "), waited.as_secs_f64(),
+        if ready.is_empty() { "none".to_string() } else { ready.join(", ") })]
+    EndpointsNotReady {
+        namespace: String,
+        service: String,
+        missing: Vec<String>,
+        ready: Vec<String>,
+        waited: Duration,
+    },
+
+    #[error("{what} still present {:.0}s after deletion{}", timeout.as_secs_f64(),
+        if detail.is_empty() { String::new() } else { format!(": {detail}") })]
+    DeletionTimedOut {
+        what: String,
+        timeout: Duration,
+        detail: String,
+    },
+
+    #[error("could not read manifests: {0}")]
+    ParseManifests(#[source] serde_saphyr::Error),
+
+    #[error("manifest document {document}: {problem}")]
+    InvalidManifest { document: usize, problem: String },
+
+    #[error(
+        "{kind} ({api_version}) {name}: not served by this cluster (is its CRD installed?): {source}"
+    )]
+    UnknownKind {
+        api_version: String,
+        kind: String,
+        name: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+
+    #[error("{object} names namespace {namespace:?}, which is not one of this run's namespaces")]
+    ForeignNamespace { object: String, namespace: String },
+
+    #[error("could not write diagnostics to {}: {source}", path.display())]
+    WriteDiagnostics {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Names the API call a [`kube::Error`] came from.
+trait ApiContext<T> {
+    fn doing(self, doing: impl FnOnce() -> String) -> Result<T, ClusterError>;
+}
+
+impl<T> ApiContext<T> for Result<T, kube::Error> {
+    fn doing(self, doing: impl FnOnce() -> String) -> Result<T, ClusterError> {
+        self.map_err(|source| ClusterError::Api {
+            doing: doing(),
+            source: Box::new(source),
+        })
+    }
+}
+
+/// Whether an API error means the object does not exist (already deleted counts as done).
+fn is_not_found(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status) if status.is_not_found())
+}

@@ -1,0 +1,665 @@
+//! A scenario workload as Kubernetes objects: one bare pod per replica (stable names `W-0`,
+//! `W-1`, ... and exact placement, which a Deployment would not give) and an optional Service.
+
+use super::labels::{self, RunId};
+use super::{ApiContext, ClusterError};
+use crate::probe::{HEALTHZ_PATH, ports};
+use crate::scenario::model::{ServiceKind, Workload, WorkloadRef};
+use k8s_openapi::api::core::v1::{
+    Affinity, Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction,
+    NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, ObjectFieldSelector,
+    Pod, PodSecurityContext, PodSpec, Probe, SeccompProfile, SecurityContext, Service, ServicePort,
+    ServiceSpec, Sysctl,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::Client;
+use kube::api::{Api, PostParams};
+use std::collections::BTreeMap;
+
+/// Path of the cnicheck binary in the agent image; `serve` in pods, `probe` over exec.
+pub const AGENT_BINARY: &str = "/cnicheck";
+/// The agent's container in every agent pod.
+pub const AGENT_CONTAINER: &str = "agent";
+
+const MULTUS_NETWORKS_ANNOTATION: &str = "k8s.v1.cni.cncf.io/networks";
+/// Lets unprivileged processes open ICMP datagram sockets, so pods need no NET_RAW to ping.
+/// A namespaced sysctl in Kubernetes' "safe" set: allowed without kubelet configuration.
+const PING_GROUP_RANGE: (&str, &str) = ("net.ipv4.ping_group_range", "0 2147483647");
+const UNPRIVILEGED_USER: i64 = 65534;
+/// Agents hold no state: no reason to wait long for them on deletion.
+const TERMINATION_GRACE_SECONDS: i64 = 1;
+
+/// The agent's named ports: (name, port, protocol). Services and container ports share them.
+const AGENT_PORTS: [(&str, u16, &str); 4] = [
+    ("http", ports::HTTP, "TCP"),
+    ("http-alt", ports::HTTP_ALT, "TCP"),
+    ("tcp-echo", ports::TCP_ECHO, "TCP"),
+    ("udp-echo", ports::UDP_ECHO, "UDP"),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PullPolicy {
+    Always,
+    #[default]
+    IfNotPresent,
+    /// For images preloaded on the nodes (a testbed's `localhost/...` images).
+    Never,
+}
+
+impl PullPolicy {
+    fn as_str(self) -> &'static str {
+        match self {
+            PullPolicy::Always => "Always",
+            PullPolicy::IfNotPresent => "IfNotPresent",
+            PullPolicy::Never => "Never",
+        }
+    }
+}
+
+/// Where cnicheck's images come from.
+#[derive(Debug, Clone)]
+pub struct Images {
+    /// Registry and path prefix of cnicheck's images, e.g. `ghcr.io/cnicheck` or a mirror.
+    pub registry: String,
+    /// Full reference of the agent image, replacing `{registry}/agent:{version}`
+    /// (e.g. `localhost/cnicheck-agent:dev`).
+    pub agent: Option<String>,
+    pub pull_policy: PullPolicy,
+}
+
+impl Default for Images {
+    fn default() -> Self {
+        Images {
+            registry: "ghcr.io/cnicheck".into(),
+            agent: None,
+            pull_policy: PullPolicy::default(),
+        }
+    }
+}
+
+impl Images {
+    pub fn agent_image(&self) -> String {
+        self.agent.clone().unwrap_or_else(|| {
+            format!(
+                "{}/agent:{}",
+                self.registry.trim_end_matches('/'),
+                env!("CARGO_PKG_VERSION")
+            )
+        })
+    }
+}
+
+/// Where and for whom a workload is built.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkloadContext<'a> {
+    pub run: &'a RunId,
+    pub scenario: &'a str,
+    /// The real namespace of the workload's alias.
+    pub namespace: &'a str,
+    pub images: &'a Images,
+}
+
+/// The workload's pods, one per entry of `nodes` (from `plan_nodes`): `Some(node)` pins the
+/// pod there with a required node affinity, `None` leaves it to the scheduler.
+pub fn build_pods(
+    workload: &Workload,
+    nodes: &[Option<String>],
+    context: &WorkloadContext<'_>,
+) -> Result<Vec<Pod>, ClusterError> {
+    let name = &workload.name.value;
+    labels::check_dns_label("workload name", name)?;
+    if workload.host_network && !workload.networks.is_empty() {
+        return Err(invalid(
+            workload,
+            "Multus networks cannot be attached to a host-network pod",
+        ));
+    }
+    let labels = pod_labels(workload, context)?;
+    let annotations = (!workload.networks.is_empty()).then(|| {
+        BTreeMap::from([(
+            MULTUS_NETWORKS_ANNOTATION.to_string(),
+            workload.networks.join(","),
+        )])
+    });
+    nodes
+        .iter()
+        .enumerate()
+        .map(|(index, node)| {
+            let pod_name = format!("{name}-{index}");
+            labels::check_dns_label("pod name", &pod_name)?;
+            Ok(Pod {
+                metadata: ObjectMeta {
+                    name: Some(pod_name),
+                    namespace: Some(context.namespace.to_string()),
+                    labels: Some(labels.clone()),
+                    annotations: annotations.clone(),
+                    ..ObjectMeta::default()
+                },
+                spec: Some(pod_spec(
+                    workload.host_network,
+                    node.as_deref(),
+                    context.images,
+                )),
+                status: None,
+            })
+        })
+        .collect()
+}
+
+/// The workload's Service, if it asks for one: named like the workload, selecting its pods,
+/// exposing every agent port by name.
+pub fn build_service(
+    workload: &Workload,
+    context: &WorkloadContext<'_>,
+) -> Result<Option<Service>, ClusterError> {
+    let Some(service) = &workload.service else {
+        return Ok(None);
+    };
+    let name = &workload.name.value;
+    labels::check_service_name(name)?;
+    let selector = BTreeMap::from([
+        (labels::RUN.to_string(), context.run.to_string()),
+        (labels::WORKLOAD.to_string(), name.clone()),
+    ]);
+    let ports = AGENT_PORTS
+        .iter()
+        .map(|&(port_name, port, protocol)| ServicePort {
+            name: Some(port_name.into()),
+            port: port.into(),
+            protocol: Some(protocol.into()),
+            target_port: Some(IntOrString::String(port_name.into())),
+            ..ServicePort::default()
+        })
+        .collect();
+    Ok(Some(Service {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(context.namespace.to_string()),
+            labels: Some(object_labels(context, name)?),
+            ..ObjectMeta::default()
+        },
+        spec: Some(ServiceSpec {
+            type_: Some(
+                match service.kind {
+                    ServiceKind::ClusterIP => "ClusterIP",
+                    ServiceKind::NodePort => "NodePort",
+                }
+                .into(),
+            ),
+            selector: Some(selector),
+            ports: Some(ports),
+            ..ServiceSpec::default()
+        }),
+        status: None,
+    }))
+}
+
+/// Creates the pods and the Service; returns the Service as created (with its ClusterIP and
+/// node ports filled in).
+pub async fn create_workload(
+    client: &Client,
+    pods: &[Pod],
+    service: Option<&Service>,
+) -> Result<Option<Service>, ClusterError> {
+    for pod in pods {
+        let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
+        Api::<Pod>::namespaced(client.clone(), namespace)
+            .create(&PostParams::default(), pod)
+            .await
+            .doing(|| {
+                format!(
+                    "creating pod {namespace}/{}",
+                    pod.metadata.name.as_deref().unwrap_or_default()
+                )
+            })?;
+    }
+    match service {
+        Some(service) => {
+            let namespace = service.metadata.namespace.as_deref().unwrap_or_default();
+            let created = Api::<Service>::namespaced(client.clone(), namespace)
+                .create(&PostParams::default(), service)
+                .await
+                .doing(|| {
+                    format!(
+                        "creating Service {namespace}/{}",
+                        service.metadata.name.as_deref().unwrap_or_default()
+                    )
+                })?;
+            Ok(Some(created))
+        }
+        None => Ok(None),
+    }
+}
+
+fn pod_labels(
+    workload: &Workload,
+    context: &WorkloadContext<'_>,
+) -> Result<BTreeMap<String, String>, ClusterError> {
+    if let Some(key) = workload
+        .labels
+        .keys()
+        .find(|key| labels::RESERVED.contains(&key.as_str()))
+    {
+        return Err(invalid(
+            workload,
+            &format!("label {key} is set by cnicheck itself"),
+        ));
+    }
+    let mut pod_labels = workload.labels.clone();
+    pod_labels.extend(object_labels(context, &workload.name.value)?);
+    Ok(pod_labels)
+}
+
+fn object_labels(
+    context: &WorkloadContext<'_>,
+    workload: &str,
+) -> Result<BTreeMap<String, String>, ClusterError> {
+    let mut object_labels = labels::scenario_labels(context.run, context.scenario)?;
+    object_labels.insert(labels::WORKLOAD.into(), workload.into());
+    Ok(object_labels)
+}
+
+fn invalid(workload: &Workload, problem: &str) -> ClusterError {
+    ClusterError::InvalidWorkload {
+        workload: WorkloadRef::of(workload).to_string(),
+        problem: problem.into(),
+    }
+}
+
+fn pod_spec(host_network: bool, node: Option<&str>, images: &Images) -> PodSpec {
+    let (pod_security, container_security) = if host_network {
+        host_network_security()
+    } else {
+        unprivileged_security()
+    };
+    PodSpec {
+        containers: vec![agent_container(images, container_security)],
+        host_network: host_network.then_some(true),
+        // Host-network agents still resolve cluster names (service-dns targets).
+        dns_policy: host_network.then(|| "ClusterFirstWithHostNet".into()),
+        affinity: node.map(pin_to_node),
+        security_context: Some(pod_security),
+        termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
+        // Agents never call the API, and Service env vars would only add noise.
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        ..PodSpec::default()
+    }
+}
+
+fn agent_container(images: &Images, security: SecurityContext) -> Container {
+    let field_env = |name: &str, path: &str| EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: path.into(),
+                ..ObjectFieldSelector::default()
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    };
+    Container {
+        name: AGENT_CONTAINER.into(),
+        image: Some(images.agent_image()),
+        image_pull_policy: Some(images.pull_policy.as_str().into()),
+        command: Some(vec![AGENT_BINARY.into(), "agent".into(), "serve".into()]),
+        env: Some(vec![
+            field_env("POD_NAME", "metadata.name"),
+            field_env("NODE_NAME", "spec.nodeName"),
+        ]),
+        ports: Some(
+            AGENT_PORTS
+                .iter()
+                .map(|&(name, port, protocol)| ContainerPort {
+                    name: Some(name.into()),
+                    container_port: port.into(),
+                    protocol: Some(protocol.into()),
+                    ..ContainerPort::default()
+                })
+                .collect(),
+        ),
+        readiness_probe: Some(Probe {
+            http_get: Some(HTTPGetAction {
+                path: Some(HEALTHZ_PATH.into()),
+                port: IntOrString::String("http".into()),
+                ..HTTPGetAction::default()
+            }),
+            period_seconds: Some(2),
+            timeout_seconds: Some(1),
+            failure_threshold: Some(3),
+            ..Probe::default()
+        }),
+        // A crashing agent's last log lines then show up in its status, where wait.rs reads them.
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
+        security_context: Some(security),
+        ..Container::default()
+    }
+}
+
+/// No privileges at all (the "restricted" Pod Security profile); ICMP works through the
+/// ping_group_range sysctl instead of NET_RAW.
+fn unprivileged_security() -> (PodSecurityContext, SecurityContext) {
+    let (sysctl, range) = PING_GROUP_RANGE;
+    let pod = PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(UNPRIVILEGED_USER),
+        run_as_group: Some(UNPRIVILEGED_USER),
+        seccomp_profile: Some(runtime_default_seccomp()),
+        sysctls: Some(vec![Sysctl {
+            name: sysctl.into(),
+            value: range.into(),
+        }]),
+        ..PodSecurityContext::default()
+    };
+    let container = SecurityContext {
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            add: None,
+        }),
+        ..SecurityContext::default()
+    };
+    (pod, container)
+}
+
+/// In the node's network namespace the pod's sysctls are forbidden (they would change the
+/// node), so ICMP needs NET_RAW, which only takes effect for root. Nothing else is granted.
+fn host_network_security() -> (PodSecurityContext, SecurityContext) {
+    let pod = PodSecurityContext {
+        run_as_user: Some(0),
+        seccomp_profile: Some(runtime_default_seccomp()),
+        ..PodSecurityContext::default()
+    };
+    let container = SecurityContext {
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            add: Some(vec!["NET_RAW".into()]),
+        }),
+        ..SecurityContext::default()
+    };
+    (pod, container)
+}
+
+fn runtime_default_seccomp() -> SeccompProfile {
+    SeccompProfile {
+        type_: "RuntimeDefault".into(),
+        ..SeccompProfile::default()
+    }
+}
+
+/// See `placement`: a node affinity keeps the scheduler (and its Unschedulable reasons) in
+/// the loop, which `nodeName` would bypass.
+fn pin_to_node(node: &str) -> Affinity {
+    Affinity {
+        node_affinity: Some(NodeAffinity {
+            required_during_scheduling_ignored_during_execution: Some(NodeSelector {
+                node_selector_terms: vec![NodeSelectorTerm {
+                    match_fields: Some(vec![NodeSelectorRequirement {
+                        key: "metadata.name".into(),
+                        operator: "In".into(),
+                        values: Some(vec![node.into()]),
+                    }]),
+                    ..NodeSelectorTerm::default()
+                }],
+            }),
+            ..NodeAffinity::default()
+        }),
+        ..Affinity::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    const RUN: &str = "t0abcd1234";
+
+    fn workload(yaml: &str) -> Workload {
+        serde_saphyr::from_str(yaml).expect("test workload parses")
+    }
+
+    fn with_context<T>(images: &Images, build: impl FnOnce(&WorkloadContext<'_>) -> T) -> T {
+        let run = RunId::parse(RUN).unwrap();
+        build(&WorkloadContext {
+            run: &run,
+            scenario: "pod-to-pod",
+            namespace: "cnicheck-t0abcd1234",
+            images,
+        })
+    }
+
+    /// The pods as the API server would receive them.
+    fn pods_json(yaml: &str, nodes: &[Option<&str>]) -> Vec<Value> {
+        let nodes: Vec<Option<String>> =
+            nodes.iter().map(|node| node.map(str::to_string)).collect();
+        let pods = with_context(&Images::default(), |context| {
+            build_pods(&workload(yaml), &nodes, context)
+        })
+        .expect("pods build");
+        pods.iter()
+            .map(|pod| serde_json::to_value(pod).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn plain_pods_are_unprivileged_agents_with_stable_names() {
+        let pods = pods_json("name: server\nlabels: {tier: backend}\n", &[None, None]);
+        assert_eq!(pods.len(), 2);
+        let pod = &pods[0];
+        assert_eq!(pod["metadata"]["name"], "server-0");
+        assert_eq!(pods[1]["metadata"]["name"], "server-1");
+        assert_eq!(pod["metadata"]["namespace"], "cnicheck-t0abcd1234");
+        assert_eq!(
+            pod["metadata"]["labels"],
+            json!({
+                "app.kubernetes.io/managed-by": "cnicheck",
+                "cnicheck.io/run": RUN,
+                "cnicheck.io/scenario": "pod-to-pod",
+                "cnicheck.io/workload": "server",
+                "tier": "backend"
+            })
+        );
+        assert_eq!(pod["metadata"].get("annotations"), None);
+
+        let spec = &pod["spec"];
+        assert_eq!(spec.get("affinity"), None);
+        assert_eq!(spec.get("nodeName"), None);
+        assert_eq!(spec.get("hostNetwork"), None);
+        assert_eq!(spec.get("dnsPolicy"), None);
+        assert_eq!(spec["terminationGracePeriodSeconds"], 1);
+        assert_eq!(spec["automountServiceAccountToken"], false);
+        assert_eq!(spec["enableServiceLinks"], false);
+        assert_eq!(
+            spec["securityContext"],
+            json!({
+                "runAsNonRoot": true,
+                "runAsUser": 65534,
+                "runAsGroup": 65534,
+                "seccompProfile": {"type": "RuntimeDefault"},
+                "sysctls": [{"name": "net.ipv4.ping_group_range", "value": "0 2147483647"}]
+            })
+        );
+
+        let containers = spec["containers"].as_array().unwrap();
+        assert_eq!(containers.len(), 1);
+        let agent = &containers[0];
+        assert_eq!(agent["name"], AGENT_CONTAINER);
+        assert_eq!(
+            agent["image"],
+            format!("ghcr.io/cnicheck/agent:{}", env!("CARGO_PKG_VERSION"))
+        );
+        assert_eq!(agent["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(agent["command"], json!(["/cnicheck", "agent", "serve"]));
+        assert_eq!(
+            agent["env"],
+            json!([
+                {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}
+            ])
+        );
+        assert_eq!(
+            agent["ports"],
+            json!([
+                {"name": "http", "containerPort": 8080, "protocol": "TCP"},
+                {"name": "http-alt", "containerPort": 8081, "protocol": "TCP"},
+                {"name": "tcp-echo", "containerPort": 9000, "protocol": "TCP"},
+                {"name": "udp-echo", "containerPort": 9001, "protocol": "UDP"}
+            ])
+        );
+        assert_eq!(
+            agent["readinessProbe"]["httpGet"],
+            json!({"path": "/healthz", "port": "http"})
+        );
+        assert_eq!(agent["terminationMessagePolicy"], "FallbackToLogsOnError");
+        assert_eq!(
+            agent["securityContext"],
+            json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}})
+        );
+    }
+
+    #[test]
+    fn planned_nodes_become_required_node_affinity_not_node_name() {
+        let pods = pods_json(
+            "name: server\nplacement: every-node\n",
+            &[Some("worker-1"), Some("worker-2")],
+        );
+        assert_eq!(pods.len(), 2);
+        for (pod, node) in pods.iter().zip(["worker-1", "worker-2"]) {
+            assert_eq!(pod["spec"].get("nodeName"), None);
+            assert_eq!(
+                pod["spec"]["affinity"],
+                json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchFields": [
+                        {"key": "metadata.name", "operator": "In", "values": [node]}
+                    ]}]
+                }}})
+            );
+        }
+    }
+
+    #[test]
+    fn host_network_pods_get_net_raw_and_cluster_dns_but_no_sysctls() {
+        let pods = pods_json(
+            "name: node-agent\nhost-network: true\n",
+            &[Some("worker-1")],
+        );
+        let spec = &pods[0]["spec"];
+        assert_eq!(spec["hostNetwork"], true);
+        assert_eq!(spec["dnsPolicy"], "ClusterFirstWithHostNet");
+        assert_eq!(
+            spec["securityContext"],
+            json!({"runAsUser": 0, "seccompProfile": {"type": "RuntimeDefault"}})
+        );
+        assert_eq!(
+            spec["containers"][0]["securityContext"],
+            json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"], "add": ["NET_RAW"]}})
+        );
+    }
+
+    #[test]
+    fn multus_networks_become_the_networks_annotation() {
+        let pods = pods_json(
+            "name: multi\nnetworks: [macvlan-a, other/macvlan-b]\n",
+            &[None],
+        );
+        assert_eq!(
+            pods[0]["metadata"]["annotations"],
+            json!({"k8s.v1.cni.cncf.io/networks": "macvlan-a,other/macvlan-b"})
+        );
+        assert_eq!(pods[0]["spec"].get("hostNetwork"), None);
+    }
+
+    #[test]
+    fn invalid_workloads_are_refused() {
+        let build = |yaml: &str| {
+            with_context(&Images::default(), |context| {
+                build_pods(&workload(yaml), &[None], context)
+            })
+            .unwrap_err()
+            .to_string()
+        };
+        assert!(build("name: x\nhost-network: true\nnetworks: [a]\n").contains("host-network"));
+        assert!(
+            build("name: x\nlabels: {cnicheck.io/workload: y}\n").contains("cnicheck.io/workload")
+        );
+        assert!(build("name: Server\n").contains("invalid workload name"));
+    }
+
+    #[test]
+    fn images_come_from_the_registry_or_an_override() {
+        let mirror = Images {
+            registry: "registry.example.com/mirror/".into(),
+            ..Images::default()
+        };
+        assert_eq!(
+            mirror.agent_image(),
+            format!(
+                "registry.example.com/mirror/agent:{}",
+                env!("CARGO_PKG_VERSION")
+            )
+        );
+        let testbed = Images {
+            agent: Some("localhost/cnicheck-agent:dev".into()),
+            pull_policy: PullPolicy::Never,
+            ..Images::default()
+        };
+        let nodes = [None];
+        let pods = with_context(&testbed, |context| {
+            build_pods(&workload("name: a\n"), &nodes, context)
+        })
+        .unwrap();
+        let agent = &pods[0].spec.as_ref().unwrap().containers[0];
+        assert_eq!(agent.image.as_deref(), Some("localhost/cnicheck-agent:dev"));
+        assert_eq!(agent.image_pull_policy.as_deref(), Some("Never"));
+    }
+
+    #[test]
+    fn services_expose_every_agent_port_by_name() {
+        let service = with_context(&Images::default(), |context| {
+            build_service(
+                &workload("name: server\nservice: {type: NodePort}\n"),
+                context,
+            )
+        })
+        .unwrap()
+        .expect("a service");
+        let service = serde_json::to_value(&service).unwrap();
+        assert_eq!(service["metadata"]["name"], "server");
+        assert_eq!(service["metadata"]["labels"]["cnicheck.io/run"], RUN);
+        assert_eq!(service["spec"]["type"], "NodePort");
+        assert_eq!(
+            service["spec"]["selector"],
+            json!({"cnicheck.io/run": RUN, "cnicheck.io/workload": "server"})
+        );
+        assert_eq!(
+            service["spec"]["ports"],
+            json!([
+                {"name": "http", "port": 8080, "protocol": "TCP", "targetPort": "http"},
+                {"name": "http-alt", "port": 8081, "protocol": "TCP", "targetPort": "http-alt"},
+                {"name": "tcp-echo", "port": 9000, "protocol": "TCP", "targetPort": "tcp-echo"},
+                {"name": "udp-echo", "port": 9001, "protocol": "UDP", "targetPort": "udp-echo"}
+            ])
+        );
+
+        let cluster_ip = with_context(&Images::default(), |context| {
+            build_service(&workload("name: server\nservice: {}\n"), context)
+        })
+        .unwrap()
+        .expect("a service");
+        assert_eq!(cluster_ip.spec.unwrap().type_.as_deref(), Some("ClusterIP"));
+
+        let none = with_context(&Images::default(), |context| {
+            build_service(&workload("name: server\n"), context)
+        });
+        assert!(none.unwrap().is_none());
+
+        let bad = with_context(&Images::default(), |context| {
+            build_service(&workload("name: 1server\nservice: {}\n"), context)
+        });
+        assert!(bad.is_err());
+    }
+}
