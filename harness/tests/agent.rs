@@ -153,6 +153,28 @@ async fn agent_tcp_probes_connect_to_open_ports_and_are_refused_by_closed_ones()
     assert_eq!(outcomes[&3], Outcome::Refused);
 }
 
+/// `localhost` is answered inside hickory (RFC 6761) without a query, so this exercises the
+/// by-name path without sending DNS anywhere; IPv4 is preferred.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_probes_by_name_use_the_ipv4_address() {
+    let agent = start_agent();
+    let port = agent.tcp_echo[0].port();
+    let by_name = request(
+        1,
+        ProbeAction::Tcp {
+            host: "localhost".to_owned(),
+            port,
+        },
+    );
+    let outcomes = run_batch(&[by_name]).await;
+    assert_eq!(
+        outcomes[&1],
+        Outcome::Connected {
+            peer: agent.tcp_echo[0].to_string()
+        }
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_http_probes_report_status_and_answering_pod() {
     let agent = start_agent();

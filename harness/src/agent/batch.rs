@@ -55,8 +55,13 @@ pub async fn run_probe(
                         write_result(&mut output, &not_run(id, reason)).await?;
                     }
                     Parsed::Unusable { id: None, error } => {
-                        tracing::error!(line = line_number, %error, "unanswerable probe request; stopping");
-                        unanswerable = Some(AgentError::MalformedRequest { line: line_number, source: error });
+                        tracing::error!(
+                            line = line_number, %error, "unanswerable probe request; stopping"
+                        );
+                        unanswerable = Some(AgentError::MalformedRequest {
+                            line: line_number,
+                            source: error,
+                        });
                         reading = false;
                     }
                 }

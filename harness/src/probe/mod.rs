@@ -46,6 +46,8 @@ pub struct ProbeRequest {
     pub action: ProbeAction,
     pub timeout_ms: u64,
     /// Bind the probe's socket to this interface (e.g. Multus `net1`); the pod's default route otherwise.
+    /// A missing interface makes the probe [`Outcome::CouldNotRun`]. Resolving a target name
+    /// still goes through the pod's resolver on the default route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface: Option<String>,
 }
@@ -54,7 +56,8 @@ pub struct ProbeRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ProbeAction {
-    /// A TCP handshake with the first address `host` resolves to.
+    /// A TCP handshake. A `host` name means its first address, IPv4 preferred (AAAA only when
+    /// there is no A record); the same holds for every probe below that takes a host.
     Tcp { host: String, port: u16 },
     /// An HTTP(S) GET; certificates are not verified (test servers are self-signed) and
     /// redirects are not followed (a 3xx is the observation).
@@ -68,9 +71,9 @@ pub enum ProbeAction {
     },
     /// One ICMP echo request.
     Icmp { host: String },
-    /// An A/AAAA lookup with the pod's search domains and ndots, through the pod's nameservers
-    /// or `server` (`IP` or `IP:port`, port 53 by default) if given. Cannot be bound to an
-    /// `interface`: such a request is [`Outcome::CouldNotRun`].
+    /// An A and AAAA lookup (every address, IPv4 first) with the pod's search domains and ndots,
+    /// through the pod's nameservers or `server` (`IP` or `IP:port`, port 53 by default) if
+    /// given. Cannot be bound to an `interface`: such a request is [`Outcome::CouldNotRun`].
     Dns {
         name: String,
         server: Option<String>,

@@ -2,6 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use hickory_resolver::config::LookupIpStrategy;
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::rr::Name;
 
@@ -21,7 +22,10 @@ pub(super) async fn probe(
     let server = server.map(parse_server).transpose()?;
     let query = Name::from_utf8(name)
         .map_err(|error| could_not_run(format!("{name:?} is not a valid DNS name: {error}")))?;
-    let resolver = settings.names.resolver(server)?;
+    // Both families, A first: the answer lists every address the name has.
+    let resolver = settings
+        .names
+        .resolver(server, LookupIpStrategy::Ipv4AndIpv6)?;
     Ok(
         match tokio::time::timeout(settings.timeout, resolver.lookup_ip(query)).await {
             Err(_) => Outcome::Timeout,

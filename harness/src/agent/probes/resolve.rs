@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::config::{LookupIpStrategy, NameServerConfig, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::Name;
@@ -24,11 +24,15 @@ pub(super) struct NameResolution {
 impl NameResolution {
     /// A fresh resolver (so every probe really queries) with the pod's search domains, ndots and
     /// options, asking `server` instead of the pod's nameservers when given.
-    pub(super) fn resolver(&self, server: Option<SocketAddr>) -> Result<TokioResolver, Outcome> {
+    pub(super) fn resolver(
+        &self,
+        server: Option<SocketAddr>,
+        strategy: LookupIpStrategy,
+    ) -> Result<TokioResolver, Outcome> {
         let pod_config = self
             .pod_config
             .get_or_init(|| system_conf::read_system_conf().map_err(|error| error.to_string()));
-        let (config, options) = match (pod_config, server) {
+        let (config, mut options) = match (pod_config, server) {
             (Ok((config, options)), None) => (config.clone(), options.clone()),
             (Ok((config, options)), Some(server)) => (
                 ResolverConfig::from_parts(
@@ -49,16 +53,18 @@ impl NameResolution {
                 )));
             }
         };
+        options.ip_strategy = strategy;
         TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
             .with_options(options)
             .build()
             .map_err(|error| could_not_run(format!("cannot build a DNS resolver: {error}")))
     }
 
-    /// The first address of `host` (a literal, or a name resolved through the pod's resolver
-    /// within `timeout`). Failing to resolve is never a timeout of the probe itself: a name that
-    /// does not exist is a bad target (`CouldNotRun`), a resolver that fails is a
-    /// `NetworkError`.
+    /// The first address of `host`: a literal, or a name resolved through the pod's resolver
+    /// within `timeout`, IPv4 first (AAAA is asked only when there is no A record) so that a
+    /// dual-stack name always means the same address. Failing to resolve is never a timeout of
+    /// the probe itself: a name that does not exist is a bad target (`CouldNotRun`), a resolver
+    /// that fails is a `NetworkError`.
     pub(super) async fn resolve_host(
         &self,
         host: &str,
@@ -74,7 +80,7 @@ impl NameResolution {
         let name = Name::from_utf8(host).map_err(|error| {
             could_not_run(format!("{host:?} is not a valid host name: {error}"))
         })?;
-        let resolver = self.resolver(None)?;
+        let resolver = self.resolver(None, LookupIpStrategy::Ipv4thenIpv6)?;
         let lookup = match tokio::time::timeout(timeout, resolver.lookup_ip(name)).await {
             Err(_) => Err(NetError::Timeout),
             Ok(result) => result,
