@@ -164,8 +164,9 @@ pub struct CleanupReport {
 }
 
 /// Deletes every namespace and cluster-scoped object labelled as made by cnicheck (only
-/// those of `run`, if given) and waits for them to be gone. Namespaced objects go with their
-/// namespaces. Continues past failures and reports them all.
+/// those of `run`, if given; without it, runs still in progress lose theirs too) and waits
+/// for them to be gone. Namespaced objects go with their namespaces. Continues past
+/// failures and reports them all.
 pub async fn cleanup_leftovers(
     client: &Client,
     run: Option<&str>,
