@@ -16,7 +16,7 @@ go_build_into() {
   local ldflags=${LDFLAGS:-}
   rm -rf "$out.tmp" && mkdir -p "$out.tmp"
   (cd "$moddir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp/" "$@") || return 1
-  mv "$out.tmp" "$out"
+  rm -rf "$out" && mv "$out.tmp" "$out"
 }
 
 # wrapper_module DIR MODULE_REQUIRES...: writes a go.mod that only requires (no Go code, so no `go mod tidy`).
@@ -49,7 +49,7 @@ build_kubernetes() {
 
 build_etcd() {
   local out="$BIN/etcd-$ETCD_VERSION" dir="$TESTBED_CACHE/src/etcd-$ETCD_VERSION"
-  [ -x "$out/v3" ] && return 0
+  [ -x "$out/server" ] && return 0   # Go names the binary after the module path's last element
   wrapper_module "$dir" "go.etcd.io/etcd/server/v3 $ETCD_VERSION"
   go_build_into "$out" "$dir" go.etcd.io/etcd/server/v3
 }
