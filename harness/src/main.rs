@@ -1,1 +1,11 @@
-fn main() {}
+//! `cnicheck`: see `cnicheck --help`. Parsing and dispatch only; the work is in the library.
+
+mod cli;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = cli::Cli::parse();
+    cli::init_logging(args.verbose);
+    std::process::ExitCode::from(cli::dispatch(args))
+}

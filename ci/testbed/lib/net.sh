@@ -12,6 +12,9 @@ make_outside() {
   in_outside ip link add sw1 type bridge   # the secondary (Multus) network's switch, no address
   in_outside ip link set sw1 up
   in_outside ip addr add "$EXTERNAL_IP/32" dev lo
+  # Port 9 of the outside world is behind a firewall that drops: what a blocked egress looks like.
+  in_outside iptables -A INPUT -d "$EXTERNAL_IP" -p tcp --dport 9 -j DROP
+  in_outside iptables -A INPUT -d "$EXTERNAL_IP" -p udp --dport 9 -j DROP
   # Nodes masquerade pod traffic, so the outside world needs no route back to pods: like the internet.
   mkdir -p "$TESTBED_STATE/outside-www"
   echo "hello from the cnicheck testbed's outside world" > "$TESTBED_STATE/outside-www/index.html"

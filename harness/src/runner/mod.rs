@@ -1,1 +1,175 @@
-//! TODO(skeleton): runner
+//! The runner: runs selected scenarios against a cluster and produces a [`RunReport`].
+//!
+//! Scenarios run concurrently, each in namespaces of its own, so one scenario's policies never
+//! touch another's pods. Within a scenario, phases run in order; within a phase every probe runs
+//! at once (see [`execute`]). Test names come from [`cells`], which needs no cluster, so
+//! `--list` and filters work offline. Reporting is left to [`crate::report`].
+
+pub mod cells;
+mod deploy;
+mod execute;
+mod plan;
+mod scenario_run;
+
+pub use plan::{DEFAULT_PROBE_TIMEOUT_SECS, ExternalTarget};
+
+use crate::cluster::{self, ClusterError, CniInfo, Images, NodeInfo, RunId};
+use crate::report::console::Console;
+use crate::report::model::{
+    ClusterInfo, ProbeReport, REPORT_FORMAT_VERSION, RunReport, ScenarioReport,
+};
+use crate::scenario::{LoadedScenario, ScenarioError};
+use futures::StreamExt;
+use kube::Client;
+use std::io::Stderr;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    Manifest(#[from] ScenarioError),
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub images: Images,
+    pub external: Option<ExternalTarget>,
+    /// Per wait for pods, Services and namespaces.
+    pub setup_timeout: Duration,
+    /// How long a phase that applied or deleted objects polls for the expected state.
+    pub propagation_timeout: Duration,
+    /// Extra attempts for failing probes in phases that changed nothing.
+    pub retries: u32,
+    /// Keep namespaces after the run, for debugging.
+    pub keep: bool,
+    /// Where diagnostics of troubled scenarios go.
+    pub artifacts: PathBuf,
+    /// Scenarios running at once.
+    pub parallel: usize,
+}
+
+/// What every scenario of a run shares.
+pub struct SuiteContext {
+    pub client: Client,
+    pub run: RunId,
+    pub options: RunOptions,
+    pub nodes: Vec<NodeInfo>,
+    pub cni: CniInfo,
+    console: Mutex<Console<Stderr>>,
+}
+
+impl SuiteContext {
+    fn progress(&self, probe: &ProbeReport) {
+        if let Ok(mut console) = self.console.lock() {
+            let _ = console.probe_finished(probe);
+        }
+    }
+
+    fn scenario_done(&self, scenario: &ScenarioReport) {
+        if let Ok(mut console) = self.console.lock() {
+            let _ = console.scenario_finished(scenario);
+        }
+    }
+}
+
+/// A scenario and the indices of its selected cells (see [`cells::cells`]).
+pub struct Selection<'a> {
+    pub scenario: &'a LoadedScenario,
+    pub cells: Vec<usize>,
+}
+
+/// Runs `selections` under run id `run` and returns the report. Cleanup of each scenario's
+/// namespaces is part of running it; a caller interrupted mid-way cleans up by run label.
+pub async fn run(
+    client: Client,
+    run: RunId,
+    selections: &[Selection<'_>],
+    options: RunOptions,
+    arguments: Vec<String>,
+) -> Result<RunReport, ClusterError> {
+    let started = Instant::now();
+    let started_at = humantime_rfc3339(SystemTime::now());
+    let nodes = cluster::list_nodes(&client).await?;
+    let mut info: ClusterInfo = cluster::cluster_info(&client, &run.namespace()).await?;
+    info.namespace = format!("{}*", run.namespace());
+    let cni = cluster::detect_cni(&client).await?;
+    let parallel = options.parallel.max(1);
+    let context = SuiteContext {
+        client,
+        run,
+        options,
+        nodes,
+        cni,
+        console: Mutex::new(Console::stderr()),
+    };
+    let context = &context;
+    let mut scenarios: Vec<(usize, ScenarioReport)> =
+        futures::stream::iter(selections.iter().enumerate())
+            .map(|(index, selection)| async move {
+                let report = scenario_run::run_scenario(
+                    context,
+                    index,
+                    selection.scenario,
+                    &selection.cells,
+                )
+                .await;
+                context.scenario_done(&report);
+                (index, report)
+            })
+            .buffer_unordered(parallel)
+            .collect()
+            .await;
+    scenarios.sort_by_key(|(index, _)| *index);
+    Ok(RunReport {
+        format_version: REPORT_FORMAT_VERSION,
+        cnicheck_version: env!("CARGO_PKG_VERSION").to_string(),
+        arguments,
+        cluster: info,
+        started_at,
+        duration_secs: started.elapsed().as_secs_f64(),
+        scenarios: scenarios.into_iter().map(|(_, report)| report).collect(),
+    })
+}
+
+/// RFC 3339 in UTC, without pulling in a date crate for one timestamp.
+fn humantime_rfc3339(time: SystemTime) -> String {
+    let secs = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        let time = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        assert_eq!(humantime_rfc3339(time), "2026-11-18T11:06:40Z");
+        assert_eq!(
+            humantime_rfc3339(SystemTime::UNIX_EPOCH),
+            "1970-01-01T00:00:00Z"
+        );
+    }
+}

@@ -1,0 +1,64 @@
+//! `cnicheck cleanup`: removes leftovers of killed runs, by label only.
+
+use super::EXIT_TOOL_ERROR;
+use cnicheck::cluster;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, clap::Args)]
+pub struct CleanupArgs {
+    /// Only this run's objects (the id in namespace names `cnicheck-<run>-...`); all runs otherwise.
+    #[arg(long)]
+    pub run: Option<String>,
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    #[arg(long)]
+    pub context: Option<String>,
+    /// How long to wait for deletions, in seconds.
+    #[arg(long, default_value_t = 180)]
+    pub timeout: u64,
+}
+
+pub fn cleanup(args: CleanupArgs) -> u8 {
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    runtime.block_on(async {
+        let client =
+            match cluster::connect(args.kubeconfig.as_deref(), args.context.as_deref()).await {
+                Ok(client) => client,
+                Err(error) => {
+                    eprintln!("cnicheck cleanup: {error}");
+                    return EXIT_TOOL_ERROR;
+                }
+            };
+        match cluster::cleanup_leftovers(
+            &client,
+            args.run.as_deref(),
+            Duration::from_secs(args.timeout),
+        )
+        .await
+        {
+            Ok(report) => {
+                for removed in &report.removed {
+                    eprintln!("removed {removed}");
+                }
+                for failure in &report.failures {
+                    eprintln!("could not remove: {failure}");
+                }
+                eprintln!(
+                    "cleanup: {} removed, {} failed",
+                    report.removed.len(),
+                    report.failures.len()
+                );
+                if report.failures.is_empty() {
+                    0
+                } else {
+                    EXIT_TOOL_ERROR
+                }
+            }
+            Err(error) => {
+                eprintln!("cnicheck cleanup: {error}");
+                EXIT_TOOL_ERROR
+            }
+        }
+    })
+}

@@ -1,0 +1,106 @@
+//! Command-line interface. Exit codes are semantic (see [`cnicheck::report::exit`]): 0 all
+//! passed, 100 probe failures, 102 errors, 4 nothing ran, 1 cnicheck itself could not work
+//! (bad scenario files, no cluster), 2 bad usage (clap), 130/143 interrupted.
+
+mod cleanup;
+mod run;
+
+use clap::{Parser, Subcommand};
+use cnicheck::agent::AgentCommand;
+use std::path::PathBuf;
+
+/// Exit code when cnicheck could not do its job at all (not a verdict about the cluster).
+pub const EXIT_TOOL_ERROR: u8 = 1;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cnicheck",
+    version,
+    about = "Conformance and connectivity checks for Kubernetes networking"
+)]
+pub struct Cli {
+    /// More logs on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run scenarios against a cluster (the built-in suites unless --scenarios is given).
+    Run(Box<run::RunArgs>),
+    /// Check scenario files offline: syntax, unknown fields, references, manifests.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print the JSON Schema of scenario files (for editors).
+    Schema,
+    /// Remove what killed runs left behind (only objects labelled as cnicheck's).
+    Cleanup(cleanup::CleanupArgs),
+    /// Inside test pods: serve test traffic, or run a batch of probes.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+}
+
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+pub fn dispatch(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Run(args) => run::run(*args),
+        Command::Validate { files } => validate(&files),
+        Command::Schema => {
+            println!("{:#}", cnicheck::scenario::json_schema());
+            0
+        }
+        Command::Cleanup(args) => cleanup::cleanup(args),
+        Command::Agent(command) => {
+            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+            match runtime.block_on(command.run()) {
+                Ok(()) => 0,
+                Err(error) => {
+                    eprintln!("cnicheck agent: {error}");
+                    EXIT_TOOL_ERROR
+                }
+            }
+        }
+    }
+}
+
+fn validate(files: &[PathBuf]) -> u8 {
+    match cnicheck::scenario::load_all(files) {
+        Ok(scenarios) => {
+            for loaded in &scenarios {
+                eprintln!("ok: {} ({})", loaded.source, loaded.scenario.name.value);
+            }
+            0
+        }
+        Err(errors) => {
+            print_scenario_errors(&errors);
+            EXIT_TOOL_ERROR
+        }
+    }
+}
+
+fn print_scenario_errors(errors: &[cnicheck::scenario::ScenarioError]) {
+    for error in errors {
+        eprintln!("{error}\n");
+    }
+    eprintln!(
+        "{} problem(s) in scenario files; nothing was sent to the cluster",
+        errors.len()
+    );
+}

@@ -1,0 +1,263 @@
+//! `cnicheck run`: scenarios in, verdicts out. Loads and validates scenarios before touching
+//! the cluster, lists or filters tests libtest-style, runs the selection, writes the reports,
+//! and removes everything it created, also when interrupted.
+
+use super::{EXIT_TOOL_ERROR, print_scenario_errors};
+use cnicheck::cluster::{self, Images, PullPolicy, RunId};
+use cnicheck::report::{self, console::Console, model::RunReport, model::Verdict};
+use cnicheck::runner::{self, ExternalTarget, RunOptions, Selection, cells};
+use cnicheck::scenario::{self, LoadedScenario};
+use libtest_mimic::{Failed, Trial};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Scenario files to run instead of the built-in suites.
+    #[arg(long = "scenarios", short = 'f', value_name = "FILE")]
+    pub scenarios: Vec<PathBuf>,
+    /// Only scenarios in these groups (e.g. connectivity, dns, policy).
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Registry prefix for cnicheck's images (air-gapped clusters: your mirror).
+    #[arg(long, default_value = "ghcr.io/cnicheck", env = "CNICHECK_REGISTRY")]
+    pub registry: String,
+    /// Full agent image reference; overrides --registry.
+    #[arg(long, env = "CNICHECK_AGENT_IMAGE")]
+    pub agent_image: Option<String>,
+    #[arg(long, value_enum, default_value = "if-not-present")]
+    pub pull_policy: PullPolicyArg,
+    /// Target of `external` probes, e.g. http://example.internal/ (never implied).
+    #[arg(long, env = "CNICHECK_EXTERNAL_TARGET")]
+    pub external_target: Option<reqwest::Url>,
+    /// Seconds to wait for pods, Services and deletions.
+    #[arg(long, default_value_t = 180)]
+    pub setup_timeout: u64,
+    /// Seconds a phase that applied or deleted objects polls for the expected state.
+    #[arg(long, default_value_t = 60)]
+    pub propagation_timeout: u64,
+    /// Extra attempts for failing probes in other phases (a pass on retry is reported flaky).
+    #[arg(long, default_value_t = 0)]
+    pub retries: u32,
+    /// Keep the namespaces after the run, for debugging.
+    #[arg(long)]
+    pub keep: bool,
+    /// Where to put diagnostics (pod logs, events, objects) of scenarios that failed.
+    #[arg(long, default_value = "cnicheck-artifacts")]
+    pub artifacts: PathBuf,
+    /// Write a JUnit XML report here.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Write the JSON report here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub tests: libtest_mimic::Arguments,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PullPolicyArg {
+    Always,
+    IfNotPresent,
+    Never,
+}
+
+impl From<PullPolicyArg> for PullPolicy {
+    fn from(policy: PullPolicyArg) -> Self {
+        match policy {
+            PullPolicyArg::Always => PullPolicy::Always,
+            PullPolicyArg::IfNotPresent => PullPolicy::IfNotPresent,
+            PullPolicyArg::Never => PullPolicy::Never,
+        }
+    }
+}
+
+pub fn run(args: RunArgs) -> u8 {
+    let scenarios = match load(&args) {
+        Ok(scenarios) => scenarios,
+        Err(errors) => {
+            print_scenario_errors(&errors);
+            return EXIT_TOOL_ERROR;
+        }
+    };
+    let all_cells: Vec<Vec<cells::Cell>> = scenarios
+        .iter()
+        .map(|s| cells::cells(&s.scenario))
+        .collect();
+    if args.tests.list {
+        let trials = all_cells
+            .iter()
+            .flatten()
+            .map(|cell| Trial::test(cell.name.clone(), || Ok(())))
+            .collect();
+        let _ = libtest_mimic::run(&args.tests, trials);
+        return 0;
+    }
+    let selections: Vec<Selection<'_>> = scenarios
+        .iter()
+        .zip(&all_cells)
+        .map(|(scenario, cells)| Selection {
+            scenario,
+            cells: (0..cells.len())
+                .filter(|&i| cells::is_selected(&cells[i].name, &args.tests))
+                .collect(),
+        })
+        .filter(|selection| !selection.cells.is_empty())
+        .collect();
+
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let report = match runtime.block_on(run_on_cluster(&args, &selections)) {
+        Ok(report) => report,
+        Err(code) => return code,
+    };
+    write_reports(&args, &report);
+    let trials = trials(&selections, &all_cells, &scenarios, &report);
+    // The exit code is cnicheck's own (semantic, see report::exit); libtest only prints.
+    let _ = libtest_mimic::run(&args.tests, trials);
+    let mut console = Console::stderr();
+    let _ = console.summary(&report);
+    u8::try_from(report::exit_code(&report)).unwrap_or(EXIT_TOOL_ERROR)
+}
+
+fn load(args: &RunArgs) -> Result<Vec<LoadedScenario>, Vec<scenario::ScenarioError>> {
+    let scenarios = if args.scenarios.is_empty() {
+        scenario::builtin()
+    } else {
+        scenario::load_all(&args.scenarios)?
+    };
+    Ok(scenarios
+        .into_iter()
+        .filter(|loaded| {
+            args.groups.is_empty()
+                || loaded
+                    .scenario
+                    .groups
+                    .iter()
+                    .any(|group| args.groups.contains(group))
+        })
+        .collect())
+}
+
+async fn run_on_cluster(args: &RunArgs, selections: &[Selection<'_>]) -> Result<RunReport, u8> {
+    let client = cluster::connect(args.kubeconfig.as_deref(), args.context.as_deref())
+        .await
+        .map_err(|error| {
+            eprintln!("cnicheck: {error}");
+            EXIT_TOOL_ERROR
+        })?;
+    let run = RunId::generate();
+    eprintln!("cnicheck run {run}: {} scenario(s)", selections.len());
+    let options = RunOptions {
+        images: Images {
+            registry: args.registry.clone(),
+            agent: args.agent_image.clone(),
+            pull_policy: args.pull_policy.into(),
+        },
+        external: args.external_target.clone().map(ExternalTarget),
+        setup_timeout: Duration::from_secs(args.setup_timeout),
+        propagation_timeout: Duration::from_secs(args.propagation_timeout),
+        retries: args.retries,
+        keep: args.keep,
+        artifacts: args.artifacts.clone(),
+        parallel: args.tests.test_threads.unwrap_or(selections.len().max(1)),
+    };
+    let arguments: Vec<String> = std::env::args().collect();
+    tokio::select! {
+        outcome = runner::run(client.clone(), run.clone(), selections, options, arguments) => {
+            outcome.map_err(|error| {
+                eprintln!("cnicheck: {error}");
+                EXIT_TOOL_ERROR
+            })
+        }
+        code = interrupted() => {
+            eprintln!("cnicheck: interrupted; removing everything run {run} created ...");
+            match cluster::cleanup_leftovers(&client, Some(run.as_str()), Duration::from_secs(args.setup_timeout)).await {
+                Ok(report) => eprintln!("cnicheck: removed {} object(s)", report.removed.len()),
+                Err(error) => eprintln!("cnicheck: cleanup failed ({error}); run `cnicheck cleanup --run {run}`"),
+            }
+            Err(code)
+        }
+    }
+}
+
+/// Resolves on Ctrl-C (exit code 130) or SIGTERM (143).
+async fn interrupted() -> u8 {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(stream) => stream,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => 130,
+        _ = terminate.recv() => 143,
+    }
+}
+
+fn write_reports(args: &RunArgs, report: &RunReport) {
+    if let Some(path) = &args.junit
+        && let Err(error) = report::junit::write(report, path)
+    {
+        eprintln!("cnicheck: {error}");
+    }
+    if let Some(path) = &args.json
+        && let Err(error) = report::json::write(report, path)
+    {
+        eprintln!("cnicheck: {error}");
+    }
+}
+
+/// One libtest trial per selected cell, carrying the verdict the run already reached: libtest
+/// prints and counts them the way Rust users expect.
+fn trials(
+    selections: &[Selection<'_>],
+    all_cells: &[Vec<cells::Cell>],
+    scenarios: &[LoadedScenario],
+    report: &RunReport,
+) -> Vec<Trial> {
+    let mut trials = Vec::new();
+    for selection in selections {
+        let index = scenarios
+            .iter()
+            .position(|s| std::ptr::eq(s, selection.scenario))
+            .unwrap_or_default();
+        let scenario_report = report
+            .scenarios
+            .iter()
+            .find(|s| s.name == selection.scenario.scenario.name.value);
+        for &cell_index in &selection.cells {
+            let cell = &all_cells[index][cell_index];
+            let name = cell.name.clone();
+            let Some(scenario_report) = scenario_report else {
+                continue;
+            };
+            if scenario_report.skipped.is_some() {
+                // The reason is in the summary and the JUnit file; libtest shows "ignored".
+                trials.push(Trial::test(name, || Ok(())).with_ignored_flag(true));
+                continue;
+            }
+            let outcome: Result<(), Failed> = if let Some(error) = &scenario_report.setup_error {
+                Err(format!("setup failed: {error}").into())
+            } else {
+                let prefix = format!("{} [", cell.name);
+                let problems: Vec<String> = scenario_report
+                    .probes
+                    .iter()
+                    .filter(|probe| probe.name == cell.name || probe.name.starts_with(&prefix))
+                    .filter(|probe| matches!(probe.verdict, Verdict::Fail | Verdict::Error))
+                    .map(report::console::failure_block)
+                    .collect();
+                if problems.is_empty() {
+                    Ok(())
+                } else {
+                    Err(problems.join("\n").into())
+                }
+            };
+            trials.push(Trial::test(name, move || outcome));
+        }
+    }
+    trials
+}

@@ -1,0 +1,139 @@
+//! The test names of a scenario, known from its file alone: one per matrix cell (a `from`
+//! workload and a `to` target of one probe set). `--list` and name filters work on these, with
+//! no cluster needed. A cell runs from every pod of its workload to every address of its target.
+
+use crate::probe::ports;
+use crate::scenario::model::{ProbeSet, Protocol, Scenario};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cell {
+    pub phase: usize,
+    pub probe_set: usize,
+    /// As written in the scenario: `client`, `pod:server`.
+    pub from: String,
+    pub to: String,
+    /// `scenario::phase::from->to:protocol/port`.
+    pub name: String,
+}
+
+pub fn cells(scenario: &Scenario) -> Vec<Cell> {
+    let mut cells = Vec::new();
+    for (phase_index, phase) in scenario.phases.iter().enumerate() {
+        for (set_index, set) in phase.probes.iter().enumerate() {
+            for from in set.from.as_slice() {
+                for to in set.to.as_slice() {
+                    let name = format!(
+                        "{}::{}::{}->{}:{}",
+                        scenario.name.value,
+                        phase.name.value,
+                        from.value,
+                        to.value,
+                        set.name.clone().unwrap_or_else(|| protocol_and_port(set)),
+                    );
+                    cells.push(Cell {
+                        phase: phase_index,
+                        probe_set: set_index,
+                        from: from.value.clone(),
+                        to: to.value.clone(),
+                        name,
+                    });
+                }
+            }
+        }
+    }
+    cells
+}
+
+/// `tcp/9000`, `icmp`: what a cell is called when its probe set has no name.
+fn protocol_and_port(set: &ProbeSet) -> String {
+    let protocol = protocol_name(set.protocol.value);
+    match destination_port(set) {
+        Some(port) => format!("{protocol}/{port}"),
+        None => protocol.to_string(),
+    }
+}
+
+pub fn protocol_name(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Tcp => "tcp",
+        Protocol::Http => "http",
+        Protocol::Https => "https",
+        Protocol::Udp => "udp",
+        Protocol::Icmp => "icmp",
+        Protocol::Dns => "dns",
+    }
+}
+
+/// The port a probe set targets: its own, or the agent's port for its protocol.
+pub fn destination_port(set: &ProbeSet) -> Option<u16> {
+    set.port.or(match set.protocol.value {
+        Protocol::Tcp => Some(ports::TCP_ECHO),
+        Protocol::Http => Some(ports::HTTP),
+        Protocol::Https => Some(443),
+        Protocol::Udp => Some(ports::UDP_ECHO),
+        Protocol::Icmp | Protocol::Dns => None,
+    })
+}
+
+/// Which test names a run selects, with libtest's rules: a name is selected when it contains
+/// the filter (or equals it, with `--exact`) and contains none of the `--skip` patterns.
+pub fn is_selected(name: &str, args: &libtest_mimic::Arguments) -> bool {
+    let matches = |pattern: &str| {
+        if args.exact {
+            name == pattern
+        } else {
+            name.contains(pattern)
+        }
+    };
+    args.filter.as_deref().is_none_or(matches) && !args.skip.iter().any(|skip| matches(skip))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario;
+
+    #[test]
+    fn every_builtin_cell_has_a_unique_name() {
+        for loaded in scenario::builtin() {
+            let cells = cells(&loaded.scenario);
+            let mut names: Vec<_> = cells.iter().map(|cell| cell.name.as_str()).collect();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), cells.len(), "{}", loaded.scenario.name.value);
+        }
+    }
+
+    #[test]
+    fn cells_are_named_after_scenario_phase_from_to_and_protocol() {
+        let pod_to_pod = scenario::builtin()
+            .into_iter()
+            .find(|loaded| loaded.scenario.name.value == "pod-to-pod")
+            .unwrap();
+        let names: Vec<_> = cells(&pod_to_pod.scenario)
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert!(
+            names
+                .iter()
+                .any(|name| name.starts_with("pod-to-pod::") && name.ends_with(":tcp/9000")),
+            "{names:?}"
+        );
+    }
+
+    #[test]
+    fn selection_follows_libtest_filter_exact_and_skip() {
+        let args = |argv: &[&str]| {
+            let mut full = vec!["cnicheck"];
+            full.extend_from_slice(argv);
+            libtest_mimic::Arguments::from_iter(full)
+        };
+        let name = "dns::lookup::client->dns:kubernetes:dns";
+        assert!(is_selected(name, &args(&[])));
+        assert!(is_selected(name, &args(&["lookup"])));
+        assert!(!is_selected(name, &args(&["lookup", "--exact"])));
+        assert!(is_selected(name, &args(&[name, "--exact"])));
+        assert!(!is_selected(name, &args(&["--skip", "dns::"])));
+    }
+}

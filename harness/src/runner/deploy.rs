@@ -1,0 +1,227 @@
+//! Puts a scenario's workloads on the cluster and records where everything landed: namespaces,
+//! pods (IPs, nodes, Multus interfaces) and Services. Probes are planned from this record.
+
+use crate::cluster::{self, ClusterError, Images, NodeInfo, RunId, WaitOptions, WorkloadContext};
+use crate::scenario::model::{NamespaceSpec, Scenario, WorkloadRef};
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::Client;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Multus' record of a pod's interfaces.
+const NETWORK_STATUS: &str = "k8s.v1.cni.cncf.io/network-status";
+
+#[derive(Debug, Clone, Default)]
+pub struct Deployment {
+    /// Scenario namespace alias (`default` included) to real namespace.
+    pub namespaces: BTreeMap<String, String>,
+    /// Keyed by `WorkloadRef`'s display form (`name` or `alias/name`).
+    pub workloads: BTreeMap<String, DeployedWorkload>,
+    pub nodes: Vec<NodeInfo>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeployedWorkload {
+    pub pods: Vec<DeployedPod>,
+    pub service: Option<Service>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployedPod {
+    pub namespace: String,
+    pub name: String,
+    pub node: String,
+    pub ip: String,
+    /// Addresses per extra interface (`net1`), from Multus' network-status annotation.
+    pub interfaces: BTreeMap<String, Vec<String>>,
+}
+
+impl Deployment {
+    pub fn workload(&self, reference: WorkloadRef<'_>) -> Option<&DeployedWorkload> {
+        self.workloads.get(&reference.to_string())
+    }
+}
+
+/// Real namespace names of a scenario: `default` is the scenario's own, extra aliases get theirs.
+pub fn namespace_names(
+    run: &RunId,
+    scenario_index: usize,
+    scenario: &Scenario,
+) -> Result<BTreeMap<String, String>, ClusterError> {
+    let own = format!("s{scenario_index}");
+    let mut names = BTreeMap::from([(
+        WorkloadRef::DEFAULT_NAMESPACE.to_string(),
+        run.extra_namespace(&own)?,
+    )]);
+    for (alias, _) in scenario.namespaces.iter() {
+        names.insert(
+            alias.value.clone(),
+            run.extra_namespace(&format!("{own}-{}", alias.value))?,
+        );
+    }
+    Ok(names)
+}
+
+pub struct DeployOptions<'a> {
+    pub run: &'a RunId,
+    pub images: &'a Images,
+    pub setup_timeout: Duration,
+}
+
+/// Creates the namespaces, pods and Services of `scenario` in `namespaces` and waits for them.
+pub async fn deploy(
+    client: &Client,
+    scenario: &Scenario,
+    namespaces: &BTreeMap<String, String>,
+    nodes: &[NodeInfo],
+    options: &DeployOptions<'_>,
+) -> Result<Deployment, ClusterError> {
+    for (alias, name) in namespaces {
+        let spec = scenario
+            .namespaces
+            .get(alias)
+            .cloned()
+            .unwrap_or_else(NamespaceSpec::default);
+        cluster::create_namespace(client, name, options.run, &spec).await?;
+    }
+    let schedulable: Vec<String> = nodes
+        .iter()
+        .filter(|node| node.schedulable)
+        .map(|node| node.name.clone())
+        .collect();
+    let plan = cluster::plan_nodes(&scenario.workloads, &schedulable)?;
+
+    let mut services = BTreeMap::new();
+    let mut pod_names: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (workload, pod_nodes) in scenario.workloads.iter().zip(&plan) {
+        let reference = WorkloadRef::of(workload);
+        let namespace = &namespaces[reference.namespace];
+        let context = WorkloadContext {
+            run: options.run,
+            scenario: &scenario.name.value,
+            namespace,
+            images: options.images,
+        };
+        let pods = cluster::build_pods(workload, pod_nodes, &context)?;
+        let service = cluster::build_service(workload, &context)?;
+        let created = cluster::create_workload(client, &pods, service.as_ref()).await?;
+        pod_names
+            .entry(namespace.as_str())
+            .or_default()
+            .extend(pods.iter().filter_map(|pod| pod.metadata.name.clone()));
+        services.insert(reference.to_string(), created);
+    }
+
+    let wait = WaitOptions {
+        timeout: options.setup_timeout,
+        ..WaitOptions::default()
+    };
+    let mut ready: BTreeMap<String, Pod> = BTreeMap::new();
+    for (namespace, names) in &pod_names {
+        for pod in cluster::wait_for_pods_ready(client, namespace, names, wait).await? {
+            ready.insert(
+                format!(
+                    "{namespace}/{}",
+                    pod.metadata.name.clone().unwrap_or_default()
+                ),
+                pod,
+            );
+        }
+    }
+
+    let mut deployment = Deployment {
+        namespaces: namespaces.clone(),
+        workloads: BTreeMap::new(),
+        nodes: nodes.to_vec(),
+    };
+    for workload in &scenario.workloads {
+        let reference = WorkloadRef::of(workload);
+        let namespace = &namespaces[reference.namespace];
+        let pods: Vec<DeployedPod> = ready
+            .iter()
+            .filter(|(key, pod)| {
+                key.starts_with(&format!("{namespace}/"))
+                    && pod_workload(pod) == Some(reference.name)
+            })
+            .map(|(_, pod)| deployed_pod(pod))
+            .collect();
+        let service = services.remove(&reference.to_string()).flatten();
+        if let Some(service) = &service {
+            let names: Vec<String> = pods.iter().map(|pod| pod.name.clone()).collect();
+            let service_name = service.metadata.name.clone().unwrap_or_default();
+            cluster::wait_for_service_endpoints(
+                client,
+                namespace,
+                &service_name,
+                &names,
+                options.setup_timeout,
+            )
+            .await?;
+        }
+        deployment
+            .workloads
+            .insert(reference.to_string(), DeployedWorkload { pods, service });
+    }
+    Ok(deployment)
+}
+
+fn pod_workload(pod: &Pod) -> Option<&str> {
+    pod.metadata
+        .labels
+        .as_ref()?
+        .get(cluster::labels::WORKLOAD)
+        .map(String::as_str)
+}
+
+fn deployed_pod(pod: &Pod) -> DeployedPod {
+    let status = pod.status.clone().unwrap_or_default();
+    DeployedPod {
+        namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+        name: pod.metadata.name.clone().unwrap_or_default(),
+        node: pod
+            .spec
+            .as_ref()
+            .and_then(|spec| spec.node_name.clone())
+            .unwrap_or_default(),
+        ip: status.pod_ip.unwrap_or_default(),
+        interfaces: pod
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|annotations| annotations.get(NETWORK_STATUS))
+            .map(|status| interfaces_from_network_status(status))
+            .unwrap_or_default(),
+    }
+}
+
+/// Interface name to addresses, from Multus' `network-status` annotation (a JSON list of
+/// `{"name", "interface", "ips"}`). Unparsable annotations yield no interfaces: a probe bound
+/// to a missing interface then reports it as such.
+fn interfaces_from_network_status(annotation: &str) -> BTreeMap<String, Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Attachment {
+        interface: Option<String>,
+        #[serde(default)]
+        ips: Vec<String>,
+    }
+    serde_json::from_str::<Vec<Attachment>>(annotation)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|attachment| Some((attachment.interface?, attachment.ips)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_status_gives_addresses_per_interface() {
+        // As Multus 4 writes it on a pod with one macvlan attachment.
+        let annotation = r#"[{"name":"cnicheck-pods","interface":"eth0","ips":["10.244.1.5"],"mac":"b2:9e:3a:1c:7d:01","default":true,"dns":{}},{"name":"default/macvlan-testbed","interface":"net1","ips":["10.202.0.3"],"mac":"4e:5f:01:aa:bb:cc","dns":{}}]"#;
+        let interfaces = interfaces_from_network_status(annotation);
+        assert_eq!(interfaces["net1"], vec!["10.202.0.3".to_string()]);
+        assert_eq!(interfaces["eth0"], vec!["10.244.1.5".to_string()]);
+        assert!(interfaces_from_network_status("not json").is_empty());
+    }
+}

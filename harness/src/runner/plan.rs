@@ -1,0 +1,297 @@
+//! Turns the selected cells of a phase into concrete probes: from each pod of the `from`
+//! workload to each address of the `to` target, as agent requests.
+
+use super::cells::{Cell, destination_port, protocol_name};
+use super::deploy::{DeployedPod, Deployment};
+use crate::cluster::PodRef;
+use crate::probe::{ProbeAction, ProbeRequest};
+use crate::scenario::model::{Expectation, Phase, ProbeSet, Protocol, Target, WorkloadRef};
+use reqwest::Url;
+
+/// Probe timeout when a probe set gives none: long enough for a healthy cluster under load,
+/// short enough that deny probes (which wait it out, concurrently) keep runs fast.
+pub const DEFAULT_PROBE_TIMEOUT_SECS: f64 = 2.0;
+
+/// Where `external` targets point: given by the user, never implied.
+#[derive(Debug, Clone)]
+pub struct ExternalTarget(pub Url);
+
+#[derive(Debug, Clone)]
+pub struct PlannedProbe {
+    pub name: String,
+    pub phase: String,
+    pub source: DeployedPod,
+    pub to: String,
+    pub target_address: String,
+    pub protocol: Protocol,
+    pub port: Option<u16>,
+    pub expected: Expectation,
+    /// `id` is assigned per batch by the executor.
+    pub request: ProbeRequest,
+}
+
+impl PlannedProbe {
+    pub fn pod(&self) -> PodRef {
+        PodRef {
+            namespace: self.source.namespace.clone(),
+            name: self.source.name.clone(),
+        }
+    }
+
+    pub fn from_label(&self) -> String {
+        format!(
+            "{}/{} on {}",
+            self.source.namespace, self.source.name, self.source.node
+        )
+    }
+}
+
+/// A probe that could not even be planned (a target without an address); reported as an error.
+#[derive(Debug, Clone)]
+pub struct Unplannable {
+    pub cell: usize,
+    pub reason: String,
+}
+
+/// One resolved destination of a target.
+struct Destination {
+    /// Host for the request: an address, or a name the agent resolves.
+    host: String,
+    port: Option<u16>,
+    /// For humans: `10.244.1.5:8080 (server-0)`.
+    describe: String,
+}
+
+pub fn plan_phase(
+    phase_index: usize,
+    phase: &Phase,
+    cells: &[Cell],
+    selected: &[usize],
+    deployment: &Deployment,
+    external: Option<&ExternalTarget>,
+) -> (Vec<PlannedProbe>, Vec<Unplannable>) {
+    let mut planned = Vec::new();
+    let mut unplannable = Vec::new();
+    for &cell_index in selected {
+        let cell = &cells[cell_index];
+        if cell.phase != phase_index {
+            continue;
+        }
+        let set = &phase.probes[cell.probe_set];
+        let fail = |reason: String| Unplannable {
+            cell: cell_index,
+            reason,
+        };
+        let Some(from) = deployment.workload(WorkloadRef::parse(&cell.from)) else {
+            unplannable.push(fail(format!("workload `{}` was not deployed", cell.from)));
+            continue;
+        };
+        let destinations = match destinations(&cell.to, set, deployment, external) {
+            Ok(destinations) => destinations,
+            Err(reason) => {
+                unplannable.push(fail(reason));
+                continue;
+            }
+        };
+        let timeout_secs = set
+            .timeout
+            .as_ref()
+            .map_or(DEFAULT_PROBE_TIMEOUT_SECS, |t| t.value);
+        for source in &from.pods {
+            for destination in &destinations {
+                let action = action(set, destination);
+                planned.push(PlannedProbe {
+                    name: format!(
+                        "{} [{} -> {}]",
+                        cell.name, source.name, destination.describe
+                    ),
+                    phase: phase.name.value.clone(),
+                    source: source.clone(),
+                    to: cell.to.clone(),
+                    target_address: destination.describe.clone(),
+                    protocol: set.protocol.value,
+                    port: destination.port,
+                    expected: set.expectation_for(&cell.from, &cell.to).clone(),
+                    request: ProbeRequest {
+                        id: 0,
+                        action,
+                        timeout_ms: (timeout_secs * 1000.0) as u64,
+                        interface: set.interface.clone(),
+                    },
+                });
+            }
+        }
+    }
+    (planned, unplannable)
+}
+
+fn destinations(
+    to: &str,
+    set: &ProbeSet,
+    deployment: &Deployment,
+    external: Option<&ExternalTarget>,
+) -> Result<Vec<Destination>, String> {
+    let port = destination_port(set);
+    let target = Target::parse(to).ok_or_else(|| format!("unknown target `{to}`"))?;
+    let workload = |reference: WorkloadRef<'_>| {
+        deployment
+            .workload(reference)
+            .ok_or_else(|| format!("workload `{reference}` was not deployed"))
+    };
+    let with_port = |host: &str| match port {
+        Some(port) if host.contains(':') => format!("[{host}]:{port}"),
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    };
+    Ok(match target {
+        Target::Pod(reference) | Target::Node(reference) => workload(reference)?
+            .pods
+            .iter()
+            .map(|pod| {
+                let host = match &set.interface {
+                    Some(interface) => pod
+                        .interfaces
+                        .get(interface)
+                        .and_then(|ips| ips.first())
+                        .cloned()
+                        .ok_or_else(|| {
+                            format!(
+                                "pod {}/{} has no address on {interface}",
+                                pod.namespace, pod.name
+                            )
+                        })?,
+                    None => pod.ip.clone(),
+                };
+                Ok(Destination {
+                    describe: format!("{} ({})", with_port(&host), pod.name),
+                    host,
+                    port,
+                })
+            })
+            .collect::<Result<_, String>>()?,
+        Target::Service(reference) => {
+            let service = workload(reference)?
+                .service
+                .as_ref()
+                .ok_or_else(|| format!("workload `{reference}` has no Service"))?;
+            let ip = service
+                .spec
+                .as_ref()
+                .and_then(|spec| spec.cluster_ip.clone())
+                .ok_or_else(|| format!("Service of `{reference}` has no ClusterIP"))?;
+            vec![Destination {
+                describe: format!("{} (Service {})", with_port(&ip), reference.name),
+                host: ip,
+                port,
+            }]
+        }
+        Target::ServiceDns(reference) => {
+            let namespace = &deployment.namespaces[reference.namespace];
+            let name = format!("{}.{namespace}.svc.cluster.local", reference.name);
+            vec![Destination {
+                describe: with_port(&name),
+                host: name,
+                port,
+            }]
+        }
+        Target::NodePort(reference) => {
+            let node_port = node_port(workload(reference)?, set.protocol.value, port)
+                .ok_or_else(|| format!("Service of `{reference}` has no NodePort for {to}"))?;
+            deployment
+                .nodes
+                .iter()
+                .filter_map(|node| Some((node, node.internal_ips.first()?)))
+                .map(|(node, ip)| Destination {
+                    describe: format!("{ip}:{node_port} (node {})", node.name),
+                    host: ip.to_string(),
+                    port: Some(node_port),
+                })
+                .collect()
+        }
+        Target::External => {
+            let url = &external
+                .ok_or("no --external-target given (scenario should require external-target)")?
+                .0;
+            let host = url
+                .host_str()
+                .ok_or("--external-target has no host")?
+                .to_string();
+            let port = match set.protocol.value {
+                Protocol::Http | Protocol::Https => url.port_or_known_default(),
+                _ => set.port,
+            };
+            vec![Destination {
+                describe: url.to_string(),
+                host,
+                port,
+            }]
+        }
+        Target::Dns(name) => vec![Destination {
+            describe: name.to_string(),
+            host: name.to_string(),
+            port: None,
+        }],
+    })
+}
+
+/// The NodePort serving the agent port a probe targets.
+fn node_port(
+    workload: &super::deploy::DeployedWorkload,
+    protocol: Protocol,
+    port: Option<u16>,
+) -> Option<u16> {
+    let wanted_protocol = if protocol == Protocol::Udp {
+        "UDP"
+    } else {
+        "TCP"
+    };
+    workload
+        .service
+        .as_ref()?
+        .spec
+        .as_ref()?
+        .ports
+        .as_ref()?
+        .iter()
+        .find(|service_port| {
+            Some(service_port.port) == port.map(i32::from)
+                && service_port.protocol.as_deref().unwrap_or("TCP") == wanted_protocol
+        })
+        .and_then(|service_port| service_port.node_port)
+        .and_then(|node_port| u16::try_from(node_port).ok())
+}
+
+fn action(set: &ProbeSet, destination: &Destination) -> ProbeAction {
+    let host = destination.host.clone();
+    let port = destination.port.unwrap_or_default();
+    match set.protocol.value {
+        Protocol::Tcp => ProbeAction::Tcp { host, port },
+        Protocol::Http | Protocol::Https => {
+            let scheme = protocol_name(set.protocol.value);
+            let host = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host
+            };
+            let path = set.path.as_deref().unwrap_or("/");
+            ProbeAction::Http {
+                url: format!("{scheme}://{host}:{port}{path}"),
+            }
+        }
+        Protocol::Udp => ProbeAction::Udp {
+            host,
+            port,
+            marker: marker(),
+        },
+        Protocol::Icmp => ProbeAction::Icmp { host },
+        Protocol::Dns => ProbeAction::Dns {
+            name: host,
+            server: None,
+        },
+    }
+}
+
+/// A marker only this probe's datagrams carry, so an echo proves delivery of *this* probe.
+fn marker() -> String {
+    format!("cnicheck-{:016x}", rand::random::<u64>())
+}

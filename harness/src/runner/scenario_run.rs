@@ -1,0 +1,227 @@
+//! One scenario, start to finish: check its requirements, deploy it, run its phases (applying
+//! and deleting their objects), collect diagnostics if anything went wrong, and remove it all.
+
+use super::deploy::{self, DeployOptions};
+use super::execute::{self, RetryPolicy};
+use super::plan::{self, Unplannable};
+use super::{RunOptions, RunnerError, SuiteContext};
+use crate::cluster::{self, AppliedObject, ApplyContext};
+use crate::report::model::{ProbeReport, Reach, ScenarioReport, Verdict};
+use crate::scenario::LoadedScenario;
+use crate::scenario::model::Scenario;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+const DELETE_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub async fn run_scenario(
+    context: &SuiteContext,
+    index: usize,
+    loaded: &LoadedScenario,
+    selected: &[usize],
+) -> ScenarioReport {
+    let started = Instant::now();
+    let scenario = &loaded.scenario;
+    let mut report = ScenarioReport {
+        name: scenario.name.value.clone(),
+        file: loaded.source.to_string(),
+        skipped: None,
+        setup_error: None,
+        duration_secs: 0.0,
+        probes: Vec::new(),
+    };
+    if let Some(reason) = unmet_requirement(context, scenario).await {
+        report.skipped = Some(reason);
+        return report;
+    }
+    let namespaces = match deploy::namespace_names(&context.run, index, scenario) {
+        Ok(namespaces) => namespaces,
+        Err(error) => {
+            report.setup_error = Some(error.to_string());
+            return report;
+        }
+    };
+    let outcome = deploy_and_probe(context, loaded, selected, &namespaces, &mut report).await;
+    if let Err(error) = outcome {
+        report.setup_error = Some(error.to_string());
+    }
+    let troubled = report.setup_error.is_some()
+        || report
+            .probes
+            .iter()
+            .any(|probe| matches!(probe.verdict, Verdict::Fail | Verdict::Error));
+    if troubled {
+        collect_diagnostics(context, &namespaces, &mut report).await;
+    }
+    if !context.options.keep {
+        for namespace in namespaces.values() {
+            if let Err(error) =
+                cluster::delete_namespace(&context.client, namespace, DELETE_TIMEOUT).await
+            {
+                tracing::warn!("{error}");
+            }
+        }
+    }
+    report.duration_secs = started.elapsed().as_secs_f64();
+    report
+}
+
+async fn unmet_requirement(context: &SuiteContext, scenario: &Scenario) -> Option<String> {
+    let requires = &scenario.requires;
+    let schedulable = context.nodes.iter().filter(|node| node.schedulable).count();
+    if let Some(min) = requires.min_nodes
+        && schedulable < min as usize
+    {
+        return Some(format!(
+            "needs {min} schedulable nodes, the cluster has {schedulable}"
+        ));
+    }
+    if requires.external_target && context.options.external.is_none() {
+        return Some(
+            "needs --external-target (cnicheck never probes a public address on its own)".into(),
+        );
+    }
+    if requires.cilium && context.cni.name != "cilium" {
+        return Some(format!(
+            "needs Cilium, the cluster runs {}",
+            context.cni.name
+        ));
+    }
+    if !requires.crds.is_empty() {
+        match cluster::missing_crds(&context.client, &requires.crds).await {
+            Ok(missing) if !missing.is_empty() => {
+                return Some(format!(
+                    "needs CRDs that are not installed: {}",
+                    missing.join(", ")
+                ));
+            }
+            Ok(_) => {}
+            Err(error) => return Some(format!("could not check CRDs: {error}")),
+        }
+    }
+    None
+}
+
+async fn deploy_and_probe(
+    context: &SuiteContext,
+    loaded: &LoadedScenario,
+    selected: &[usize],
+    namespaces: &BTreeMap<String, String>,
+    report: &mut ScenarioReport,
+) -> Result<(), RunnerError> {
+    let scenario = &loaded.scenario;
+    let options: &RunOptions = &context.options;
+    let deploy_options = DeployOptions {
+        run: &context.run,
+        images: &options.images,
+        setup_timeout: options.setup_timeout,
+    };
+    let deployment = deploy::deploy(
+        &context.client,
+        scenario,
+        namespaces,
+        &context.nodes,
+        &deploy_options,
+    )
+    .await?;
+    let cells = super::cells::cells(scenario);
+    let apply_context = ApplyContext {
+        run: &context.run,
+        scenario: &scenario.name.value,
+        namespaces,
+    };
+    let mut applied: BTreeMap<String, Vec<AppliedObject>> = BTreeMap::new();
+
+    for (phase_index, phase) in scenario.phases.iter().enumerate() {
+        for path in &phase.apply {
+            let text = loaded.source.read_manifest(&path.value)?;
+            let objects = cluster::parse_manifests(&text)?;
+            let created =
+                cluster::apply_manifests(&context.client, &objects, &apply_context, false).await?;
+            applied.insert(path.value.clone(), created);
+        }
+        for path in &phase.delete {
+            if let Some(objects) = applied.remove(&path.value) {
+                cluster::delete_applied(&context.client, &objects, DELETE_TIMEOUT).await?;
+            }
+        }
+        let (probes, unplannable) = plan::plan_phase(
+            phase_index,
+            phase,
+            &cells,
+            selected,
+            &deployment,
+            options.external.as_ref(),
+        );
+        let policy = if phase.apply.is_empty() && phase.delete.is_empty() {
+            RetryPolicy::Retries(options.retries)
+        } else {
+            RetryPolicy::Propagation(options.propagation_timeout)
+        };
+        let mut reports = execute::run_probes(&context.client, &probes, policy).await;
+        reports.extend(
+            unplannable
+                .iter()
+                .map(|problem| unplannable_report(&cells, phase, problem)),
+        );
+        for probe in &reports {
+            context.progress(probe);
+        }
+        report.probes.extend(reports);
+    }
+    // Namespaced objects go with their namespace; cluster-scoped ones need deleting here.
+    let leftovers: Vec<AppliedObject> = applied
+        .into_values()
+        .flatten()
+        .filter(|o| o.namespace.is_none())
+        .collect();
+    if !leftovers.is_empty() && !options.keep {
+        cluster::delete_applied(&context.client, &leftovers, DELETE_TIMEOUT).await?;
+    }
+    Ok(())
+}
+
+fn unplannable_report(
+    cells: &[super::cells::Cell],
+    phase: &crate::scenario::model::Phase,
+    problem: &Unplannable,
+) -> ProbeReport {
+    let cell = &cells[problem.cell];
+    ProbeReport {
+        name: cell.name.clone(),
+        phase: phase.name.value.clone(),
+        from: cell.from.clone(),
+        to: cell.to.clone(),
+        target_address: String::new(),
+        protocol: super::cells::protocol_name(phase.probes[cell.probe_set].protocol.value).into(),
+        port: super::cells::destination_port(&phase.probes[cell.probe_set]),
+        expected: crate::judge::expected_summary(&phase.probes[cell.probe_set].expect.value),
+        observed: "not run".into(),
+        expected_reach: crate::judge::expected_reach(&phase.probes[cell.probe_set].expect.value),
+        observed_reach: Reach::Unknown,
+        verdict: Verdict::Error,
+        attempts: 0,
+        earlier_attempts: Vec::new(),
+        duration_secs: 0.0,
+        message: Some(format!("could not plan this probe: {}", problem.reason)),
+        reproduce: String::new(),
+    }
+}
+
+async fn collect_diagnostics(
+    context: &SuiteContext,
+    namespaces: &BTreeMap<String, String>,
+    report: &mut ScenarioReport,
+) {
+    let dir = context.options.artifacts.join(&report.name);
+    for namespace in namespaces.values() {
+        match cluster::dump_namespace(&context.client, namespace, &dir).await {
+            Ok(summary) => tracing::info!(
+                "diagnostics of {namespace} in {} ({} files)",
+                dir.display(),
+                summary.files.len()
+            ),
+            Err(error) => tracing::warn!("could not collect diagnostics of {namespace}: {error}"),
+        }
+    }
+}
