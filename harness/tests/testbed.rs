@@ -29,14 +29,11 @@ fn workdir(test: &str) -> PathBuf {
 
 fn cnicheck(dir: &Path, extra: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_cnicheck"));
+    command.arg("run");
+    if !extra.contains(&"--agent-image") {
+        command.args(["--agent-image", AGENT_IMAGE, "--pull-policy", "never"]);
+    }
     command
-        .args([
-            "run",
-            "--agent-image",
-            AGENT_IMAGE,
-            "--pull-policy",
-            "never",
-        ])
         .args([
             "--external-target",
             EXTERNAL_TARGET,

@@ -40,6 +40,10 @@ pub struct RunArgs {
     /// Seconds a phase that applied or deleted objects polls for the expected state.
     #[arg(long, default_value_t = 60)]
     pub propagation_timeout: u64,
+    /// Seconds a phase that applied or deleted objects must match its expectations in a row
+    /// (a policy that is not enforced yet would otherwise pass "allowed" probes).
+    #[arg(long, default_value_t = 5)]
+    pub settle: u64,
     /// Extra attempts for failing probes in other phases (a pass on retry is reported flaky).
     #[arg(long, default_value_t = 0)]
     pub retries: u32,
@@ -160,6 +164,7 @@ async fn run_on_cluster(args: &RunArgs, selections: &[Selection<'_>]) -> Result<
         external: args.external_target.clone().map(ExternalTarget),
         setup_timeout: Duration::from_secs(args.setup_timeout),
         propagation_timeout: Duration::from_secs(args.propagation_timeout),
+        settle: Duration::from_secs(args.settle),
         retries: args.retries,
         keep: args.keep,
         artifacts: args.artifacts.clone(),

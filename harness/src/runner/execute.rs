@@ -15,9 +15,17 @@ use std::time::{Duration, Instant};
 /// How a phase treats probes that did not observe what was expected.
 #[derive(Debug, Clone, Copy)]
 pub enum RetryPolicy {
-    /// Objects were just applied or deleted: poll until this deadline, because policies take a
-    /// while to be enforced. Converging is expected there, so it is not flakiness.
-    Propagation(Duration),
+    /// Workloads were just deployed: Services may not be programmed yet, so failing probes run
+    /// again until they pass or the deadline comes. Converging is expected, not flakiness.
+    Converge { deadline: Duration },
+    /// Objects were just applied or deleted: a policy takes effect at a moment nobody announces,
+    /// so a probe that passes early may only pass because the policy is not enforced yet. Every
+    /// probe runs again until the whole phase has matched for `settle` in a row (or the deadline
+    /// comes); what counts is the last observation.
+    Settle {
+        deadline: Duration,
+        settle: Duration,
+    },
     /// Nothing changed: run failing probes again up to N times; a pass after a retry is flaky.
     Retries(u32),
 }
@@ -33,6 +41,7 @@ pub async fn run_probes(
     let mut attempts: Vec<Vec<Judgement>> = vec![Vec::new(); probes.len()];
     let mut durations = vec![Duration::ZERO; probes.len()];
     let mut pending: Vec<usize> = (0..probes.len()).collect();
+    let mut all_matching_since: Option<Instant> = None;
     let mut round = 0;
     while !pending.is_empty() {
         let round_started = Instant::now();
@@ -46,21 +55,34 @@ pub async fn run_probes(
             durations[index] = Duration::from_millis(result.elapsed_ms);
         }
         round += 1;
-        pending.retain(|&index| {
-            attempts[index]
+        let failing = |index: &usize| {
+            attempts[*index]
                 .last()
-                .is_some_and(|last| last.verdict == judge::AttemptVerdict::Fail)
-        });
+                .is_some_and(|last| last.verdict != judge::AttemptVerdict::Pass)
+        };
         let more = match policy {
-            RetryPolicy::Propagation(deadline) => started.elapsed() + POLL_INTERVAL < deadline,
-            RetryPolicy::Retries(retries) => round <= retries,
+            RetryPolicy::Converge { deadline } => {
+                pending.retain(failing);
+                started.elapsed() + POLL_INTERVAL < deadline
+            }
+            RetryPolicy::Settle { deadline, settle } => {
+                if (0..probes.len()).any(|index| failing(&index)) {
+                    all_matching_since = None;
+                } else {
+                    all_matching_since.get_or_insert(round_started);
+                }
+                let settled = all_matching_since.is_some_and(|since| since.elapsed() >= settle);
+                !settled && started.elapsed() + POLL_INTERVAL < deadline
+            }
+            RetryPolicy::Retries(retries) => {
+                pending.retain(failing);
+                round <= retries
+            }
         };
         if !more {
             break;
         }
-        if !pending.is_empty() {
-            tokio::time::sleep(POLL_INTERVAL.saturating_sub(round_started.elapsed())).await;
-        }
+        tokio::time::sleep(POLL_INTERVAL.saturating_sub(round_started.elapsed())).await;
     }
     probes
         .iter()
@@ -109,7 +131,7 @@ fn report(
     policy: RetryPolicy,
 ) -> ProbeReport {
     let (mut verdict, count) = judge::final_verdict(attempts);
-    if verdict == Verdict::Flaky && matches!(policy, RetryPolicy::Propagation(_)) {
+    if verdict == Verdict::Flaky && !matches!(policy, RetryPolicy::Retries(_)) {
         verdict = Verdict::Pass;
     }
     let last = attempts.last();

@@ -42,6 +42,8 @@ pub struct RunOptions {
     pub setup_timeout: Duration,
     /// How long a phase that applied or deleted objects polls for the expected state.
     pub propagation_timeout: Duration,
+    /// How long a phase that applied or deleted objects must match in a row to count.
+    pub settle: Duration,
     /// Extra attempts for failing probes in phases that changed nothing.
     pub retries: u32,
     /// Keep namespaces after the run, for debugging.

@@ -153,10 +153,17 @@ async fn deploy_and_probe(
             &deployment,
             options.external.as_ref(),
         );
-        let policy = if phase.apply.is_empty() && phase.delete.is_empty() {
-            RetryPolicy::Retries(options.retries)
+        let policy = if !phase.apply.is_empty() || !phase.delete.is_empty() {
+            RetryPolicy::Settle {
+                deadline: options.propagation_timeout,
+                settle: options.settle,
+            }
+        } else if phase_index == 0 {
+            RetryPolicy::Converge {
+                deadline: options.propagation_timeout,
+            }
         } else {
-            RetryPolicy::Propagation(options.propagation_timeout)
+            RetryPolicy::Retries(options.retries)
         };
         let mut reports = execute::run_probes(&context.client, &probes, policy).await;
         reports.extend(
