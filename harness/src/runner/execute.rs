@@ -138,7 +138,7 @@ fn report(
     ProbeReport {
         name: probe.name.clone(),
         phase: probe.phase.clone(),
-        from: probe.from_label(),
+        from: probe.source_label(),
         to: probe.to.clone(),
         target_address: probe.target_address.clone(),
         protocol: super::cells::protocol_name(probe.protocol).to_string(),

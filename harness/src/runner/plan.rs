@@ -38,7 +38,7 @@ impl PlannedProbe {
         }
     }
 
-    pub fn from_label(&self) -> String {
+    pub fn source_label(&self) -> String {
         format!(
             "{}/{} on {}",
             self.source.namespace, self.source.name, self.source.node
