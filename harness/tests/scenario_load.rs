@@ -87,7 +87,12 @@ fn every_builtin_scenario_loads() {
             "pod-to-service",
             "dns",
             "external",
-            "network-policy"
+            "network-policy",
+            "policy-deny-ingress",
+            "policy-deny-egress",
+            "policy-selectors",
+            "policy-ports",
+            "policy-ipblock"
         ]
     );
     for loaded in &builtin {

@@ -98,10 +98,27 @@ pub(super) const BUILTIN_SCENARIOS: &[(&str, &str)] = embed![
     "dns.yaml",
     "external.yaml",
     "network-policy.yaml",
+    "policy-deny-ingress.yaml",
+    "policy-deny-egress.yaml",
+    "policy-selectors.yaml",
+    "policy-ports.yaml",
+    "policy-ipblock.yaml",
 ];
 
 /// Everything the built-in scenarios apply.
-const BUILTIN_MANIFESTS: &[(&str, &str)] = embed!["manifests/deny-ingress-to-server.yaml"];
+const BUILTIN_MANIFESTS: &[(&str, &str)] = embed![
+    "manifests/deny-ingress-to-server.yaml",
+    "manifests/policy-deny-all-ingress.yaml",
+    "manifests/policy-deny-egress-allow-dns.yaml",
+    "manifests/policy-allow-pod-label.yaml",
+    "manifests/policy-allow-namespace-label.yaml",
+    "manifests/policy-allow-pod-and-namespace.yaml",
+    "manifests/policy-allow-pod-or-namespace.yaml",
+    "manifests/policy-allow-tcp-9000.yaml",
+    "manifests/policy-allow-named-port-http.yaml",
+    "manifests/policy-ipblock-ingress.yaml",
+    "manifests/policy-ipblock-egress.yaml",
+];
 
 fn find_builtin_manifest(path: &str) -> Option<&'static str> {
     BUILTIN_MANIFESTS
