@@ -138,7 +138,7 @@ fn verdict_and_explanation(
             AttemptVerdict::Error,
             format!(
                 "cannot judge: a {} probe cannot observe '{}' (an agent bug, not a network result)",
-                protocol_name(protocol),
+                protocol.name(),
                 observed.summary()
             ),
         );
@@ -197,7 +197,7 @@ fn expectation_misfit(expected: &Expectation, protocol: Protocol) -> Option<Stri
         format!(
             "the expectation '{}' does not apply to {} probes",
             expected_summary(expected),
-            protocol_name(protocol)
+            protocol.name()
         )
     })
 }
@@ -215,17 +215,6 @@ fn outcome_fits(protocol: Protocol, observed: &Outcome) -> bool {
         | Outcome::Unreachable { .. }
         | Outcome::NetworkError { .. }
         | Outcome::CouldNotRun { .. } => true,
-    }
-}
-
-fn protocol_name(protocol: Protocol) -> &'static str {
-    match protocol {
-        Protocol::Tcp => "tcp",
-        Protocol::Http => "http",
-        Protocol::Https => "https",
-        Protocol::Udp => "udp",
-        Protocol::Icmp => "icmp",
-        Protocol::Dns => "dns",
     }
 }
 

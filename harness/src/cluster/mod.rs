@@ -149,5 +149,7 @@ impl<T> ApiContext<T> for Result<T, kube::Error> {
 
 /// Whether an API error means the object does not exist (already deleted counts as done).
 fn is_not_found(error: &kube::Error) -> bool {
-    matches!(error, kube::Error::Api(status) if status.is_not_found())
+    // An API group the server does not serve answers with a bare "404 page not found", not a
+    // Status with reason NotFound.
+    matches!(error, kube::Error::Api(status) if status.is_not_found() || status.code == 404)
 }

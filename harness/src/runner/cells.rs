@@ -28,7 +28,7 @@ pub fn cells(scenario: &Scenario) -> Vec<Cell> {
                         phase.name.value,
                         from.value,
                         to.value,
-                        set.name.clone().unwrap_or_else(|| protocol_and_port(set)),
+                        set.name.clone().unwrap_or_else(|| protocol_and_port(set, &to.value)),
                     );
                     cells.push(Cell {
                         phase: phase_index,
@@ -44,23 +44,14 @@ pub fn cells(scenario: &Scenario) -> Vec<Cell> {
     cells
 }
 
-/// `tcp/9000`, `icmp`: what a cell is called when its probe set has no name.
-fn protocol_and_port(set: &ProbeSet) -> String {
-    let protocol = protocol_name(set.protocol.value);
-    match destination_port(set) {
+/// `tcp/9000`, `icmp`: what a cell is called when its probe set has no name. An `external`
+/// target's port comes from `--external-target`, unknown until the run.
+fn protocol_and_port(set: &ProbeSet, to: &str) -> String {
+    let protocol = set.protocol.value.name();
+    let port = if to == "external" { set.port } else { destination_port(set) };
+    match port {
         Some(port) => format!("{protocol}/{port}"),
         None => protocol.to_string(),
-    }
-}
-
-pub fn protocol_name(protocol: Protocol) -> &'static str {
-    match protocol {
-        Protocol::Tcp => "tcp",
-        Protocol::Http => "http",
-        Protocol::Https => "https",
-        Protocol::Udp => "udp",
-        Protocol::Icmp => "icmp",
-        Protocol::Dns => "dns",
     }
 }
 

@@ -141,7 +141,7 @@ fn report(
         from: probe.source_label(),
         to: probe.to.clone(),
         target_address: probe.target_address.clone(),
-        protocol: super::cells::protocol_name(probe.protocol).to_string(),
+        protocol: probe.protocol.name().to_string(),
         port: probe.port,
         expected: judge::expected_summary(&probe.expected),
         observed: last

@@ -1,7 +1,7 @@
 //! Turns the selected cells of a phase into concrete probes: from each pod of the `from`
 //! workload to each address of the `to` target, as agent requests.
 
-use super::cells::{Cell, destination_port, protocol_name};
+use super::cells::{Cell, destination_port};
 use super::deploy::{DeployedPod, Deployment};
 use crate::cluster::PodRef;
 use crate::probe::{ProbeAction, ProbeRequest};
@@ -267,7 +267,7 @@ fn action(set: &ProbeSet, destination: &Destination) -> ProbeAction {
     match set.protocol.value {
         Protocol::Tcp => ProbeAction::Tcp { host, port },
         Protocol::Http | Protocol::Https => {
-            let scheme = protocol_name(set.protocol.value);
+            let scheme = set.protocol.value.name();
             let host = if host.contains(':') {
                 format!("[{host}]")
             } else {

@@ -165,7 +165,16 @@ async fn deploy_and_probe(
         } else {
             RetryPolicy::Retries(options.retries)
         };
+        let probing = Instant::now();
         let mut reports = execute::run_probes(&context.client, &probes, policy).await;
+        tracing::info!(
+            "{}::{}: {} probes from {} pods in {:.2}s",
+            scenario.name.value,
+            phase.name.value,
+            probes.len(),
+            probes.iter().map(|probe| &probe.source.name).collect::<std::collections::BTreeSet<_>>().len(),
+            probing.elapsed().as_secs_f64()
+        );
         reports.extend(
             unplannable
                 .iter()
@@ -200,7 +209,7 @@ fn unplannable_report(
         from: cell.from.clone(),
         to: cell.to.clone(),
         target_address: String::new(),
-        protocol: super::cells::protocol_name(phase.probes[cell.probe_set].protocol.value).into(),
+        protocol: phase.probes[cell.probe_set].protocol.value.name().into(),
         port: super::cells::destination_port(&phase.probes[cell.probe_set]),
         expected: crate::judge::expected_summary(&phase.probes[cell.probe_set].expect.value),
         observed: "not run".into(),

@@ -459,6 +459,20 @@ pub enum Protocol {
     Dns,
 }
 
+impl Protocol {
+    /// As written in scenario files and test names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Http => "http",
+            Protocol::Https => "https",
+            Protocol::Udp => "udp",
+            Protocol::Icmp => "icmp",
+            Protocol::Dns => "dns",
+        }
+    }
+}
+
 /// What a probe should observe.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]

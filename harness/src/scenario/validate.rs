@@ -299,7 +299,7 @@ impl<'a> Checker<'a> {
                 format!(
                     "`{}` cannot be probed with {}",
                     written.value,
-                    protocol_name(protocol)
+                    protocol.name()
                 ),
                 hint.to_owned(),
             );
@@ -412,7 +412,7 @@ impl<'a> Checker<'a> {
                 format!(
                     "expectation `{}` does not fit protocol {}",
                     expectation_name(&expectation.value),
-                    protocol_name(protocol)
+                    protocol.name()
                 ),
                 hint,
             );
@@ -437,17 +437,6 @@ fn target_hint(written: &str) -> String {
             format!("did you mean `{best}:{name}`? targets are {forms}")
         }
         _ => format!("targets are {forms}"),
-    }
-}
-
-fn protocol_name(protocol: Protocol) -> &'static str {
-    match protocol {
-        Protocol::Tcp => "tcp",
-        Protocol::Http => "http",
-        Protocol::Https => "https",
-        Protocol::Udp => "udp",
-        Protocol::Icmp => "icmp",
-        Protocol::Dns => "dns",
     }
 }
 
