@@ -92,7 +92,8 @@ fn every_builtin_scenario_loads() {
             "policy-deny-egress",
             "policy-selectors",
             "policy-ports",
-            "policy-ipblock"
+            "policy-ipblock",
+            "multus"
         ]
     );
     for loaded in &builtin {

@@ -28,7 +28,9 @@ pub fn cells(scenario: &Scenario) -> Vec<Cell> {
                         phase.name.value,
                         from.value,
                         to.value,
-                        set.name.clone().unwrap_or_else(|| protocol_and_port(set, &to.value)),
+                        set.name
+                            .clone()
+                            .unwrap_or_else(|| protocol_and_port(set, &to.value)),
                     );
                     cells.push(Cell {
                         phase: phase_index,
@@ -48,7 +50,11 @@ pub fn cells(scenario: &Scenario) -> Vec<Cell> {
 /// target's port comes from `--external-target`, unknown until the run.
 fn protocol_and_port(set: &ProbeSet, to: &str) -> String {
     let protocol = set.protocol.value.name();
-    let port = if to == "external" { set.port } else { destination_port(set) };
+    let port = if to == "external" {
+        set.port
+    } else {
+        destination_port(set)
+    };
     match port {
         Some(port) => format!("{protocol}/{port}"),
         None => protocol.to_string(),

@@ -172,7 +172,11 @@ async fn deploy_and_probe(
             scenario.name.value,
             phase.name.value,
             probes.len(),
-            probes.iter().map(|probe| &probe.source.name).collect::<std::collections::BTreeSet<_>>().len(),
+            probes
+                .iter()
+                .map(|probe| &probe.source.name)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
             probing.elapsed().as_secs_f64()
         );
         reports.extend(

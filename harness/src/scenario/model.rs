@@ -43,6 +43,12 @@ pub struct Scenario {
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, NamespaceSpec>")]
     pub namespaces: SpannedMap<NamespaceSpec>,
+    /// Manifests applied (server-side, into the scenario's namespace unless they name an alias)
+    /// before the workloads are deployed, e.g. the NetworkAttachmentDefinitions pods attach to.
+    /// Paths are relative to the scenario file; everything goes away with the run.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub setup: Vec<Spanned<String>>,
     pub workloads: Vec<Workload>,
     pub phases: Vec<Phase>,
 }

@@ -103,6 +103,7 @@ pub(super) const BUILTIN_SCENARIOS: &[(&str, &str)] = embed![
     "policy-selectors.yaml",
     "policy-ports.yaml",
     "policy-ipblock.yaml",
+    "multus.yaml",
 ];
 
 /// Everything the built-in scenarios apply.
@@ -118,6 +119,7 @@ const BUILTIN_MANIFESTS: &[(&str, &str)] = embed![
     "manifests/policy-allow-named-port-http.yaml",
     "manifests/policy-ipblock-ingress.yaml",
     "manifests/policy-ipblock-egress.yaml",
+    "manifests/multus-macvlan.yaml",
 ];
 
 fn find_builtin_manifest(path: &str) -> Option<&'static str> {

@@ -199,6 +199,7 @@ impl<'a> Checker<'a> {
     fn check_phases(&mut self) {
         let scenario = self.scenario;
         let mut seen: HashMap<&str, u64> = HashMap::new();
+        self.check_manifest_paths(&scenario.setup);
         let mut applied: Vec<&str> = Vec::new();
         for phase in &scenario.phases {
             if let Some(line) = seen.insert(&phase.name.value, phase.name.referenced.line()) {
@@ -217,15 +218,7 @@ impl<'a> Checker<'a> {
     }
 
     fn check_manifests(&mut self, phase: &Phase, applied_before: &[&str]) {
-        for path in &phase.apply {
-            if !self.source.manifest_exists(&path.value) {
-                self.report(
-                    path.referenced,
-                    format!("manifest `{}` not found", path.value),
-                    "manifest paths are relative to the directory of the scenario file".to_owned(),
-                );
-            }
-        }
+        self.check_manifest_paths(&phase.apply);
         for path in &phase.delete {
             if !applied_before.contains(&path.value.as_str()) {
                 let hint = choose_from(
@@ -240,6 +233,18 @@ impl<'a> Checker<'a> {
                         path.value
                     ),
                     hint,
+                );
+            }
+        }
+    }
+
+    fn check_manifest_paths(&mut self, paths: &[Spanned<String>]) {
+        for path in paths {
+            if !self.source.manifest_exists(&path.value) {
+                self.report(
+                    path.referenced,
+                    format!("manifest `{}` not found", path.value),
+                    "manifest paths are relative to the directory of the scenario file".to_owned(),
                 );
             }
         }
