@@ -68,7 +68,25 @@ pub struct DeployOptions<'a> {
     pub setup_timeout: Duration,
 }
 
-/// Creates the namespaces, pods and Services of `scenario` in `namespaces` and waits for them.
+/// Creates the scenario's namespaces, labelled as declared.
+pub async fn create_namespaces(
+    client: &Client,
+    scenario: &Scenario,
+    namespaces: &BTreeMap<String, String>,
+    run: &RunId,
+) -> Result<(), ClusterError> {
+    for (alias, name) in namespaces {
+        let spec = scenario
+            .namespaces
+            .get(alias)
+            .cloned()
+            .unwrap_or_else(NamespaceSpec::default);
+        cluster::create_namespace(client, name, run, &spec).await?;
+    }
+    Ok(())
+}
+
+/// Creates the pods and Services of `scenario` in its namespaces and waits for them.
 pub async fn deploy(
     client: &Client,
     scenario: &Scenario,
@@ -76,14 +94,6 @@ pub async fn deploy(
     nodes: &[NodeInfo],
     options: &DeployOptions<'_>,
 ) -> Result<Deployment, ClusterError> {
-    for (alias, name) in namespaces {
-        let spec = scenario
-            .namespaces
-            .get(alias)
-            .cloned()
-            .unwrap_or_else(NamespaceSpec::default);
-        cluster::create_namespace(client, name, options.run, &spec).await?;
-    }
     let schedulable: Vec<String> = nodes
         .iter()
         .filter(|node| node.schedulable)

@@ -116,6 +116,24 @@ async fn deploy_and_probe(
         images: &options.images,
         setup_timeout: options.setup_timeout,
     };
+    let apply_context = ApplyContext {
+        run: &context.run,
+        scenario: &scenario.name.value,
+        namespaces,
+    };
+    let mut applied: BTreeMap<String, Vec<AppliedObject>> = BTreeMap::new();
+    let apply = async |path: &str, applied: &mut BTreeMap<String, Vec<AppliedObject>>| {
+        let text = loaded.source.read_manifest(path)?;
+        let objects = cluster::parse_manifests(&text)?;
+        let created =
+            cluster::apply_manifests(&context.client, &objects, &apply_context, false).await?;
+        applied.insert(path.to_string(), created);
+        Ok::<_, RunnerError>(())
+    };
+    deploy::create_namespaces(&context.client, scenario, namespaces, &context.run).await?;
+    for path in &scenario.setup {
+        apply(&path.value, &mut applied).await?;
+    }
     let deployment = deploy::deploy(
         &context.client,
         scenario,
@@ -125,20 +143,10 @@ async fn deploy_and_probe(
     )
     .await?;
     let cells = super::cells::cells(scenario);
-    let apply_context = ApplyContext {
-        run: &context.run,
-        scenario: &scenario.name.value,
-        namespaces,
-    };
-    let mut applied: BTreeMap<String, Vec<AppliedObject>> = BTreeMap::new();
 
     for (phase_index, phase) in scenario.phases.iter().enumerate() {
         for path in &phase.apply {
-            let text = loaded.source.read_manifest(&path.value)?;
-            let objects = cluster::parse_manifests(&text)?;
-            let created =
-                cluster::apply_manifests(&context.client, &objects, &apply_context, false).await?;
-            applied.insert(path.value.clone(), created);
+            apply(&path.value, &mut applied).await?;
         }
         for path in &phase.delete {
             if let Some(objects) = applied.remove(&path.value) {
