@@ -165,6 +165,38 @@ fn module_doc_example_parses() {
 }
 
 #[test]
+fn readme_example_is_a_valid_scenario() {
+    let readme = include_str!("../../README.md");
+    let example: String = readme
+        .lines()
+        .skip_while(|line| *line != "name: web-policy                  # test names: web-policy::PHASE::FROM->TO:PROTOCOL/PORT")
+        .take_while(|line| *line != "```")
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert!(example.contains("phases:"), "README example not found");
+    let policy = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: allow-only-client}\n\
+                  spec: {podSelector: {}, policyTypes: [Ingress]}\n";
+    let dir = fixture_dir(
+        "readme_example_is_a_valid_scenario",
+        &[
+            ("web.yaml", &example),
+            ("manifests/allow-only-client.yaml", policy),
+        ],
+    );
+    let loaded = scenario::load_file(dir.join("web.yaml")).unwrap_or_else(|errors| {
+        panic!(
+            "{}",
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    });
+    assert_eq!(loaded.scenario.name.value, "web-policy");
+}
+
+#[test]
 fn schema_describes_the_format() {
     let schema = scenario::json_schema();
     let text = serde_json::to_string(&schema).unwrap();
