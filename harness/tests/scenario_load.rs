@@ -19,6 +19,15 @@ fn fixture_dir(test: &str, files: &[(&str, &str)]) -> PathBuf {
     dir
 }
 
+/// Every error, one after another, for a panic message.
+fn describe(errors: &[ScenarioError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Loads `yaml` as `TEST/s.yaml` and returns its diagnostics (panics if it loads fine).
 fn diagnostics(test: &str, yaml: &str) -> Vec<Diagnostic> {
     let dir = fixture_dir(test, &[("s.yaml", yaml)]);
@@ -119,16 +128,8 @@ fn builtin_files_load_from_disk_too() {
         })
         .collect();
     paths.sort();
-    let loaded = scenario::load_all(&paths).unwrap_or_else(|errors| {
-        panic!(
-            "{}",
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
-    });
+    let loaded =
+        scenario::load_all(&paths).unwrap_or_else(|errors| panic!("{}", describe(&errors)));
     assert_eq!(
         loaded.len(),
         scenario::builtin().len(),
@@ -183,16 +184,8 @@ fn readme_example_is_a_valid_scenario() {
             ("manifests/allow-only-client.yaml", policy),
         ],
     );
-    let loaded = scenario::load_file(dir.join("web.yaml")).unwrap_or_else(|errors| {
-        panic!(
-            "{}",
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
-    });
+    let loaded = scenario::load_file(dir.join("web.yaml"))
+        .unwrap_or_else(|errors| panic!("{}", describe(&errors)));
     assert_eq!(loaded.scenario.name.value, "web-policy");
 }
 

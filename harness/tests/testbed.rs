@@ -308,17 +308,23 @@ fn an_image_that_cannot_be_pulled_is_a_setup_error_naming_pod_and_reason() {
     );
 }
 
-#[test]
-#[ignore = "needs the testbed: run through ci/test"]
-fn a_killed_run_is_removed_by_cleanup() {
-    let dir = workdir("killed");
-    let mut child = cnicheck(&dir, &["--group", "connectivity"])
+/// Starts a run of the connectivity group and returns once its namespaces exist.
+fn start_connectivity_run(dir: &Path) -> Child {
+    let child = cnicheck(dir, &["--group", "connectivity"])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
     wait_until("the run's namespaces", Duration::from_secs(60), || {
         !cnicheck_namespaces().is_empty()
     });
+    child
+}
+
+#[test]
+#[ignore = "needs the testbed: run through ci/test"]
+fn a_killed_run_is_removed_by_cleanup() {
+    let dir = workdir("killed");
+    let mut child = start_connectivity_run(&dir);
     child.kill().unwrap();
     let _ = child.wait();
     assert!(
@@ -342,13 +348,7 @@ fn a_killed_run_is_removed_by_cleanup() {
 #[ignore = "needs the testbed: run through ci/test"]
 fn an_interrupted_run_cleans_up_after_itself() {
     let dir = workdir("interrupted");
-    let mut child = cnicheck(&dir, &["--group", "connectivity"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until("the run's namespaces", Duration::from_secs(60), || {
-        !cnicheck_namespaces().is_empty()
-    });
+    let mut child = start_connectivity_run(&dir);
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -88,29 +88,32 @@ pub fn run(args: RunArgs) -> u8 {
             return EXIT_TOOL_ERROR;
         }
     };
-    let all_cells: Vec<Vec<cells::Cell>> = scenarios
+    let selections: Vec<Selection<'_>> = scenarios
         .iter()
-        .map(|s| cells::cells(&s.scenario))
+        .map(|scenario| {
+            let cells = cells::cells(&scenario.scenario);
+            let selected = (0..cells.len())
+                .filter(|&i| cells::is_selected(&cells[i].name, &args.tests))
+                .collect();
+            Selection {
+                scenario,
+                cells,
+                selected,
+            }
+        })
         .collect();
     if args.tests.list {
-        let trials = all_cells
+        let trials = selections
             .iter()
-            .flatten()
+            .flat_map(|selection| &selection.cells)
             .map(|cell| Trial::test(cell.name.clone(), || Ok(())))
             .collect();
         let _ = libtest_mimic::run(&args.tests, trials);
         return 0;
     }
-    let selections: Vec<Selection<'_>> = scenarios
-        .iter()
-        .zip(&all_cells)
-        .map(|(scenario, cells)| Selection {
-            scenario,
-            cells: (0..cells.len())
-                .filter(|&i| cells::is_selected(&cells[i].name, &args.tests))
-                .collect(),
-        })
-        .filter(|selection| !selection.cells.is_empty())
+    let selections: Vec<Selection<'_>> = selections
+        .into_iter()
+        .filter(|selection| !selection.selected.is_empty())
         .collect();
 
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
@@ -119,7 +122,7 @@ pub fn run(args: RunArgs) -> u8 {
         Err(code) => return code,
     };
     write_reports(&args, &report);
-    let trials = trials(&selections, &all_cells, &scenarios, &report);
+    let trials = trials(&selections, &report);
     // The exit code is cnicheck's own (semantic, see report::exit); libtest only prints.
     let _ = libtest_mimic::run(&args.tests, trials);
     let mut console = Console::stderr();
@@ -217,28 +220,16 @@ fn write_reports(args: &RunArgs, report: &RunReport) {
 
 /// One libtest trial per selected cell, carrying the verdict the run already reached: libtest
 /// prints and counts them the way Rust users expect.
-fn trials(
-    selections: &[Selection<'_>],
-    all_cells: &[Vec<cells::Cell>],
-    scenarios: &[LoadedScenario],
-    report: &RunReport,
-) -> Vec<Trial> {
+fn trials(selections: &[Selection<'_>], report: &RunReport) -> Vec<Trial> {
     let mut trials = Vec::new();
-    for selection in selections {
-        let index = scenarios
+    // runner::run reports the scenarios in the order of the selections.
+    for (selection, scenario_report) in selections.iter().zip(&report.scenarios) {
+        for cell in selection
+            .selected
             .iter()
-            .position(|s| std::ptr::eq(s, selection.scenario))
-            .unwrap_or_default();
-        let scenario_report = report
-            .scenarios
-            .iter()
-            .find(|s| s.name == selection.scenario.scenario.name.value);
-        for &cell_index in &selection.cells {
-            let cell = &all_cells[index][cell_index];
+            .map(|&index| &selection.cells[index])
+        {
             let name = cell.name.clone();
-            let Some(scenario_report) = scenario_report else {
-                continue;
-            };
             if scenario_report.skipped.is_some() {
                 // The reason is in the summary and the JUnit file; libtest shows "ignored".
                 trials.push(Trial::test(name, || Ok(())).with_ignored_flag(true));

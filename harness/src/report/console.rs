@@ -120,11 +120,7 @@ fn write_summary(out: &mut String, report: &RunReport, palette: Palette) -> fmt:
     if !flaky.is_empty() {
         writeln!(out, "{}", palette.paint(Style::Heading, "Flaky probes"))?;
         for probe in flaky {
-            let attempts: Vec<String> = probe
-                .earlier_attempts
-                .iter()
-                .map(|attempt| single_line(&attempt.observed))
-                .collect();
+            let attempts = earlier_observations(probe);
             writeln!(
                 out,
                 "{} {} (passed on attempt {}; before: {})",
@@ -204,11 +200,7 @@ fn write_failure_block(out: &mut String, probe: &ProbeReport, palette: Palette) 
     writeln!(out, "    expected:  {}", probe.expected)?;
     writeln!(out, "    observed:  {}", single_line(&probe.observed))?;
     if !probe.earlier_attempts.is_empty() {
-        let earlier: Vec<String> = probe
-            .earlier_attempts
-            .iter()
-            .map(|attempt| single_line(&attempt.observed))
-            .collect();
+        let earlier = earlier_observations(probe);
         writeln!(
             out,
             "    attempts:  {} (before the last: {})",
@@ -479,4 +471,13 @@ impl Palette {
             other => other.to_string(),
         }
     }
+}
+
+/// What the attempts before the last one observed, one line each.
+fn earlier_observations(probe: &ProbeReport) -> Vec<String> {
+    probe
+        .earlier_attempts
+        .iter()
+        .map(|attempt| single_line(&attempt.observed))
+        .collect()
 }

@@ -126,18 +126,17 @@ pub async fn deploy(
         timeout: options.setup_timeout,
         ..WaitOptions::default()
     };
-    let mut ready: BTreeMap<String, Pod> = BTreeMap::new();
+    // (workload, pod), in the pods' name order.
+    let mut ready: Vec<(String, DeployedPod)> = Vec::new();
     for (namespace, names) in &pod_names {
         for pod in cluster::wait_for_pods_ready(client, namespace, names, wait).await? {
-            ready.insert(
-                format!(
-                    "{namespace}/{}",
-                    pod.metadata.name.clone().unwrap_or_default()
-                ),
-                pod,
-            );
+            ready.push((
+                pod_workload(&pod).unwrap_or_default().to_string(),
+                deployed_pod(&pod),
+            ));
         }
     }
+    ready.sort_by(|(_, a), (_, b)| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
 
     let mut deployment = Deployment {
         namespaces: namespaces.clone(),
@@ -149,11 +148,8 @@ pub async fn deploy(
         let namespace = &namespaces[reference.namespace];
         let pods: Vec<DeployedPod> = ready
             .iter()
-            .filter(|(key, pod)| {
-                key.starts_with(&format!("{namespace}/"))
-                    && pod_workload(pod) == Some(reference.name)
-            })
-            .map(|(_, pod)| deployed_pod(pod))
+            .filter(|(name, pod)| pod.namespace == *namespace && name == reference.name)
+            .map(|(_, pod)| pod.clone())
             .collect();
         let service = services.remove(&reference.to_string()).flatten();
         if let Some(service) = &service {

@@ -78,13 +78,15 @@ impl SuiteContext {
     }
 }
 
-/// A scenario and the indices of its selected cells (see [`cells::cells`]).
+/// A scenario, its cells (see [`cells::cells`]) and the indices of the selected ones.
 pub struct Selection<'a> {
     pub scenario: &'a LoadedScenario,
-    pub cells: Vec<usize>,
+    pub cells: Vec<cells::Cell>,
+    pub selected: Vec<usize>,
 }
 
-/// Runs `selections` under run id `run` and returns the report. Cleanup of each scenario's
+/// Runs `selections` under run id `run` and returns the report, with one scenario report per
+/// selection, in the same order. Cleanup of each scenario's
 /// namespaces is part of running it; a caller interrupted mid-way cleans up by run label.
 pub async fn run(
     client: Client,
@@ -112,13 +114,7 @@ pub async fn run(
     let mut scenarios: Vec<(usize, ScenarioReport)> =
         futures::stream::iter(selections.iter().enumerate())
             .map(|(index, selection)| async move {
-                let report = scenario_run::run_scenario(
-                    context,
-                    index,
-                    selection.scenario,
-                    &selection.cells,
-                )
-                .await;
+                let report = scenario_run::run_scenario(context, index, selection).await;
                 context.scenario_done(&report);
                 (index, report)
             })

@@ -4,10 +4,9 @@
 use super::deploy::{self, DeployOptions};
 use super::execute::{self, RetryPolicy};
 use super::plan::{self, Unplannable};
-use super::{RunOptions, RunnerError, SuiteContext};
+use super::{RunOptions, RunnerError, Selection, SuiteContext};
 use crate::cluster::{self, AppliedObject, ApplyContext};
 use crate::report::model::{ProbeReport, Reach, ScenarioReport, Verdict};
-use crate::scenario::LoadedScenario;
 use crate::scenario::model::Scenario;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -17,10 +16,10 @@ const DELETE_TIMEOUT: Duration = Duration::from_secs(120);
 pub async fn run_scenario(
     context: &SuiteContext,
     index: usize,
-    loaded: &LoadedScenario,
-    selected: &[usize],
+    selection: &Selection<'_>,
 ) -> ScenarioReport {
     let started = Instant::now();
+    let loaded = selection.scenario;
     let scenario = &loaded.scenario;
     let mut report = ScenarioReport {
         name: scenario.name.value.clone(),
@@ -41,7 +40,7 @@ pub async fn run_scenario(
             return report;
         }
     };
-    let outcome = deploy_and_probe(context, loaded, selected, &namespaces, &mut report).await;
+    let outcome = deploy_and_probe(context, selection, &namespaces, &mut report).await;
     if let Err(error) = outcome {
         report.setup_error = Some(error.to_string());
     }
@@ -104,12 +103,13 @@ async fn unmet_requirement(context: &SuiteContext, scenario: &Scenario) -> Optio
 
 async fn deploy_and_probe(
     context: &SuiteContext,
-    loaded: &LoadedScenario,
-    selected: &[usize],
+    selection: &Selection<'_>,
     namespaces: &BTreeMap<String, String>,
     report: &mut ScenarioReport,
 ) -> Result<(), RunnerError> {
+    let loaded = selection.scenario;
     let scenario = &loaded.scenario;
+    let cells = &selection.cells;
     let options: &RunOptions = &context.options;
     let deploy_options = DeployOptions {
         run: &context.run,
@@ -142,7 +142,6 @@ async fn deploy_and_probe(
         &deploy_options,
     )
     .await?;
-    let cells = super::cells::cells(scenario);
 
     for (phase_index, phase) in scenario.phases.iter().enumerate() {
         for path in &phase.apply {
@@ -156,8 +155,8 @@ async fn deploy_and_probe(
         let (probes, unplannable) = plan::plan_phase(
             phase_index,
             phase,
-            &cells,
-            selected,
+            cells,
+            &selection.selected,
             &deployment,
             options.external.as_ref(),
         );
@@ -190,7 +189,7 @@ async fn deploy_and_probe(
         reports.extend(
             unplannable
                 .iter()
-                .map(|problem| unplannable_report(&cells, phase, problem)),
+                .map(|problem| unplannable_report(cells, phase, problem)),
         );
         for probe in &reports {
             context.progress(probe);
@@ -215,17 +214,19 @@ fn unplannable_report(
     problem: &Unplannable,
 ) -> ProbeReport {
     let cell = &cells[problem.cell];
+    let set = &phase.probes[cell.probe_set];
+    let expected = set.expectation_for(&cell.from, &cell.to);
     ProbeReport {
         name: cell.name.clone(),
         phase: phase.name.value.clone(),
         from: cell.from.clone(),
         to: cell.to.clone(),
         target_address: String::new(),
-        protocol: phase.probes[cell.probe_set].protocol.value.name().into(),
-        port: super::cells::destination_port(&phase.probes[cell.probe_set]),
-        expected: crate::judge::expected_summary(&phase.probes[cell.probe_set].expect.value),
+        protocol: set.protocol.value.name().into(),
+        port: super::cells::destination_port(set),
+        expected: crate::judge::expected_summary(expected),
         observed: "not run".into(),
-        expected_reach: crate::judge::expected_reach(&phase.probes[cell.probe_set].expect.value),
+        expected_reach: crate::judge::expected_reach(expected),
         observed_reach: Reach::Unknown,
         verdict: Verdict::Error,
         attempts: 0,
