@@ -28,7 +28,23 @@ pub struct PlannedProbe {
     pub expected: Expectation,
     /// `id` is assigned per batch by the executor.
     pub request: ProbeRequest,
+    /// Where nothing answers (UDP to a node), the destination's agent confirms delivery by
+    /// running this request while the source sends.
+    pub receiver: Option<Receiver>,
+    /// Source and destination nodes, when the destination is a node (node-port checks).
+    pub between_nodes: Option<(String, String)>,
 }
+
+/// The destination pod's half of a probe whose delivery only the destination can confirm.
+#[derive(Debug, Clone)]
+pub struct Receiver {
+    pub pod: PodRef,
+    pub request: ProbeRequest,
+}
+
+/// How much longer a receiver watches than its sender sends: the two agent execs start at
+/// about, not exactly, the same moment.
+const RECEIVER_GRACE_MS: u64 = 1000;
 
 impl PlannedProbe {
     pub fn pod(&self) -> PodRef {
@@ -55,6 +71,10 @@ pub struct Unplannable {
 
 /// One resolved destination of a target.
 struct Destination {
+    /// The agent pod answering, when the target is one (`pod:`, `node:`).
+    pod: Option<PodRef>,
+    /// The node, for `node:` targets.
+    node: Option<String>,
     /// Host for the request: an address, or a name the agent resolves.
     host: String,
     port: Option<u16>,
@@ -97,9 +117,39 @@ pub fn plan_phase(
             .timeout
             .as_ref()
             .map_or(DEFAULT_PROBE_TIMEOUT_SECS, |t| t.value);
+        let mut planned_for_cell = 0;
         for source in &from.pods {
-            for destination in &destinations {
-                let action = action(set, destination);
+            let source_pod = PodRef {
+                namespace: source.namespace.clone(),
+                name: source.name.clone(),
+            };
+            // A pod never probes itself: `from: node` to `node:node` means every ordered pair of
+            // distinct nodes.
+            for destination in destinations
+                .iter()
+                .filter(|destination| destination.pod.as_ref() != Some(&source_pod))
+            {
+                planned_for_cell += 1;
+                let timeout_ms = (timeout_secs * 1000.0) as u64;
+                let (action, receiver) = match (action(set, destination), &destination.node) {
+                    (ProbeAction::Udp { host, port, marker }, Some(_)) => (
+                        ProbeAction::UdpSend {
+                            host,
+                            port,
+                            marker: marker.clone(),
+                        },
+                        destination.pod.clone().map(|pod| Receiver {
+                            pod,
+                            request: ProbeRequest {
+                                id: 0,
+                                action: ProbeAction::UdpReceive { port, marker },
+                                timeout_ms: timeout_ms + RECEIVER_GRACE_MS,
+                                interface: None,
+                            },
+                        }),
+                    ),
+                    (action, _) => (action, None),
+                };
                 planned.push(PlannedProbe {
                     name: format!(
                         "{} [{} -> {}]",
@@ -115,11 +165,23 @@ pub fn plan_phase(
                     request: ProbeRequest {
                         id: 0,
                         action,
-                        timeout_ms: (timeout_secs * 1000.0) as u64,
+                        timeout_ms,
                         interface: set.interface.clone(),
                     },
+                    receiver,
+                    between_nodes: destination
+                        .node
+                        .clone()
+                        .map(|node| (source.node.clone(), node)),
                 });
             }
+        }
+        if planned_for_cell == 0 && !from.pods.is_empty() {
+            unplannable.push(fail(format!(
+                "nothing to probe: every destination of `{}` is the probing pod itself \
+                 (needs more replicas or nodes)",
+                cell.to
+            )));
         }
     }
     (planned, unplannable)
@@ -163,6 +225,11 @@ fn destinations(
                     None => pod.ip.clone(),
                 };
                 Ok(Destination {
+                    pod: Some(PodRef {
+                        namespace: pod.namespace.clone(),
+                        name: pod.name.clone(),
+                    }),
+                    node: matches!(target, Target::Node(_)).then(|| pod.node.clone()),
                     describe: format!("{} ({})", with_port(&host), pod.name),
                     host,
                     port,
@@ -180,6 +247,8 @@ fn destinations(
                 .and_then(|spec| spec.cluster_ip.clone())
                 .ok_or_else(|| format!("Service of `{reference}` has no ClusterIP"))?;
             vec![Destination {
+                pod: None,
+                node: None,
                 describe: format!("{} (Service {})", with_port(&ip), reference.name),
                 host: ip,
                 port,
@@ -189,6 +258,8 @@ fn destinations(
             let namespace = &deployment.namespaces[reference.namespace];
             let name = format!("{}.{namespace}.svc.cluster.local", reference.name);
             vec![Destination {
+                pod: None,
+                node: None,
                 describe: with_port(&name),
                 host: name,
                 port,
@@ -202,6 +273,8 @@ fn destinations(
                 .iter()
                 .filter_map(|node| Some((node, node.internal_ips.first()?)))
                 .map(|(node, ip)| Destination {
+                    pod: None,
+                    node: None,
                     describe: format!("{ip}:{node_port} (node {})", node.name),
                     host: ip.to_string(),
                     port: Some(node_port),
@@ -221,12 +294,16 @@ fn destinations(
                 _ => set.port,
             };
             vec![Destination {
+                pod: None,
+                node: None,
                 describe: url.to_string(),
                 host,
                 port,
             }]
         }
         Target::Dns(name) => vec![Destination {
+            pod: None,
+            node: None,
             describe: name.to_string(),
             host: name.to_string(),
             port: None,
