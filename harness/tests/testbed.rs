@@ -362,3 +362,75 @@ fn an_interrupted_run_cleans_up_after_itself() {
         cnicheck_namespaces()
     );
 }
+
+#[test]
+#[ignore = "needs the testbed: run through ci/test"]
+fn the_cilium_group_skips_without_cilium_but_an_expected_image_fails() {
+    // The testbed runs no Cilium: the check does not apply, and says why.
+    let dir = workdir("cilium-absent");
+    let (output, report) = run(&dir, &["--group", "cilium"]);
+    assert_eq!(output.status.code(), Some(4), "nothing was checked");
+    let cilium = &report.scenarios[0];
+    assert_eq!(cilium.name, "cilium");
+    let reason = cilium.skipped.as_deref().unwrap_or_default();
+    assert!(
+        reason
+            .starts_with("needs Cilium: no DaemonSet cilium in any namespace (the cluster's CNI: "),
+        "{reason}"
+    );
+    assert!(report.cluster.cilium.is_none());
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains(r#"<testcase name="cilium::requires" classname="cilium">"#),
+        "{junit}"
+    );
+
+    // A vendor gating on its build gets a failure, never a pass or a quiet skip.
+    let dir = workdir("cilium-expected");
+    let image = "public.ecr.aws/eks/cilium/cilium:v1.17.6-0";
+    let (output, report) = run(&dir, &["--group", "cilium", "--expect-cilium-image", image]);
+    assert_eq!(output.status.code(), Some(100));
+    let results = &report.scenarios[0].probes;
+    let image_result = results
+        .iter()
+        .find(|result| result.name == "cilium::agent::image")
+        .expect("the image test ran");
+    assert_eq!(image_result.verdict, Verdict::Fail);
+    assert_eq!(image_result.expected, image);
+    assert!(
+        results
+            .iter()
+            .filter(|result| result.name != "cilium::agent::image")
+            .all(|result| result.verdict == Verdict::Skip),
+        "{results:#?}"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("FAIL cilium::agent::image")
+            && stderr.contains("the cluster runs no Cilium"),
+        "{stderr}"
+    );
+
+    // An expectation no selected test checks is refused before anything runs.
+    let dir = workdir("cilium-unchecked");
+    let output = cnicheck(
+        &dir,
+        &[
+            "--group",
+            "connectivity",
+            "--expect-cilium-operator-image",
+            image,
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(
+            "--expect-cilium-operator-image is checked by the test cilium::operator::image"
+        ),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!dir.join("report.json").exists());
+}

@@ -285,10 +285,18 @@ fn trials(selections: &[Selection<'_>], report: &RunReport) -> Vec<Trial> {
                 Err(format!("setup failed: {error}").into())
             } else {
                 let prefix = format!("{} [", cell.name);
-                let problems: Vec<String> = scenario_report
+                let probes: Vec<_> = scenario_report
                     .probes
                     .iter()
                     .filter(|probe| probe.name == cell.name || probe.name.starts_with(&prefix))
+                    .collect();
+                if !probes.is_empty() && probes.iter().all(|probe| probe.verdict == Verdict::Skip) {
+                    // A cell whose every probe was skipped did not pass: libtest says "ignored".
+                    trials.push(Trial::test(name, || Ok(())).with_ignored_flag(true));
+                    continue;
+                }
+                let problems: Vec<String> = probes
+                    .into_iter()
                     .filter(|probe| matches!(probe.verdict, Verdict::Fail | Verdict::Error))
                     .map(report::console::failure_block)
                     .collect();

@@ -137,9 +137,9 @@ fn without_cilium(
     expectations: &Expectations,
     selected: &dyn Fn(&str) -> bool,
 ) -> CheckOutcome {
-    let reason = format!(
-        "needs Cilium: no DaemonSet {AGENT_DAEMONSET} in any namespace (the cluster's CNI: {cni})"
-    );
+    let absence =
+        format!("no DaemonSet {AGENT_DAEMONSET} in any namespace (the cluster's CNI: {cni})");
+    let reason = format!("needs Cilium: {absence}");
     if expectations.agent_image.is_none() && expectations.operator_image.is_none() {
         return CheckOutcome::Skipped(reason);
     }
@@ -160,7 +160,7 @@ fn without_cilium(
                     image.to_string(),
                     Verdict::Fail,
                 ),
-                format!("{image} is expected, but the cluster does not run Cilium: {reason}"),
+                format!("{image} is expected, but the cluster runs no Cilium: {absence}"),
             ),
             None => explained(
                 absent(scenario, test, "the cluster", String::new(), Verdict::Skip),
@@ -272,12 +272,12 @@ mod tests {
             "public.ecr.aws/eks/cilium/cilium:v1.17.6-0"
         );
         assert_eq!(agent_image.observed, "not found");
-        assert!(
-            agent_image
-                .message
-                .as_deref()
-                .unwrap()
-                .contains("does not run Cilium")
+        assert_eq!(
+            agent_image.message.as_deref(),
+            Some(
+                "public.ecr.aws/eks/cilium/cilium:v1.17.6-0 is expected, but the cluster runs no \
+                 Cilium: no DaemonSet cilium in any namespace (the cluster's CNI: kube-router)"
+            )
         );
     }
 
