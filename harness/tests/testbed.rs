@@ -434,3 +434,185 @@ fn the_cilium_group_skips_without_cilium_but_an_expected_image_fails() {
     );
     assert!(!dir.join("report.json").exists());
 }
+
+/// A stand-in for Cilium: a DaemonSet `cilium` and a Deployment `cilium-operator` with
+/// Cilium's labels and container names, running the agent image, in a namespace of cnicheck's
+/// (so `cnicheck cleanup` would remove a leftover). Its agents have no `cilium-health`.
+/// Removed on drop.
+struct StandInCilium {
+    namespace: String,
+}
+
+impl StandInCilium {
+    fn deploy() -> Self {
+        let run = cluster::RunId::generate();
+        let namespace = format!("{}-cilium", run.namespace());
+        let pod_spec = |container: &str| {
+            serde_json::json!({
+                "containers": [{
+                    "name": container,
+                    "image": AGENT_IMAGE,
+                    "imagePullPolicy": "Never",
+                    "command": ["/cnicheck", "agent", "serve"],
+                }],
+                "terminationGracePeriodSeconds": 0,
+            })
+        };
+        let daemonset: k8s_openapi::api::apps::v1::DaemonSet =
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "cilium", "labels": {"k8s-app": "cilium"}},
+                "spec": {
+                    "selector": {"matchLabels": {"k8s-app": "cilium"}},
+                    "template": {
+                        "metadata": {"labels": {"k8s-app": "cilium"}},
+                        "spec": pod_spec("cilium-agent"),
+                    },
+                },
+            }))
+            .unwrap();
+        let operator_labels =
+            serde_json::json!({"io.cilium/app": "operator", "name": "cilium-operator"});
+        let deployment: k8s_openapi::api::apps::v1::Deployment =
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "cilium-operator"},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": operator_labels},
+                    "template": {
+                        "metadata": {"labels": operator_labels},
+                        "spec": pod_spec("cilium-operator"),
+                    },
+                },
+            }))
+            .unwrap();
+        block_on(async {
+            let client = cluster::connect(None, None).await.unwrap();
+            cluster::create_namespace(&client, &namespace, &run, &Default::default())
+                .await
+                .unwrap();
+            let params = kube::api::PostParams::default();
+            Api::namespaced(client.clone(), &namespace)
+                .create(&params, &daemonset)
+                .await
+                .unwrap();
+            Api::namespaced(client, &namespace)
+                .create(&params, &deployment)
+                .await
+                .unwrap();
+        });
+        StandInCilium { namespace }
+    }
+
+    /// Waits until every pod of both is ready.
+    fn wait_ready(&self) {
+        wait_until(
+            "the stand-in Cilium to be ready",
+            Duration::from_secs(90),
+            || {
+                block_on(async {
+                    let client = cluster::connect(None, None).await.unwrap();
+                    let cilium = cluster::find_cilium(&client).await.unwrap().unwrap();
+                    let operator = cilium.operator.unwrap();
+                    cilium.agent.desired > 0
+                        && cilium.agent.ready == cilium.agent.desired
+                        && operator.ready == operator.desired
+                })
+            },
+        );
+    }
+}
+
+impl Drop for StandInCilium {
+    fn drop(&mut self) {
+        block_on(async {
+            let client = cluster::connect(None, None).await.unwrap();
+            if let Err(error) =
+                cluster::delete_namespace(&client, &self.namespace, Duration::from_secs(120)).await
+            {
+                eprintln!("could not delete {}: {error}", self.namespace);
+            }
+        });
+    }
+}
+
+#[test]
+#[ignore = "needs the testbed: run through ci/test"]
+fn a_cilium_look_alike_is_inspected_and_its_missing_cilium_health_is_an_error() {
+    let stand_in = StandInCilium::deploy();
+    stand_in.wait_ready();
+    let dir = workdir("cilium-stand-in");
+    let (output, report) = run(
+        &dir,
+        &[
+            "--group",
+            "cilium",
+            "--expect-cilium-image",
+            AGENT_IMAGE,
+            "--expect-cilium-operator-image",
+            AGENT_IMAGE,
+        ],
+    );
+    let cilium = report.cluster.cilium.as_ref().expect("Cilium found");
+    assert_eq!(cilium.namespace, stand_in.namespace);
+    assert_eq!(cilium.agent.ready, cilium.agent.desired);
+    assert_eq!(cilium.agent.images, [AGENT_IMAGE]);
+    let results = &report.scenarios[0].probes;
+    let verdict_of = |prefix: &str| -> Vec<Verdict> {
+        results
+            .iter()
+            .filter(|result| result.name.starts_with(prefix))
+            .map(|result| result.verdict)
+            .collect()
+    };
+    assert_eq!(verdict_of("cilium::agent::ready"), [Verdict::Pass]);
+    assert_eq!(verdict_of("cilium::operator::ready"), [Verdict::Pass]);
+    let agents = verdict_of("cilium::agent::image [");
+    assert_eq!(agents.len(), cilium.agent.desired as usize);
+    assert!(
+        agents.iter().all(|verdict| *verdict == Verdict::Pass),
+        "{results:#?}"
+    );
+    assert_eq!(verdict_of("cilium::operator::image ["), [Verdict::Pass]);
+    // No cilium-health in these agents: every health result is an error, never a pass.
+    let health: Vec<_> = results
+        .iter()
+        .filter(|result| result.name.starts_with("cilium::health::"))
+        .collect();
+    assert!(!health.is_empty());
+    assert!(
+        health
+            .iter()
+            .all(|result| result.verdict == Verdict::Error && result.observed == "could not run"),
+        "{health:#?}"
+    );
+    assert_eq!(output.status.code(), Some(102), "errors without failures");
+
+    // Another tag than the one running fails, per pod.
+    let dir = workdir("cilium-stand-in-mismatch");
+    let (output, report) = run(
+        &dir,
+        &[
+            "--group",
+            "cilium",
+            "--skip",
+            "cilium::health",
+            "--expect-cilium-image",
+            "localhost/cnicheck-agent:other",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(100));
+    let failed: Vec<_> = report.scenarios[0]
+        .probes
+        .iter()
+        .filter(|result| result.verdict == Verdict::Fail)
+        .collect();
+    assert_eq!(failed.len(), cilium.agent.desired as usize, "{failed:#?}");
+    assert!(
+        failed[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .ends_with("another tag: expected other, runs dev"),
+        "{failed:#?}"
+    );
+}

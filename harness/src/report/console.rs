@@ -294,7 +294,12 @@ fn write_truth_tables(
     )?;
     let column_width = columns.len().to_string().len() + 2;
     for (number, (to, address)) in columns.iter().enumerate() {
-        writeln!(out, "    {:>column_width$} = {to} at {address}", number + 1)?;
+        let at = if address.is_empty() {
+            String::new()
+        } else {
+            format!(" at {address}")
+        };
+        writeln!(out, "    {:>column_width$} = {to}{at}", number + 1)?;
     }
     let row_width = rows
         .iter()
