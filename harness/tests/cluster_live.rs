@@ -80,8 +80,12 @@ where
 #[ignore = "needs a cluster"]
 async fn inspects_the_cluster() -> Result<(), ClusterError> {
     let client = cluster::connect(None, None).await?;
-    let info = cluster::cluster_info(&client, "none").await?;
+    let cilium = cluster::find_cilium(&client).await?;
+    let info = cluster::cluster_info(&client, "none", cilium.as_ref()).await?;
     eprintln!("{info:?}");
+    // The testbed runs kube-router: no Cilium. Elsewhere the two detections must agree.
+    assert_eq!(cilium.is_some(), info.cni == "cilium", "{cilium:?}");
+    assert_eq!(info.cilium.is_some(), cilium.is_some());
     assert!(info.server_version.starts_with('v'));
     let nodes = cluster::list_nodes(&client).await?;
     eprintln!("{nodes:?}");

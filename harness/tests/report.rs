@@ -5,7 +5,8 @@
 use cnicheck::judge::{self, Judgement};
 use cnicheck::probe::Outcome;
 use cnicheck::report::model::{
-    ClusterInfo, ProbeReport, REPORT_FORMAT_VERSION, RunReport, ScenarioReport, Verdict,
+    CiliumInfo, ClusterInfo, ComponentInfo, ProbeReport, REPORT_FORMAT_VERSION, Reach, RunReport,
+    ScenarioReport, Verdict,
 };
 use cnicheck::report::{ReportError, console, exit, exit_code, json, junit};
 use cnicheck::scenario::model::{Expectation, Protocol};
@@ -160,6 +161,23 @@ fn report() -> RunReport {
                 "public.ecr.aws/eks/cilium/operator-generic:v1.17.6-0".into(),
             ],
             namespace: "cnicheck-x".into(),
+            cilium: Some(CiliumInfo {
+                namespace: "kube-system".into(),
+                agent: ComponentInfo {
+                    object: "DaemonSet kube-system/cilium".into(),
+                    desired: 3,
+                    ready: 2,
+                    images: vec!["public.ecr.aws/eks/cilium/cilium:v1.17.6-0".into()],
+                    versions: vec!["v1.17.6-0".into()],
+                },
+                operator: Some(ComponentInfo {
+                    object: "Deployment kube-system/cilium-operator".into(),
+                    desired: 2,
+                    ready: 2,
+                    images: vec!["public.ecr.aws/eks/cilium/operator-generic:v1.17.6-0".into()],
+                    versions: vec!["v1.17.6-0".into()],
+                }),
+            }),
         },
         started_at: "2026-11-22T10:00:00Z".into(),
         duration_secs: 42.5,
@@ -333,7 +351,89 @@ fn console_progress_lines() {
     );
 }
 
+/// The image results of the built-in `cilium` check on two agents that run another build:
+/// results with no address and no reach.
+fn cilium_check() -> ScenarioReport {
+    let image = |pod: &str, node: &str| ProbeReport {
+        name: format!("image [{pod} on {node}]"),
+        phase: "agent".into(),
+        from: format!("kube-system/{pod} on {node}"),
+        to: "container cilium-agent".into(),
+        target_address: String::new(),
+        protocol: "image".into(),
+        port: None,
+        expected: "public.ecr.aws/eks/cilium/cilium:v1.17.6-0".into(),
+        observed: "quay.io/cilium/cilium:v1.17.6".into(),
+        expected_reach: Reach::Unknown,
+        observed_reach: Reach::Unknown,
+        verdict: Verdict::Fail,
+        attempts: 1,
+        earlier_attempts: Vec::new(),
+        duration_secs: 0.0,
+        message: Some(format!(
+            "cilium-agent of pod kube-system/{pod} ({node}) does not run \
+             public.ecr.aws/eks/cilium/cilium:v1.17.6-0: another repository: expected \
+             public.ecr.aws/eks/cilium/cilium, runs quay.io/cilium/cilium"
+        )),
+        reproduce: format!("kubectl -n kube-system get pod {pod} -o jsonpath=..."),
+    };
+    scenario(
+        "cilium",
+        vec![image("cilium-0", "node-1"), image("cilium-1", "node-2")],
+    )
+}
+
+#[test]
+fn console_names_the_cluster_and_cilium_s_readiness_and_images() {
+    let summary = console::render_summary(&report(), false);
+    let expected = "Cluster v1.34.1, 2 nodes, CNI cilium 1.17.6\n    cilium agent 2/3 ready \
+                    (public.ecr.aws/eks/cilium/cilium:v1.17.6-0), operator 2/2 ready \
+                    (public.ecr.aws/eks/cilium/operator-generic:v1.17.6-0)\nSummary";
+    assert!(
+        summary.contains(expected),
+        "missing {expected:?} from:\n{summary}"
+    );
+}
+
+#[test]
+fn console_shows_check_results_without_empty_targets_or_truth_tables() {
+    let mut report = report();
+    report.scenarios.push(cilium_check());
+    let summary = console::render_summary(&report, false);
+    let block = "\
+FAIL cilium::image [cilium-1 on node-2]
+    from:      kube-system/cilium-1 on node-2
+    to:        container cilium-agent
+    protocol:  image
+    expected:  public.ecr.aws/eks/cilium/cilium:v1.17.6-0
+    observed:  quay.io/cilium/cilium:v1.17.6
+    why:       cilium-agent of pod kube-system/cilium-1 (node-2) does not run \
+public.ecr.aws/eks/cilium/cilium:v1.17.6-0: another repository: expected \
+public.ecr.aws/eks/cilium/cilium, runs quay.io/cilium/cilium
+";
+    assert!(
+        summary.contains(block),
+        "missing {block:?} from:\n{summary}"
+    );
+    assert!(!summary.contains("Matrix cilium"), "{summary}");
+}
+
 // ---- JUnit -------------------------------------------------------------------------------------
+
+#[test]
+fn junit_carries_cilium_s_readiness_images_and_versions() {
+    let xml = junit::to_string(&report()).unwrap();
+    for expected in [
+        r#"<property name="cilium.namespace" value="kube-system"/>"#,
+        r#"<property name="cilium.agent.ready" value="2/3"/>"#,
+        r#"<property name="cilium.agent.images" value="public.ecr.aws/eks/cilium/cilium:v1.17.6-0"/>"#,
+        r#"<property name="cilium.agent.versions" value="v1.17.6-0"/>"#,
+        r#"<property name="cilium.operator.ready" value="2/2"/>"#,
+        r#"<property name="cilium.operator.images" value="public.ecr.aws/eks/cilium/operator-generic:v1.17.6-0"/>"#,
+    ] {
+        assert!(xml.contains(expected), "missing {expected:?} from:\n{xml}");
+    }
+}
 
 #[test]
 fn junit_has_one_suite_per_scenario_and_one_case_per_probe() {

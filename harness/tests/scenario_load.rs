@@ -104,7 +104,8 @@ fn every_builtin_scenario_loads() {
             "policy-selectors",
             "policy-ports",
             "policy-ipblock",
-            "multus"
+            "multus",
+            "cilium"
         ]
     );
     for loaded in &builtin {
@@ -215,7 +216,16 @@ fn schema_describes_the_format() {
         .iter()
         .map(|value| value.as_str().unwrap())
         .collect();
-    assert_eq!(required, ["name", "workloads", "phases"]);
+    assert_eq!(required, ["name"]);
+    // Either a built-in check, or workloads and phases.
+    assert_eq!(
+        schema["anyOf"],
+        serde_json::json!([{"required": ["check"]}, {"required": ["workloads", "phases"]}])
+    );
+    assert_eq!(
+        schema["$defs"]["BuiltinCheck"]["oneOf"][0]["const"],
+        "cilium"
+    );
     assert_eq!(properties["name"]["type"], "string");
     let probe_set = &schema["$defs"]["ProbeSet"]["properties"];
     assert!(probe_set["from"].is_object() && probe_set["except"].is_object());
@@ -655,6 +665,41 @@ fn requirements_follow_from_use() {
             ),
         ],
     );
+}
+
+#[test]
+fn a_scenario_is_a_builtin_check_or_workloads_with_phases() {
+    assert_errors(
+        "check_and_workloads",
+        &BASE.replace("name: s\n", "name: s\ncheck: cilium\n"),
+        &[(
+            2,
+            8,
+            "a built-in check has no workloads, phases",
+            "remove `check`",
+        )],
+    );
+    assert_errors(
+        "neither",
+        "name: s\ngroups: [x]\n",
+        &[(
+            1,
+            7,
+            "the scenario has no workloads and phases",
+            "`check: cilium`",
+        )],
+    );
+    assert_errors(
+        "unknown_check",
+        "name: s\ncheck: calico\n",
+        &[(2, 8, "unknown value `calico`", "allowed values: `cilium`")],
+    );
+    let dir = fixture_dir(
+        "check",
+        &[("s.yaml", "name: s\ngroups: [cilium]\ncheck: cilium\n")],
+    );
+    let loaded = scenario::load_file(dir.join("s.yaml")).unwrap();
+    assert!(loaded.scenario.check.is_some() && loaded.scenario.workloads.is_empty());
 }
 
 #[test]

@@ -502,3 +502,257 @@ fn a_blocked_node_port_is_reported_exactly_in_its_direction() {
         }
     }
 }
+
+#[test]
+#[ignore = "needs the testbed: run through ci/test"]
+fn the_cilium_group_skips_without_cilium_but_an_expected_image_fails() {
+    // The testbed runs no Cilium: the check does not apply, and says why.
+    let dir = workdir("cilium-absent");
+    let (output, report) = run(&dir, &["--group", "cilium"]);
+    assert_eq!(output.status.code(), Some(4), "nothing was checked");
+    let cilium = &report.scenarios[0];
+    assert_eq!(cilium.name, "cilium");
+    let reason = cilium.skipped.as_deref().unwrap_or_default();
+    assert!(
+        reason
+            .starts_with("needs Cilium: no DaemonSet cilium in any namespace (the cluster's CNI: "),
+        "{reason}"
+    );
+    assert!(report.cluster.cilium.is_none());
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains(r#"<testcase name="cilium::requires" classname="cilium">"#),
+        "{junit}"
+    );
+
+    // A vendor gating on its build gets a failure, never a pass or a quiet skip.
+    let dir = workdir("cilium-expected");
+    let image = "public.ecr.aws/eks/cilium/cilium:v1.17.6-0";
+    let (output, report) = run(&dir, &["--group", "cilium", "--expect-cilium-image", image]);
+    assert_eq!(output.status.code(), Some(100));
+    let results = &report.scenarios[0].probes;
+    let image_result = results
+        .iter()
+        .find(|result| result.name == "cilium::agent::image")
+        .expect("the image test ran");
+    assert_eq!(image_result.verdict, Verdict::Fail);
+    assert_eq!(image_result.expected, image);
+    assert!(
+        results
+            .iter()
+            .filter(|result| result.name != "cilium::agent::image")
+            .all(|result| result.verdict == Verdict::Skip),
+        "{results:#?}"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("FAIL cilium::agent::image")
+            && stderr.contains("the cluster runs no Cilium"),
+        "{stderr}"
+    );
+
+    // An expectation no selected test checks is refused before anything runs.
+    let dir = workdir("cilium-unchecked");
+    let output = cnicheck(
+        &dir,
+        &[
+            "--group",
+            "connectivity",
+            "--expect-cilium-operator-image",
+            image,
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(
+            "--expect-cilium-operator-image is checked by the test cilium::operator::image"
+        ),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!dir.join("report.json").exists());
+}
+
+/// A stand-in for Cilium: a DaemonSet `cilium` and a Deployment `cilium-operator` with
+/// Cilium's labels and container names, running the agent image, in a namespace of cnicheck's
+/// (so `cnicheck cleanup` would remove a leftover). Its agents have no `cilium-health`.
+/// Removed on drop.
+struct StandInCilium {
+    namespace: String,
+}
+
+impl StandInCilium {
+    fn deploy() -> Self {
+        let run = cluster::RunId::generate();
+        let namespace = format!("{}-cilium", run.namespace());
+        let pod_spec = |container: &str| {
+            serde_json::json!({
+                "containers": [{
+                    "name": container,
+                    "image": AGENT_IMAGE,
+                    "imagePullPolicy": "Never",
+                    "command": ["/cnicheck", "agent", "serve"],
+                }],
+                "terminationGracePeriodSeconds": 0,
+            })
+        };
+        let daemonset: k8s_openapi::api::apps::v1::DaemonSet =
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "cilium", "labels": {"k8s-app": "cilium"}},
+                "spec": {
+                    "selector": {"matchLabels": {"k8s-app": "cilium"}},
+                    "template": {
+                        "metadata": {"labels": {"k8s-app": "cilium"}},
+                        "spec": pod_spec("cilium-agent"),
+                    },
+                },
+            }))
+            .unwrap();
+        let operator_labels =
+            serde_json::json!({"io.cilium/app": "operator", "name": "cilium-operator"});
+        let deployment: k8s_openapi::api::apps::v1::Deployment =
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "cilium-operator"},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": operator_labels},
+                    "template": {
+                        "metadata": {"labels": operator_labels},
+                        "spec": pod_spec("cilium-operator"),
+                    },
+                },
+            }))
+            .unwrap();
+        block_on(async {
+            let client = cluster::connect(None, None).await.unwrap();
+            cluster::create_namespace(&client, &namespace, &run, &Default::default())
+                .await
+                .unwrap();
+            let params = kube::api::PostParams::default();
+            Api::namespaced(client.clone(), &namespace)
+                .create(&params, &daemonset)
+                .await
+                .unwrap();
+            Api::namespaced(client, &namespace)
+                .create(&params, &deployment)
+                .await
+                .unwrap();
+        });
+        StandInCilium { namespace }
+    }
+
+    /// Waits until every pod of both is ready.
+    fn wait_ready(&self) {
+        wait_until(
+            "the stand-in Cilium to be ready",
+            Duration::from_secs(90),
+            || {
+                block_on(async {
+                    let client = cluster::connect(None, None).await.unwrap();
+                    let cilium = cluster::find_cilium(&client).await.unwrap().unwrap();
+                    let operator = cilium.operator.unwrap();
+                    cilium.agent.desired > 0
+                        && cilium.agent.ready == cilium.agent.desired
+                        && operator.ready == operator.desired
+                })
+            },
+        );
+    }
+}
+
+impl Drop for StandInCilium {
+    fn drop(&mut self) {
+        block_on(async {
+            let client = cluster::connect(None, None).await.unwrap();
+            if let Err(error) =
+                cluster::delete_namespace(&client, &self.namespace, Duration::from_secs(120)).await
+            {
+                eprintln!("could not delete {}: {error}", self.namespace);
+            }
+        });
+    }
+}
+
+#[test]
+#[ignore = "needs the testbed: run through ci/test"]
+fn a_cilium_look_alike_is_inspected_and_its_missing_cilium_health_is_an_error() {
+    let stand_in = StandInCilium::deploy();
+    stand_in.wait_ready();
+    let dir = workdir("cilium-stand-in");
+    let (output, report) = run(
+        &dir,
+        &[
+            "--group",
+            "cilium",
+            "--expect-cilium-image",
+            AGENT_IMAGE,
+            "--expect-cilium-operator-image",
+            AGENT_IMAGE,
+        ],
+    );
+    let cilium = report.cluster.cilium.as_ref().expect("Cilium found");
+    assert_eq!(cilium.namespace, stand_in.namespace);
+    assert_eq!(cilium.agent.ready, cilium.agent.desired);
+    assert_eq!(cilium.agent.images, [AGENT_IMAGE]);
+    let results = &report.scenarios[0].probes;
+    let verdict_of = |prefix: &str| -> Vec<Verdict> {
+        results
+            .iter()
+            .filter(|result| result.name.starts_with(prefix))
+            .map(|result| result.verdict)
+            .collect()
+    };
+    assert_eq!(verdict_of("cilium::agent::ready"), [Verdict::Pass]);
+    assert_eq!(verdict_of("cilium::operator::ready"), [Verdict::Pass]);
+    let agents = verdict_of("cilium::agent::image [");
+    assert_eq!(agents.len(), cilium.agent.desired as usize);
+    assert!(
+        agents.iter().all(|verdict| *verdict == Verdict::Pass),
+        "{results:#?}"
+    );
+    assert_eq!(verdict_of("cilium::operator::image ["), [Verdict::Pass]);
+    // No cilium-health in these agents: every health result is an error, never a pass.
+    let health: Vec<_> = results
+        .iter()
+        .filter(|result| result.name.starts_with("cilium::health::"))
+        .collect();
+    assert!(!health.is_empty());
+    assert!(
+        health
+            .iter()
+            .all(|result| result.verdict == Verdict::Error && result.observed == "could not run"),
+        "{health:#?}"
+    );
+    assert_eq!(output.status.code(), Some(102), "errors without failures");
+
+    // Another tag than the one running fails, per pod.
+    let dir = workdir("cilium-stand-in-mismatch");
+    let (output, report) = run(
+        &dir,
+        &[
+            "--group",
+            "cilium",
+            "--skip",
+            "cilium::health",
+            "--expect-cilium-image",
+            "localhost/cnicheck-agent:other",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(100));
+    let failed: Vec<_> = report.scenarios[0]
+        .probes
+        .iter()
+        .filter(|result| result.verdict == Verdict::Fail)
+        .collect();
+    assert_eq!(failed.len(), cilium.agent.desired as usize, "{failed:#?}");
+    assert!(
+        failed[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .ends_with("another tag: expected other, runs dev"),
+        "{failed:#?}"
+    );
+}

@@ -11,6 +11,8 @@ use std::path::PathBuf;
 
 /// Exit code when cnicheck could not do its job at all (not a verdict about the cluster).
 pub const EXIT_TOOL_ERROR: u8 = 1;
+/// Exit code for a command line that cannot work (clap uses it too).
+pub const EXIT_USAGE: u8 = 2;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -2,10 +2,13 @@
 //! the cluster, lists or filters tests libtest-style, runs the selection, writes the reports,
 //! and removes everything it created, also when interrupted.
 
-use super::{EXIT_TOOL_ERROR, print_scenario_errors};
+use super::{EXIT_TOOL_ERROR, EXIT_USAGE, print_scenario_errors};
+use cnicheck::checks::{CheckOptions, cilium};
 use cnicheck::cluster::{self, Images, PullPolicy, RunId};
+use cnicheck::image::ImageRef;
 use cnicheck::report::{self, console::Console, model::RunReport, model::Verdict};
 use cnicheck::runner::{self, ExternalTarget, RunOptions, Selection, cells};
+use cnicheck::scenario::model::BuiltinCheck;
 use cnicheck::scenario::{self, LoadedScenario};
 use libtest_mimic::{Failed, Trial};
 use std::path::PathBuf;
@@ -59,6 +62,14 @@ pub struct RunArgs {
     /// Write the JSON report here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Fail unless every Cilium agent runs this image, e.g.
+    /// public.ecr.aws/eks/cilium/cilium:v1.17.6-0 (repository, and tag and @digest if given).
+    #[arg(long, value_name = "IMAGE")]
+    pub expect_cilium_image: Option<ImageRef>,
+    /// Fail unless every Cilium operator runs this image, e.g.
+    /// public.ecr.aws/eks/cilium/operator-generic:v1.17.6-0.
+    #[arg(long, value_name = "IMAGE")]
+    pub expect_cilium_operator_image: Option<ImageRef>,
     #[command(flatten)]
     pub tests: libtest_mimic::Arguments,
 }
@@ -115,6 +126,10 @@ pub fn run(args: RunArgs) -> u8 {
         .into_iter()
         .filter(|selection| !selection.selected.is_empty())
         .collect();
+    if let Some(problem) = unchecked_expectation(&check_options(&args), &selections) {
+        eprintln!("cnicheck: {problem}");
+        return EXIT_USAGE;
+    }
 
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let report = match runtime.block_on(run_on_cluster(&args, &selections)) {
@@ -128,6 +143,36 @@ pub fn run(args: RunArgs) -> u8 {
     let mut console = Console::stderr();
     let _ = console.summary(&report);
     u8::try_from(report::exit_code(&report)).unwrap_or(EXIT_TOOL_ERROR)
+}
+
+fn check_options(args: &RunArgs) -> CheckOptions {
+    CheckOptions {
+        cilium: cilium::Expectations {
+            agent_image: args.expect_cilium_image.clone(),
+            operator_image: args.expect_cilium_operator_image.clone(),
+        },
+    }
+}
+
+/// An expectation no selected test would check, which would otherwise pass unnoticed.
+fn unchecked_expectation(options: &CheckOptions, selections: &[Selection<'_>]) -> Option<String> {
+    options.cilium.tests().into_iter().find_map(|(flag, test)| {
+        let checked = selections.iter().any(|selection| {
+            let scenario = &selection.scenario.scenario;
+            let name = format!("{}::{test}", scenario.name.value);
+            scenario.check.as_ref().map(|check| check.value) == Some(BuiltinCheck::Cilium)
+                && selection
+                    .selected
+                    .iter()
+                    .any(|&index| selection.cells[index].name == name)
+        });
+        (!checked).then(|| {
+            format!(
+                "{flag} is checked by the test cilium::{test} (group cilium), which this run does \
+                 not select: see --group, --scenarios, the filter and --skip"
+            )
+        })
+    })
 }
 
 fn load(args: &RunArgs) -> Result<Vec<LoadedScenario>, Vec<scenario::ScenarioError>> {
@@ -172,6 +217,7 @@ async fn run_on_cluster(args: &RunArgs, selections: &[Selection<'_>]) -> Result<
         keep: args.keep,
         artifacts: args.artifacts.clone(),
         parallel: args.tests.test_threads.unwrap_or(selections.len().max(1)),
+        checks: check_options(args),
     };
     let arguments: Vec<String> = std::env::args().collect();
     tokio::select! {
@@ -239,10 +285,18 @@ fn trials(selections: &[Selection<'_>], report: &RunReport) -> Vec<Trial> {
                 Err(format!("setup failed: {error}").into())
             } else {
                 let prefix = format!("{} [", cell.name);
-                let problems: Vec<String> = scenario_report
+                let probes: Vec<_> = scenario_report
                     .probes
                     .iter()
                     .filter(|probe| probe.name == cell.name || probe.name.starts_with(&prefix))
+                    .collect();
+                if !probes.is_empty() && probes.iter().all(|probe| probe.verdict == Verdict::Skip) {
+                    // A cell whose every probe was skipped did not pass: libtest says "ignored".
+                    trials.push(Trial::test(name, || Ok(())).with_ignored_flag(true));
+                    continue;
+                }
+                let problems: Vec<String> = probes
+                    .into_iter()
                     .filter(|probe| matches!(probe.verdict, Verdict::Fail | Verdict::Error))
                     .map(report::console::failure_block)
                     .collect();

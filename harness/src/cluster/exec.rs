@@ -1,4 +1,5 @@
-//! Running a batch of probes in an agent pod over exec (`cnicheck agent probe`).
+//! Running commands in pods over exec: a batch of probes in an agent pod (`cnicheck agent
+//! probe`), or a read-only look inside someone else's pod (`cilium-health status`).
 //!
 //! A probe only counts when the agent's result line for it arrived whole. Every probe without
 //! one becomes [`Outcome::CouldNotRun`] with the reason the batch ended — never a timeout, which
@@ -69,7 +70,7 @@ pub async fn run_agent_batch(
     {
         Ok(ending) => ending,
         // What arrived before the cut-off is kept: those lines are whole results.
-        Err(_) => BatchEnding::TimedOut(deadline),
+        Err(_) => ExecEnding::TimedOut(deadline),
     };
     let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     collect_results(requests, &output, elapsed_ms)
@@ -79,16 +80,16 @@ pub async fn run_agent_batch(
 struct BatchOutput {
     stdout: Vec<u8>,
     stderr: Vec<u8>,
-    ending: BatchEnding,
+    ending: ExecEnding,
 }
 
-/// How the exec ended.
+/// How an exec ended.
 #[derive(Debug, Default)]
-enum BatchEnding {
-    /// The agent exited 0.
+enum ExecEnding {
+    /// The command exited 0.
     #[default]
     Exited,
-    /// The agent exited otherwise: the API's status message.
+    /// The command exited otherwise: the API's status message.
     Failed(String),
     /// The exec could not be started.
     NotStarted(String),
@@ -103,50 +104,123 @@ async fn exec_agent(
     requests: &[ProbeRequest],
     stdout: &mut Vec<u8>,
     stderr: &mut Vec<u8>,
-) -> BatchEnding {
+) -> ExecEnding {
     let payload = match request_lines(requests) {
         Ok(payload) => payload,
         Err(error) => {
-            return BatchEnding::NotStarted(format!("could not encode requests: {error}"));
+            return ExecEnding::NotStarted(format!("could not encode requests: {error}"));
         }
     };
+    let command = [AGENT_BINARY, "agent", "probe"];
+    exec(
+        client,
+        pod,
+        AGENT_CONTAINER,
+        &command,
+        Some(&payload),
+        stdout,
+        stderr,
+    )
+    .await
+}
+
+/// Runs `command` in `container` of `pod` (a read-only look inside, such as
+/// `cilium-health status`), giving up after `deadline`. Returns its stdout when it exits 0,
+/// else why not, with the tail of its stderr.
+pub async fn run_command(
+    client: &Client,
+    pod: &PodRef,
+    container: &str,
+    command: &[&str],
+    deadline: Duration,
+) -> Result<Vec<u8>, String> {
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let ending = tokio::time::timeout(
+        deadline,
+        exec(
+            client,
+            pod,
+            container,
+            command,
+            None,
+            &mut stdout,
+            &mut stderr,
+        ),
+    )
+    .await
+    .unwrap_or(ExecEnding::TimedOut(deadline));
+    let stderr = stderr_tail(&stderr);
+    let failure = match ending {
+        ExecEnding::Exited => return Ok(stdout),
+        ExecEnding::Failed(status) => format!("`{}` failed: {status}", command.join(" ")),
+        ExecEnding::NotStarted(cause) => format!("exec failed: {cause}"),
+        ExecEnding::Broken(cause) => format!("exec stream broke: {cause}"),
+        ExecEnding::TimedOut(deadline) => format!(
+            "`{}` did not finish within {}s",
+            command.join(" "),
+            deadline.as_secs()
+        ),
+    };
+    Err(if stderr.is_empty() {
+        failure
+    } else {
+        format!("{failure}; stderr: {stderr}")
+    })
+}
+
+/// Runs `command` in `container`, feeding it `stdin` if given, and collects its output.
+async fn exec(
+    client: &Client,
+    pod: &PodRef,
+    container: &str,
+    command: &[&str],
+    stdin: Option<&[u8]>,
+    stdout: &mut Vec<u8>,
+    stderr: &mut Vec<u8>,
+) -> ExecEnding {
     let params = AttachParams::default()
-        .container(AGENT_CONTAINER)
-        .stdin(true)
+        .container(container)
+        .stdin(stdin.is_some())
         .stdout(true)
         .stderr(true);
     let api = Api::<Pod>::namespaced(client.clone(), &pod.namespace);
-    let mut process = match api
-        .exec(&pod.name, [AGENT_BINARY, "agent", "probe"], &params)
-        .await
-    {
+    let mut process = match api.exec(&pod.name, command.iter().copied(), &params).await {
         Ok(process) => process,
         Err(error) if is_not_found(&error) => {
-            return BatchEnding::NotStarted(format!("pod {pod} is gone"));
+            return ExecEnding::NotStarted(format!("pod {pod} is gone"));
         }
-        Err(error) => return BatchEnding::NotStarted(format!("exec in {pod} failed: {error}")),
+        Err(error) => return ExecEnding::NotStarted(format!("exec in {pod} failed: {error}")),
     };
-    let (Some(mut stdin), Some(mut out), Some(mut err), Some(status)) = (
-        process.stdin(),
-        process.stdout(),
-        process.stderr(),
-        process.take_status(),
-    ) else {
-        return BatchEnding::NotStarted("exec did not provide stdin, stdout and stderr".into());
+    let (Some(mut out), Some(mut err), Some(status)) =
+        (process.stdout(), process.stderr(), process.take_status())
+    else {
+        return ExecEnding::NotStarted("exec did not provide stdout and stderr".into());
+    };
+    let mut input = match stdin {
+        Some(payload) => match process.stdin() {
+            Some(writer) => Some((writer, payload)),
+            None => return ExecEnding::NotStarted("exec did not provide stdin".into()),
+        },
+        None => None,
     };
     // Both outputs must be drained while stdin is written, and before join(), or the
-    // agent blocks on a full pipe and output is lost.
+    // command blocks on a full pipe and output is lost.
     let write = async {
-        stdin.write_all(&payload).await?;
-        stdin.shutdown().await
+        match &mut input {
+            Some((writer, payload)) => {
+                writer.write_all(payload).await?;
+                writer.shutdown().await
+            }
+            None => Ok(()),
+        }
     };
     let (written, read_out, read_err) =
         tokio::join!(write, out.read_to_end(stdout), err.read_to_end(stderr));
     let status = status.await;
     let joined = process.join().await;
     match status {
-        Some(status) if status.status.as_deref() == Some("Success") => BatchEnding::Exited,
-        Some(status) => BatchEnding::Failed(describe_status(&status)),
+        Some(status) if status.status.as_deref() == Some("Success") => ExecEnding::Exited,
+        Some(status) => ExecEnding::Failed(describe_status(&status)),
         None => {
             let cause = joined
                 .err()
@@ -163,7 +237,7 @@ async fn exec_agent(
                 })
                 .or_else(|| written.err().map(|error| format!("writing stdin: {error}")))
                 .unwrap_or_else(|| "the exec stream closed without an exit status".into());
-            BatchEnding::Broken(cause)
+            ExecEnding::Broken(cause)
         }
     }
 }
@@ -191,7 +265,7 @@ fn describe_status(status: &Status) -> String {
         .message
         .as_deref()
         .or(status.reason.as_deref())
-        .unwrap_or("the agent failed without a message");
+        .unwrap_or("the command failed without a message");
     format!("{message}{exit_code}")
 }
 
@@ -251,14 +325,14 @@ fn collect_results(
 }
 
 /// Why a probe has no result, from how the batch ended.
-fn missing_reason(ending: &BatchEnding, complete: bool, stderr: &str) -> String {
+fn missing_reason(ending: &ExecEnding, complete: bool, stderr: &str) -> String {
     let reason = match ending {
-        BatchEnding::Exited if complete => "the agent returned no result for this probe".into(),
-        BatchEnding::Exited => "agent output ended early (no end-of-results marker)".into(),
-        BatchEnding::Failed(status) => format!("agent failed: {status}"),
-        BatchEnding::NotStarted(cause) => format!("exec failed: {cause}"),
-        BatchEnding::Broken(cause) => format!("exec stream broke: {cause}"),
-        BatchEnding::TimedOut(deadline) => format!(
+        ExecEnding::Exited if complete => "the agent returned no result for this probe".into(),
+        ExecEnding::Exited => "agent output ended early (no end-of-results marker)".into(),
+        ExecEnding::Failed(status) => format!("agent failed: {status}"),
+        ExecEnding::NotStarted(cause) => format!("exec failed: {cause}"),
+        ExecEnding::Broken(cause) => format!("exec stream broke: {cause}"),
+        ExecEnding::TimedOut(deadline) => format!(
             "the agent batch was cut off after {}s, before this probe's result arrived",
             deadline.as_secs()
         ),
@@ -309,7 +383,7 @@ mod tests {
         .unwrap()
     }
 
-    fn output(stdout: String, stderr: &str, ending: BatchEnding) -> BatchOutput {
+    fn output(stdout: String, stderr: &str, ending: ExecEnding) -> BatchOutput {
         BatchOutput {
             stdout: stdout.into_bytes(),
             stderr: stderr.as_bytes().to_vec(),
@@ -338,7 +412,7 @@ mod tests {
         );
         let results = collect_results(
             &requests(&[1, 2]),
-            &output(stdout, "", BatchEnding::Exited),
+            &output(stdout, "", ExecEnding::Exited),
             50,
         );
         assert_eq!(results[0].id, 1);
@@ -351,7 +425,7 @@ mod tests {
         let stdout = format!("{}\n", result_line(1, Outcome::Refused));
         let results = collect_results(
             &requests(&[1, 2]),
-            &output(stdout, "", BatchEnding::Exited),
+            &output(stdout, "", ExecEnding::Exited),
             50,
         );
         assert_eq!(results[0].outcome, Outcome::Refused);
@@ -373,7 +447,7 @@ mod tests {
         );
         let results = collect_results(
             &requests(&[1, 2]),
-            &output(stdout, "", BatchEnding::Exited),
+            &output(stdout, "", ExecEnding::Exited),
             50,
         );
         assert_eq!(results[0].outcome, Outcome::IcmpReply);
@@ -387,7 +461,7 @@ mod tests {
             &output(
                 String::new(),
                 "",
-                BatchEnding::TimedOut(Duration::from_secs(19)),
+                ExecEnding::TimedOut(Duration::from_secs(19)),
             ),
             19_000,
         );
@@ -399,7 +473,7 @@ mod tests {
             &output(
                 String::new(),
                 "",
-                BatchEnding::NotStarted("pod ns/client-0 is gone".into()),
+                ExecEnding::NotStarted("pod ns/client-0 is gone".into()),
             ),
             5,
         );
@@ -418,7 +492,7 @@ mod tests {
             "details": {"causes": [{"reason": "ExitCode", "message": "2"}]}
         }))
         .unwrap();
-        let ending = BatchEnding::Failed(describe_status(&status));
+        let ending = ExecEnding::Failed(describe_status(&status));
         let results = collect_results(
             &requests(&[1]),
             &output(String::new(), "bad request line 1\n", ending),
@@ -439,7 +513,7 @@ mod tests {
     #[test]
     fn complete_batches_without_a_result_say_so() {
         let stdout = format!("{END_OF_RESULTS}\n");
-        let results = collect_results(&requests(&[3]), &output(stdout, "", BatchEnding::Exited), 5);
+        let results = collect_results(&requests(&[3]), &output(stdout, "", ExecEnding::Exited), 5);
         assert_eq!(
             could_not_run(&results[0]),
             "the agent returned no result for this probe"
@@ -457,7 +531,7 @@ mod tests {
         );
         let results = collect_results(
             &requests(&[1, 2]),
-            &output(stdout, "", BatchEnding::Exited),
+            &output(stdout, "", ExecEnding::Exited),
             5,
         );
         assert_eq!(results.len(), 2);

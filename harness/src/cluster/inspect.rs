@@ -1,8 +1,9 @@
 //! Facts about the cluster: version, nodes, CRDs, and which CNI runs it.
 
-use super::{ApiContext, ClusterError};
+use super::{ApiContext, CiliumInstall, ClusterError};
+use crate::image::ImageRef;
 use crate::report::model::ClusterInfo;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams};
@@ -17,7 +18,6 @@ const KNOWN_CNIS: [(&str, &str, &str); 5] = [
     ("kube-flannel-ds", "flannel", "flannel"),
     ("kube-flannel", "flannel", "flannel"),
 ];
-const CILIUM_OPERATOR: &str = "cilium-operator";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeInfo {
@@ -138,8 +138,9 @@ fn cni_from_daemonsets(daemonsets: &[DaemonSet]) -> CniInfo {
             let images = daemonset_images(daemonset);
             let version = images
                 .iter()
-                .find(|image| image_repository_name(image) == main_image)
-                .and_then(|image| image_tag(image));
+                .filter_map(|image| image.parse::<ImageRef>().ok())
+                .find(|image| image.name() == main_image)
+                .and_then(|image| image.tag);
             Some(CniInfo {
                 name: cni.into(),
                 version,
@@ -175,39 +176,12 @@ fn daemonset_images(daemonset: &DaemonSet) -> Vec<String> {
     images
 }
 
-/// `quay.io/cilium/cilium:v1.16.0@sha256:...` → `cilium`.
-fn image_repository_name(image: &str) -> &str {
-    let without_digest = image.split('@').next().unwrap_or(image);
-    let last = without_digest.rsplit('/').next().unwrap_or(without_digest);
-    last.split(':').next().unwrap_or(last)
-}
-
-/// `quay.io/cilium/cilium:v1.16.0@sha256:...` → `v1.16.0`; none for digest-only references.
-fn image_tag(image: &str) -> Option<String> {
-    let without_digest = image.split('@').next().unwrap_or(image);
-    let last = without_digest.rsplit('/').next().unwrap_or(without_digest);
-    last.split_once(':').map(|(_, tag)| tag.to_string())
-}
-
-/// Whether Cilium's operator Deployment (in Cilium's namespace) has all replicas available.
-/// Cilium agents need it for identities and CRD-backed policies.
-pub async fn cilium_operator_ready(client: &Client, namespace: &str) -> Result<bool, ClusterError> {
-    let deployment = Api::<Deployment>::namespaced(client.clone(), namespace)
-        .get_opt(CILIUM_OPERATOR)
-        .await
-        .doing(|| format!("reading Deployment {namespace}/{CILIUM_OPERATOR}"))?;
-    Ok(deployment.is_some_and(|deployment| {
-        let wanted = deployment.spec.and_then(|spec| spec.replicas).unwrap_or(1);
-        let available = deployment
-            .status
-            .and_then(|status| status.available_replicas)
-            .unwrap_or(0);
-        available >= wanted.max(1)
-    }))
-}
-
 /// The cluster facts for the report. `nodes` counts every node, schedulable or not.
-pub async fn cluster_info(client: &Client, namespace: &str) -> Result<ClusterInfo, ClusterError> {
+pub async fn cluster_info(
+    client: &Client,
+    namespace: &str,
+    cilium: Option<&CiliumInstall>,
+) -> Result<ClusterInfo, ClusterError> {
     let cni = detect_cni(client).await?;
     Ok(ClusterInfo {
         server_version: server_version(client).await?,
@@ -216,6 +190,7 @@ pub async fn cluster_info(client: &Client, namespace: &str) -> Result<ClusterInf
         cni_version: cni.version,
         cni_images: cni.images,
         namespace: namespace.into(),
+        cilium: cilium.map(CiliumInstall::info),
     })
 }
 
@@ -299,34 +274,23 @@ mod tests {
 
     #[test]
     fn cilium_is_recognised_with_its_version() {
+        let (cilium, _) =
+            super::super::cilium::tests::rendered(super::super::cilium::tests::UPSTREAM);
         let daemonsets = [
             daemonset(
                 "kube-system",
                 "kube-proxy",
                 &["registry.k8s.io/kube-proxy:v1.34.4"],
             ),
-            daemonset(
-                "kube-system",
-                "cilium",
-                &[
-                    "quay.io/cilium/cilium:v1.18.2@sha256:0123abcd",
-                    "quay.io/cilium/cilium-envoy:v1.34.7",
-                ],
-            ),
-            daemonset(
-                "kube-system",
-                "cilium-envoy",
-                &["quay.io/cilium/cilium-envoy:v1.34.7"],
-            ),
+            cilium,
         ];
         let cni = cni_from_daemonsets(&daemonsets);
         assert_eq!(cni.name, "cilium");
-        assert_eq!(cni.version.as_deref(), Some("v1.18.2"));
+        assert_eq!(cni.version.as_deref(), Some("v1.17.6"));
         assert_eq!(
             cni.images,
             vec![
-                "quay.io/cilium/cilium-envoy:v1.34.7",
-                "quay.io/cilium/cilium:v1.18.2@sha256:0123abcd"
+                "quay.io/cilium/cilium:v1.17.6@sha256:544de3d4fed7acba72758413812780a4972d47c39035f2a06d6145d8644a3353"
             ]
         );
         assert_eq!(cni.namespace.as_deref(), Some("kube-system"));
@@ -371,19 +335,5 @@ mod tests {
         let cni = cni_from_daemonsets(&none);
         assert_eq!(cni.name, "unknown");
         assert!(cni.images.is_empty());
-    }
-
-    #[test]
-    fn image_references() {
-        assert_eq!(
-            image_repository_name("localhost:5000/cilium/cilium:v1"),
-            "cilium"
-        );
-        assert_eq!(
-            image_tag("localhost:5000/cilium/cilium:v1"),
-            Some("v1".into())
-        );
-        assert_eq!(image_tag("localhost:5000/cilium/cilium@sha256:ab"), None);
-        assert_eq!(image_repository_name("busybox"), "busybox");
     }
 }

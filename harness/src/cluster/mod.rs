@@ -6,6 +6,7 @@
 //! can be found and removed by label ([`cleanup_leftovers`]) and nothing else is ever touched.
 
 mod apply;
+mod cilium;
 mod client;
 mod diagnostics;
 mod events;
@@ -20,12 +21,18 @@ mod workload;
 pub use apply::{
     AppliedObject, ApplyContext, FIELD_MANAGER, apply_manifests, delete_applied, parse_manifests,
 };
+#[cfg(test)]
+pub(crate) use cilium::tests as cilium_fixtures;
+pub use cilium::{
+    AGENT_CONTAINER as CILIUM_AGENT_CONTAINER, AGENT_DAEMONSET as CILIUM_AGENT_DAEMONSET,
+    CiliumInstall, Component, ComponentPod, OPERATOR_DEPLOYMENT as CILIUM_OPERATOR_DEPLOYMENT,
+    find_cilium, health_status as cilium_health_status,
+};
 pub use client::connect;
 pub use diagnostics::{DiagnosticsSummary, dump_namespace};
 pub use exec::{PodRef, batch_deadline, run_agent_batch};
 pub use inspect::{
-    CniInfo, NodeInfo, cilium_operator_ready, cluster_info, detect_cni, list_nodes, missing_crds,
-    server_version,
+    CniInfo, NodeInfo, cluster_info, detect_cni, list_nodes, missing_crds, server_version,
 };
 pub use labels::RunId;
 pub use namespace::{CleanupReport, cleanup_leftovers, create_namespace, delete_namespace};
@@ -124,6 +131,10 @@ pub enum ClusterError {
 
     #[error("{object} names namespace {namespace:?}, which is not one of this run's namespaces")]
     ForeignNamespace { object: String, namespace: String },
+
+    /// An object cnicheck reads but did not create is not as Kubernetes would have it.
+    #[error("cannot read {object}: {problem}")]
+    UnreadableObject { object: String, problem: String },
 
     #[error("could not write diagnostics to {}: {source}", path.display())]
     WriteDiagnostics {

@@ -205,6 +205,16 @@ async fn add_last_warnings(client: &Client, namespace: &str, problems: &mut [Pod
     }
 }
 
+/// Why a pod is not ready, or none when it is.
+pub(super) fn readiness_problem(pod: &Pod) -> Option<PodProblem> {
+    match classify(pod) {
+        PodState::Ready => None,
+        PodState::Progressing(problem) | PodState::Stuck(problem) | PodState::Failed(problem) => {
+            Some(problem)
+        }
+    }
+}
+
 fn classify(pod: &Pod) -> PodState {
     let problem = |reason: &str, message: String| PodProblem {
         pod: pod.metadata.name.clone().unwrap_or_default(),

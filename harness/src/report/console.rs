@@ -5,7 +5,7 @@
 //! a CI log, and each finished probe stays on record. Everything renders into a `String` first,
 //! so the output is tested as text.
 
-use super::model::{ProbeReport, Reach, RunReport, ScenarioReport, Verdict};
+use super::model::{ComponentInfo, ProbeReport, Reach, RunReport, ScenarioReport, Verdict};
 use super::text::single_line;
 use std::fmt::{self, Write as _};
 use std::io::{self, IsTerminal, Write};
@@ -177,7 +177,12 @@ fn write_scenario_problems(
         if wrong.is_empty() {
             continue;
         }
-        if group.probes.len() > 1 {
+        // A table shows reach; results that expect none (an image, a readiness) get none.
+        let has_reach = group
+            .probes
+            .iter()
+            .any(|probe| probe.expected_reach != Reach::Unknown);
+        if group.probes.len() > 1 && has_reach {
             write_truth_tables(out, scenario, &group, wrong.len(), palette)?;
         }
         for probe in wrong {
@@ -191,11 +196,16 @@ fn write_scenario_problems(
 fn write_failure_block(out: &mut String, probe: &ProbeReport, palette: Palette) -> fmt::Result {
     writeln!(out, "{} {}", palette.verdict(probe.verdict, 0), probe.name)?;
     writeln!(out, "    from:      {}", probe.from)?;
-    writeln!(
-        out,
-        "    to:        {} at {}",
-        probe.to, probe.target_address
-    )?;
+    // Built-in checks' results may have no target (readiness) or no address (an image).
+    match (probe.to.is_empty(), probe.target_address.is_empty()) {
+        (true, _) => {}
+        (false, true) => writeln!(out, "    to:        {}", probe.to)?,
+        (false, false) => writeln!(
+            out,
+            "    to:        {} at {}",
+            probe.to, probe.target_address
+        )?,
+    }
     writeln!(out, "    protocol:  {}", protocol_and_port(probe))?;
     writeln!(out, "    expected:  {}", probe.expected)?;
     writeln!(out, "    observed:  {}", single_line(&probe.observed))?;
@@ -284,7 +294,12 @@ fn write_truth_tables(
     )?;
     let column_width = columns.len().to_string().len() + 2;
     for (number, (to, address)) in columns.iter().enumerate() {
-        writeln!(out, "    {:>column_width$} = {to} at {address}", number + 1)?;
+        let at = if address.is_empty() {
+            String::new()
+        } else {
+            format!(" at {address}")
+        };
+        writeln!(out, "    {:>column_width$} = {to}{at}", number + 1)?;
     }
     let row_width = rows
         .iter()
@@ -358,7 +373,43 @@ fn diff_symbol(probe: &ProbeReport) -> char {
     }
 }
 
+/// `Cluster v1.34.4, 3 nodes, CNI cilium v1.17.6`, and Cilium's readiness and images.
+fn write_cluster(out: &mut String, report: &RunReport, palette: Palette) -> fmt::Result {
+    let cluster = &report.cluster;
+    let cni = match &cluster.cni_version {
+        Some(version) => format!("{} {version}", cluster.cni),
+        None => cluster.cni.clone(),
+    };
+    writeln!(
+        out,
+        "{} {}, {}, CNI {cni}",
+        palette.paint(Style::Heading, "Cluster"),
+        cluster.server_version,
+        plural(cluster.nodes as usize, "node", "nodes")
+    )?;
+    if let Some(cilium) = &cluster.cilium {
+        let describe = |component: &ComponentInfo| {
+            format!(
+                "{} ({})",
+                component.readiness(),
+                component.images.join(", ")
+            )
+        };
+        let operator = cilium
+            .operator
+            .as_ref()
+            .map_or_else(|| "missing".into(), describe);
+        writeln!(
+            out,
+            "    cilium agent {}, operator {operator}",
+            describe(&cilium.agent)
+        )?;
+    }
+    Ok(())
+}
+
 fn write_counts(out: &mut String, report: &RunReport, palette: Palette) -> fmt::Result {
+    write_cluster(out, report, palette)?;
     let tally = report.tally();
     let mut scenarios = vec![plural(tally.scenarios_run, "scenario run", "scenarios run")];
     if tally.scenarios_skipped > 0 {

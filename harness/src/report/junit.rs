@@ -6,7 +6,7 @@
 
 use super::ReportError;
 use super::console;
-use super::model::{ProbeReport, RunReport, ScenarioReport, Verdict};
+use super::model::{CiliumInfo, ProbeReport, RunReport, ScenarioReport, Verdict};
 use quick_junit::{
     NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
 };
@@ -57,7 +57,32 @@ fn run_properties(report: &RunReport) -> Vec<Property> {
     ]
     .into_iter()
     .map(|(name, value)| Property::new(name, value))
+    .chain(cluster.cilium.iter().flat_map(cilium_properties))
     .collect()
+}
+
+/// `cilium.agent.ready` = `3/3`, its images and versions, the same for the operator.
+fn cilium_properties(cilium: &CiliumInfo) -> Vec<Property> {
+    let mut properties = vec![Property::new("cilium.namespace", cilium.namespace.as_str())];
+    for (role, component) in [
+        ("agent", Some(&cilium.agent)),
+        ("operator", cilium.operator.as_ref()),
+    ] {
+        let property =
+            |what: &str, value: String| Property::new(format!("cilium.{role}.{what}"), value);
+        match component {
+            Some(component) => properties.extend([
+                property(
+                    "ready",
+                    format!("{}/{}", component.ready, component.desired),
+                ),
+                property("images", component.images.join(",")),
+                property("versions", component.versions.join(",")),
+            ]),
+            None => properties.push(property("ready", "missing".into())),
+        }
+    }
+    properties
 }
 
 fn scenario_suite(scenario: &ScenarioReport, properties: &[Property]) -> TestSuite {

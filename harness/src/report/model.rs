@@ -31,6 +31,38 @@ pub struct ClusterInfo {
     #[serde(default)]
     pub cni_images: Vec<String>,
     pub namespace: String,
+    /// Cilium's agent and operator as the run found them, when the cluster runs Cilium.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cilium: Option<CiliumInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CiliumInfo {
+    pub namespace: String,
+    pub agent: ComponentInfo,
+    /// None when Cilium's namespace has no operator Deployment.
+    pub operator: Option<ComponentInfo>,
+}
+
+/// A Cilium workload: how many of its pods are ready, and what they run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComponentInfo {
+    /// `DaemonSet kube-system/cilium`, `Deployment kube-system/cilium-operator`.
+    pub object: String,
+    pub desired: u32,
+    pub ready: u32,
+    /// The images of its main container across its pods (the template's when it has none),
+    /// each once.
+    pub images: Vec<String>,
+    /// Their tags, each once: `v1.17.6-0`.
+    pub versions: Vec<String>,
+}
+
+impl ComponentInfo {
+    /// `3/3 ready`.
+    pub fn readiness(&self) -> String {
+        format!("{}/{} ready", self.ready, self.desired)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

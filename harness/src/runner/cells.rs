@@ -7,6 +7,8 @@ use crate::scenario::model::{ProbeSet, Protocol, Scenario};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cell {
+    /// Where the cell comes from: `scenario.phases[phase].probes[probe_set]` (0 and 0 in a
+    /// built-in check, whose tests are its own: see [`crate::checks::tests`]).
     pub phase: usize,
     pub probe_set: usize,
     /// As written in the scenario: `client`, `pod:server`.
@@ -17,6 +19,18 @@ pub struct Cell {
 }
 
 pub fn cells(scenario: &Scenario) -> Vec<Cell> {
+    if let Some(check) = &scenario.check {
+        return crate::checks::tests(check.value)
+            .iter()
+            .map(|test| Cell {
+                phase: 0,
+                probe_set: 0,
+                from: String::new(),
+                to: String::new(),
+                name: format!("{}::{test}", scenario.name.value),
+            })
+            .collect();
+    }
     let mut cells = Vec::new();
     for (phase_index, phase) in scenario.phases.iter().enumerate() {
         for (set_index, set) in phase.probes.iter().enumerate() {

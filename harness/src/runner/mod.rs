@@ -13,7 +13,8 @@ mod scenario_run;
 
 pub use plan::{DEFAULT_PROBE_TIMEOUT_SECS, ExternalTarget};
 
-use crate::cluster::{self, ClusterError, CniInfo, Images, NodeInfo, RunId};
+use crate::checks::CheckOptions;
+use crate::cluster::{self, CiliumInstall, ClusterError, CniInfo, Images, NodeInfo, RunId};
 use crate::report::console::Console;
 use crate::report::model::{
     ClusterInfo, ProbeReport, REPORT_FORMAT_VERSION, RunReport, ScenarioReport,
@@ -52,6 +53,8 @@ pub struct RunOptions {
     pub artifacts: PathBuf,
     /// Scenarios running at once.
     pub parallel: usize,
+    /// What built-in checks expect (e.g. Cilium's images).
+    pub checks: CheckOptions,
 }
 
 /// What every scenario of a run shares.
@@ -61,6 +64,8 @@ pub struct SuiteContext {
     pub options: RunOptions,
     pub nodes: Vec<NodeInfo>,
     pub cni: CniInfo,
+    /// Cilium as found at the start of the run, if the cluster runs it.
+    pub cilium: Option<CiliumInstall>,
     console: Mutex<Console<Stderr>>,
 }
 
@@ -98,7 +103,9 @@ pub async fn run(
     let started = Instant::now();
     let started_at = humantime_rfc3339(SystemTime::now());
     let nodes = cluster::list_nodes(&client).await?;
-    let mut info: ClusterInfo = cluster::cluster_info(&client, &run.namespace()).await?;
+    let cilium = cluster::find_cilium(&client).await?;
+    let mut info: ClusterInfo =
+        cluster::cluster_info(&client, &run.namespace(), cilium.as_ref()).await?;
     info.namespace = format!("{}*", run.namespace());
     let cni = cluster::detect_cni(&client).await?;
     let parallel = options.parallel.max(1);
@@ -108,6 +115,7 @@ pub async fn run(
         options,
         nodes,
         cni,
+        cilium,
         console: Mutex::new(Console::stderr()),
     };
     let context = &context;

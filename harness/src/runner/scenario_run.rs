@@ -5,10 +5,11 @@ use super::deploy::{self, DeployOptions};
 use super::execute::{self, RetryPolicy};
 use super::plan::{self, Unplannable};
 use super::{RunOptions, RunnerError, Selection, SuiteContext};
+use crate::checks::{self, CheckContext, CheckOutcome};
 use crate::cluster::{self, AppliedObject, ApplyContext};
 use crate::report::model::{ProbeReport, Reach, ScenarioReport, Verdict};
-use crate::scenario::model::Scenario;
-use std::collections::BTreeMap;
+use crate::scenario::model::{BuiltinCheck, Scenario};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 const DELETE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -31,6 +32,11 @@ pub async fn run_scenario(
     };
     if let Some(reason) = unmet_requirement(context, scenario).await {
         report.skipped = Some(reason);
+        return report;
+    }
+    if let Some(check) = &scenario.check {
+        run_check(context, check.value, selection, &mut report).await;
+        report.duration_secs = started.elapsed().as_secs_f64();
         return report;
     }
     let namespaces = match deploy::namespace_names(&context.run, index, scenario) {
@@ -63,6 +69,38 @@ pub async fn run_scenario(
     }
     report.duration_secs = started.elapsed().as_secs_f64();
     report
+}
+
+/// A built-in check instead of deployment and probes: nothing is created, so nothing is
+/// cleaned up.
+async fn run_check(
+    context: &SuiteContext,
+    check: BuiltinCheck,
+    selection: &Selection<'_>,
+    report: &mut ScenarioReport,
+) {
+    let prefix = format!("{}::", report.name);
+    let selected: BTreeSet<&str> = selection
+        .selected
+        .iter()
+        .filter_map(|&index| selection.cells[index].name.strip_prefix(&prefix))
+        .collect();
+    let check_context = CheckContext {
+        client: &context.client,
+        cni: &context.cni.name,
+        cilium: context.cilium.as_ref(),
+        options: &context.options.checks,
+    };
+    let is_selected = |test: &str| selected.contains(test);
+    match checks::run(check, &report.name, &check_context, &is_selected).await {
+        CheckOutcome::Skipped(reason) => report.skipped = Some(reason),
+        CheckOutcome::Ran(results) => {
+            for result in &results {
+                context.progress(result);
+            }
+            report.probes = results;
+        }
+    }
 }
 
 async fn unmet_requirement(context: &SuiteContext, scenario: &Scenario) -> Option<String> {

@@ -28,6 +28,7 @@ use std::fmt;
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(extend("anyOf" = [{"required": ["check"]}, {"required": ["workloads", "phases"]}]))]
 pub struct Scenario {
     /// Unique name; the first part of every test name (`NAME::phase::probe`).
     #[schemars(with = "String")]
@@ -49,8 +50,26 @@ pub struct Scenario {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub setup: Vec<Spanned<String>>,
+    /// A check built into cnicheck, in place of workloads and phases (see [`BuiltinCheck`]).
+    #[serde(default)]
+    #[schemars(with = "Option<BuiltinCheck>")]
+    pub check: Option<Spanned<BuiltinCheck>>,
+    /// Agent pods to deploy (every scenario without a `check` has some).
+    #[serde(default)]
     pub workloads: Vec<Workload>,
+    #[serde(default)]
     pub phases: Vec<Phase>,
+}
+
+/// Checks written in Rust rather than as probe matrices, because they inspect the cluster's
+/// own components instead of deploying agent pods (see `crate::checks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum BuiltinCheck {
+    /// Cilium's agent DaemonSet and operator Deployment: readiness, the images they run
+    /// (against `--expect-cilium-image` and `--expect-cilium-operator-image`), and
+    /// `cilium-health` between every pair of nodes.
+    Cilium,
 }
 
 /// When any requirement is unmet the scenario is skipped, with the unmet requirement as the reason.

@@ -106,6 +106,7 @@ pub(super) const BUILTIN_SCENARIOS: &[(&str, &str)] = embed![
     "policy-ports.yaml",
     "policy-ipblock.yaml",
     "multus.yaml",
+    "cilium.yaml",
 ];
 
 /// Everything the built-in scenarios apply.

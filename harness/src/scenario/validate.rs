@@ -27,6 +27,7 @@ pub(crate) fn validate(
         workloads: HashMap::new(),
         errors: Vec::new(),
     };
+    checker.check_kind();
     checker.check_namespaces();
     checker.check_workloads();
     checker.check_phases();
@@ -54,6 +55,46 @@ impl<'a> Checker<'a> {
                 message,
                 Some(hint),
             ))));
+    }
+
+    /// A scenario is a built-in check or workloads with phases, never both, never neither.
+    fn check_kind(&mut self) {
+        let scenario = self.scenario;
+        if let Some(check) = &scenario.check {
+            let extra: Vec<&str> = [
+                ("workloads", !scenario.workloads.is_empty()),
+                ("phases", !scenario.phases.is_empty()),
+                ("setup", !scenario.setup.is_empty()),
+                ("namespaces", scenario.namespaces.iter().next().is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(field, present)| present.then_some(field))
+            .collect();
+            if !extra.is_empty() {
+                self.report(
+                    check.referenced,
+                    format!("a built-in check has no {}", extra.join(", ")),
+                    "remove them (the check brings its own tests), or remove `check`".to_owned(),
+                );
+            }
+            return;
+        }
+        let missing: Vec<&str> = [
+            ("workloads", scenario.workloads.is_empty()),
+            ("phases", scenario.phases.is_empty()),
+        ]
+        .into_iter()
+        .filter_map(|(field, absent)| absent.then_some(field))
+        .collect();
+        if !missing.is_empty() {
+            self.report(
+                scenario.name.referenced,
+                format!("the scenario has no {}", missing.join(" and ")),
+                "add `workloads` to deploy and `phases` with probes, or use a built-in check \
+                 (`check: cilium`)"
+                    .to_owned(),
+            );
+        }
     }
 
     fn check_namespaces(&mut self) {
