@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod cluster;
 pub mod judge;
+pub mod multus;
 pub mod probe;
 pub mod report;
 pub mod runner;

@@ -25,7 +25,7 @@ pub use diagnostics::{DiagnosticsSummary, dump_namespace};
 pub use exec::{PodRef, batch_deadline, run_agent_batch};
 pub use inspect::{
     CniInfo, NodeInfo, cilium_operator_ready, cluster_info, detect_cni, list_nodes, missing_crds,
-    server_version,
+    network_attachment_config, server_version,
 };
 pub use labels::RunId;
 pub use namespace::{CleanupReport, cleanup_leftovers, create_namespace, delete_namespace};

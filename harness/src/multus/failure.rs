@@ -1,0 +1,133 @@
+//! Recognising why Multus could not attach a pod, from the kubelet's FailedCreatePodSandBox
+//! event, so a wrong `master` or a full range is named as such instead of quoted as a CNI error.
+//!
+//! The texts are upstream's (containernetworking/plugins 1.1 to 1.6): macvlan and ipvlan say
+//! `failed to lookup master %q: %v`, host-local says `no IP addresses available in range set:
+//! %s` (ranges as `START-END`, comma-separated), and Multus wraps them as `[NS/POD/UID:NAD]:
+//! error adding container to network %q: %v`.
+
+/// A Multus attachment failure cnicheck can explain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SandboxFailure {
+    MasterNotFound {
+        network: Option<String>,
+        master: String,
+    },
+    RangeExhausted {
+        network: Option<String>,
+        range: String,
+    },
+}
+
+impl SandboxFailure {
+    /// The failure in a sandbox event's message, if it is one of these.
+    pub fn recognise(message: &str) -> Option<Self> {
+        let network = quoted_after(message, "error adding container to network ");
+        if let Some(master) = quoted_after(message, "failed to lookup master ") {
+            return Some(SandboxFailure::MasterNotFound { network, master });
+        }
+        let (_, rest) = message.split_once("no IP addresses available in range set: ")?;
+        let range = rest
+            .split(|c: char| c.is_whitespace() || c == '"' || c == ';')
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches(['.', ','])
+            .to_owned();
+        Some(SandboxFailure::RangeExhausted { network, range })
+    }
+
+    /// Whether it can clear by itself: addresses are freed as other pods go away, a missing
+    /// interface does not appear.
+    pub fn may_clear(&self) -> bool {
+        matches!(self, SandboxFailure::RangeExhausted { .. })
+    }
+
+    /// What happened on `node` and how to fix it, on one line.
+    pub fn describe(&self, node: Option<&str>) -> String {
+        let nad = |network: &Option<String>| {
+            format!("Multus NAD {}", network.as_deref().unwrap_or("(unnamed)"))
+        };
+        match self {
+            SandboxFailure::MasterNotFound { network, master } => format!(
+                "{}: master interface {master} not found on node {}; fix: set --multus-master (or \
+                 the NAD's `master`) to the nodes' secondary interface, as `ip link` on the node \
+                 names it",
+                nad(network),
+                node.unwrap_or("(unknown)")
+            ),
+            SandboxFailure::RangeExhausted { network, range } => format!(
+                "{}: IPAM range exhausted (range {range}); fix: widen --multus-range (or the \
+                 NAD's IPAM range) to at least one address per attached pod, or free the \
+                 addresses other pods hold",
+                nad(network)
+            ),
+        }
+    }
+}
+
+/// The text between double quotes right after `marker` (Go's `%q` of a plain name).
+fn quoted_after(message: &str, marker: &str) -> Option<String> {
+    let (_, rest) = message.split_once(marker)?;
+    let rest = rest.strip_prefix('"').or_else(|| rest.strip_prefix("\\\""))?;
+    let end = rest.find(['"', '\\'])?;
+    Some(rest[..end].to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // As the kubelet reported them on the cnicheck testbed (Multus 4.2, plugins 1.1.1).
+    const MASTER: &str = "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox \"5b3c0e\": plugin type=\"multus\" name=\"multus-cni-network\" failed (add): [cnicheck-t0-s0/peer-0/8e1f2a3b-1c2d-4e5f-8a9b-0c1d2e3f4a5b:cnicheck-macvlan]: error adding container to network \"cnicheck-macvlan\": failed to lookup master \"eth9\": Link not found";
+    const EXHAUSTED: &str = "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox \"9a7d21\": plugin type=\"multus\" name=\"multus-cni-network\" failed (add): [cnicheck-t0-s0/peer-1/0b1c2d3e-4f5a-6b7c-8d9e-0f1a2b3c4d5e:cnicheck-macvlan]: error adding container to network \"cnicheck-macvlan\": failed to allocate for range 0: no IP addresses available in range set: 10.202.0.150-10.202.0.150";
+
+    #[test]
+    fn a_missing_master_is_named_with_nad_and_node() {
+        let failure = SandboxFailure::recognise(MASTER).unwrap();
+        assert_eq!(
+            failure,
+            SandboxFailure::MasterNotFound {
+                network: Some("cnicheck-macvlan".into()),
+                master: "eth9".into()
+            }
+        );
+        assert!(!failure.may_clear());
+        assert!(
+            failure
+                .describe(Some("testbed-node1"))
+                .starts_with("Multus NAD cnicheck-macvlan: master interface eth9 not found on node testbed-node1; fix: set --multus-master")
+        );
+    }
+
+    #[test]
+    fn an_exhausted_range_is_named_with_the_range() {
+        let failure = SandboxFailure::recognise(EXHAUSTED).unwrap();
+        assert_eq!(
+            failure,
+            SandboxFailure::RangeExhausted {
+                network: Some("cnicheck-macvlan".into()),
+                range: "10.202.0.150-10.202.0.150".into()
+            }
+        );
+        assert!(
+            failure
+                .describe(None)
+                .starts_with("Multus NAD cnicheck-macvlan: IPAM range exhausted (range 10.202.0.150-10.202.0.150); fix: widen --multus-range")
+        );
+    }
+
+    #[test]
+    fn other_sandbox_errors_are_not_recognised() {
+        let unrelated = "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox \"1f\": plugin type=\"ptp\" failed (add): failed to allocate for range 0: requested IP address 10.244.1.5 is not available";
+        assert_eq!(SandboxFailure::recognise(unrelated), None);
+        // Without Multus' wrapping the plugin's own text still counts.
+        let bare = "failed to lookup master \"ens5\": Link not found";
+        assert_eq!(
+            SandboxFailure::recognise(bare),
+            Some(SandboxFailure::MasterNotFound {
+                network: None,
+                master: "ens5".into()
+            })
+        );
+    }
+}
