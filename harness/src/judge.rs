@@ -713,6 +713,77 @@ mod tests {
         assert_eq!(judgement.observed, "error: tls: bad certificate");
     }
 
+    fn net1_in_testbed_range(ips: &[&str]) -> AddressExpectation {
+        AddressExpectation {
+            interface: "net1".into(),
+            recorded: Some(RecordedAttachment {
+                network: "cnicheck-t0-s0/cnicheck-macvlan".into(),
+                range: "10.202.0.100-10.202.0.199/24".parse().unwrap(),
+                ips: ips.iter().map(ToString::to_string).collect(),
+            }),
+        }
+    }
+
+    fn net1(addresses: &[&str]) -> Outcome {
+        Outcome::InterfaceAddresses {
+            name: "net1".into(),
+            addresses: addresses.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn address_checks_need_the_pod_and_the_record_to_agree_on_an_address_in_range() {
+        let recorded = net1_in_testbed_range(&["10.202.0.105"]);
+        let pass = judge_address(&recorded, &net1(&["10.202.0.105/24", "fe80::1/64"]));
+        assert_eq!(pass.verdict, P, "{}", pass.explanation);
+        assert_eq!(
+            pass.explanation,
+            "expected net1 with an address in 10.202.0.100-10.202.0.199 (NAD \
+             cnicheck-t0-s0/cnicheck-macvlan), and net1 has 10.202.0.105/24 in the pod, as \
+             Multus recorded"
+        );
+        assert_eq!(recorded.summary(), "net1 in 10.202.0.100-10.202.0.199");
+
+        let missing = judge_address(&recorded, &Outcome::NoSuchInterface { name: "net1".into() });
+        assert_eq!((missing.verdict, missing.observed.as_str()), (F, "net1 missing"));
+        assert!(missing.explanation.contains("the pod has no interface net1"));
+
+        let cases: Vec<(AddressExpectation, Outcome, AttemptVerdict, &str)> = vec![
+            (recorded.clone(), net1(&["10.202.0.5/24"]), F, "none in the range"),
+            (recorded.clone(), net1(&[]), F, "net1 has no address, none in the range"),
+            (net1_in_testbed_range(&["10.202.0.106"]), net1(&["10.202.0.105/24"]), F, "records 10.202.0.106 while net1 has 10.202.0.105/24"),
+            (net1_in_testbed_range(&["10.202.0.5"]), net1(&["10.202.0.105/24"]), F, "records 10.202.0.5"),
+            (net1_in_testbed_range(&[]), net1(&["10.202.0.105/24"]), F, "records no address on net1"),
+            (
+                AddressExpectation { interface: "net1".into(), recorded: None },
+                net1(&["10.202.0.105/24"]),
+                F,
+                "does not list net1",
+            ),
+            (recorded.clone(), Outcome::CouldNotRun { reason: "getifaddrs: EPERM".into() }, E, "says nothing about the network"),
+            (recorded.clone(), Outcome::IcmpReply, E, "agent bug"),
+        ];
+        for (expected, observed, verdict, needle) in cases {
+            let judgement = judge_address(&expected, &observed);
+            assert_eq!(judgement.verdict, verdict, "{observed:?}: {}", judgement.explanation);
+            assert!(judgement.explanation.contains(needle), "{}", judgement.explanation);
+        }
+    }
+
+    #[test]
+    fn address_outcomes_and_expectations_never_pass_the_general_judge() {
+        for protocol in ALL_PROTOCOLS.into_iter().chain([Protocol::Address]) {
+            for observed in [net1(&["10.202.0.105/24"]), Outcome::NoSuchInterface { name: "net1".into() }] {
+                for expected in all_expectations().into_iter().chain([Expectation::InNadRange]) {
+                    let verdict = judge(&expected, protocol, &observed).verdict;
+                    assert_ne!(verdict, P, "{expected:?} {protocol:?} {observed:?}");
+                }
+            }
+            let verdict = judge(&Expectation::InNadRange, protocol, &Outcome::IcmpReply).verdict;
+            assert_eq!(verdict, E);
+        }
+    }
+
     fn attempt(verdict: AttemptVerdict) -> Judgement {
         Judgement {
             verdict,

@@ -11,6 +11,8 @@ use std::path::PathBuf;
 
 /// Exit code when cnicheck could not do its job at all (not a verdict about the cluster).
 pub const EXIT_TOOL_ERROR: u8 = 1;
+/// Exit code for bad usage, as clap's own.
+pub const EXIT_USAGE: u8 = 2;
 
 #[derive(Debug, Parser)]
 #[command(

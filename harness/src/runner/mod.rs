@@ -14,6 +14,7 @@ mod scenario_run;
 pub use plan::{DEFAULT_PROBE_TIMEOUT_SECS, ExternalTarget};
 
 use crate::cluster::{self, ClusterError, CniInfo, Images, NodeInfo, RunId};
+use crate::multus::NadOptions;
 use crate::report::console::Console;
 use crate::report::model::{
     ClusterInfo, ProbeReport, REPORT_FORMAT_VERSION, RunReport, ScenarioReport,
@@ -52,6 +53,8 @@ pub struct RunOptions {
     pub artifacts: PathBuf,
     /// Scenarios running at once.
     pub parallel: usize,
+    /// The NetworkAttachmentDefinition of scenarios with a `multus-network`.
+    pub multus: NadOptions,
 }
 
 /// What every scenario of a run shares.
