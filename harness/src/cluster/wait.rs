@@ -8,7 +8,7 @@
 
 use super::events::{last_warning_for, list_events};
 use super::{ApiContext, ClusterError};
-use crate::multus::SandboxFailure;
+use crate::multus::{self, SandboxFailure};
 use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::api::core::v1::{ContainerStateTerminated, ContainerStatus, Pod};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -113,10 +113,7 @@ pub async fn wait_for_pods_ready(
             .items;
         // Events only matter while sandboxes are being created: read them only then.
         if creating {
-            sandbox_failures = list_events(client, namespace)
-                .await
-                .map(|events| recognised_sandbox_failures(&events))
-                .unwrap_or_default();
+            sandbox_failures = sandbox_failures_in(client, namespace).await;
         }
         let now = Instant::now();
         let mut assessment = assess(
@@ -218,6 +215,27 @@ fn assess(
         assessment.problems.push(problem);
     }
     assessment
+}
+
+/// The recognised sandbox failures of the pods in `namespace`, with the master interface
+/// looked up in the NAD when the message does not name it. Best effort, like events.
+async fn sandbox_failures_in(client: &Client, namespace: &str) -> BTreeMap<String, SandboxFailure> {
+    let Ok(events) = list_events(client, namespace).await else {
+        return BTreeMap::new();
+    };
+    let mut failures = recognised_sandbox_failures(&events);
+    for failure in failures.values_mut() {
+        if let SandboxFailure::MasterNotFound {
+            network: Some(network),
+            master: None,
+        } = failure
+        {
+            let config = super::network_attachment_config(client, namespace, network).await;
+            let master = config.ok().flatten().and_then(|config| multus::master_of(&config));
+            *failure = failure.clone().with_master(|_| master);
+        }
+    }
+    failures
 }
 
 /// The last recognised sandbox failure of each pod, from events sorted oldest first.
@@ -816,7 +834,7 @@ mod tests {
                 json!({"state": {"waiting": {"reason": "ContainerCreating"}}}),
             ),
         );
-        let master = "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox \"5b3c\": plugin type=\"multus\" name=\"multus-cni-network\" failed (add): [cnicheck-t0abcd1234/client-0/3f1c:cnicheck-macvlan]: error adding container to network \"cnicheck-macvlan\": failed to lookup master \"eth9\": Link not found";
+        let master = "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox \"5b3c\": plugin type=\"multus\" name=\"multus-cni-network\" failed (add): [cnicheck-t0abcd1234/client-0/3f1c:cnicheck-ipvlan]: error adding container to network \"cnicheck-ipvlan\": failed to lookup master \"eth9\": Link not found";
         let events = vec![
             sandbox_event("other-0", master),
             sandbox_event("client-0", "Failed to create pod sandbox: something else"),
@@ -835,7 +853,7 @@ mod tests {
         assert!(assessment.give_up, "a missing master never appears");
         assert_eq!(
             assessment.problems[0].to_string(),
-            "pod client-0 (worker-1): FailedCreatePodSandBox: Multus NAD cnicheck-macvlan: master \
+            "pod client-0 (worker-1): FailedCreatePodSandBox: Multus NAD cnicheck-ipvlan: master \
              interface eth9 not found on node worker-1; fix: set --multus-master (or the NAD's \
              `master`) to the nodes' secondary interface, as `ip link` on the node names it"
         );

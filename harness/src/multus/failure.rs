@@ -1,17 +1,19 @@
 //! Recognising why Multus could not attach a pod, from the kubelet's FailedCreatePodSandBox
 //! event, so a wrong `master` or a full range is named as such instead of quoted as a CNI error.
 //!
-//! The texts are upstream's (containernetworking/plugins 1.1 to 1.6): macvlan and ipvlan say
-//! `failed to lookup master %q: %v`, host-local says `no IP addresses available in range set:
-//! %s` (ranges as `START-END`, comma-separated), and Multus wraps them as `[NS/POD/UID:NAD]:
-//! error adding container to network %q: %v`.
+//! The texts are upstream's (containernetworking/plugins 1.1 to 1.6): ipvlan says `failed to
+//! lookup master %q: Link not found`; macvlan reads the master's MTU first and returns
+//! netlink's bare `Link not found`, which names no interface; host-local says `no IP addresses
+//! available in range set: %s` (ranges as `START-END`, comma-separated). Multus wraps them as
+//! `[NS/POD/UID:NAD]: error adding container to network %q: %v`.
 
 /// A Multus attachment failure cnicheck can explain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SandboxFailure {
     MasterNotFound {
         network: Option<String>,
-        master: String,
+        /// `None` when the message does not say (macvlan): see [`SandboxFailure::with_master`].
+        master: Option<String>,
     },
     RangeExhausted {
         network: Option<String>,
@@ -24,7 +26,19 @@ impl SandboxFailure {
     pub fn recognise(message: &str) -> Option<Self> {
         let network = quoted_after(message, "error adding container to network ");
         if let Some(master) = quoted_after(message, "failed to lookup master ") {
-            return Some(SandboxFailure::MasterNotFound { network, master });
+            return Some(SandboxFailure::MasterNotFound {
+                network,
+                master: Some(master),
+            });
+        }
+        // The only link macvlan looks up by name before creating one is its master.
+        if let Some(network) = &network
+            && message.contains(&format!("network \"{network}\": Link not found"))
+        {
+            return Some(SandboxFailure::MasterNotFound {
+                network: Some(network.clone()),
+                master: None,
+            });
         }
         let (_, rest) = message.split_once("no IP addresses available in range set: ")?;
         let range = rest
@@ -34,6 +48,20 @@ impl SandboxFailure {
             .trim_end_matches(['.', ','])
             .to_owned();
         Some(SandboxFailure::RangeExhausted { network, range })
+    }
+
+    /// The failure with the master interface named, if the message did not name it.
+    pub fn with_master(self, master: impl FnOnce(&str) -> Option<String>) -> Self {
+        match self {
+            SandboxFailure::MasterNotFound {
+                network: Some(network),
+                master: None,
+            } => SandboxFailure::MasterNotFound {
+                master: master(&network),
+                network: Some(network),
+            },
+            other => other,
+        }
     }
 
     /// Whether it can clear by itself: addresses are freed as other pods go away, a missing
@@ -49,10 +77,11 @@ impl SandboxFailure {
         };
         match self {
             SandboxFailure::MasterNotFound { network, master } => format!(
-                "{}: master interface {master} not found on node {}; fix: set --multus-master (or \
+                "{}: master interface {} not found on node {}; fix: set --multus-master (or \
                  the NAD's `master`) to the nodes' secondary interface, as `ip link` on the node \
                  names it",
                 nad(network),
+                master.as_deref().unwrap_or("(the NAD's master)"),
                 node.unwrap_or("(unknown)")
             ),
             SandboxFailure::RangeExhausted { network, range } => format!(
@@ -78,24 +107,54 @@ mod tests {
     use super::*;
 
     // As the kubelet reported them on the cnicheck testbed (Multus 4.2, plugins 1.1.1).
-    const MASTER: &str = "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox \"5b3c0e\": plugin type=\"multus\" name=\"multus-cni-network\" failed (add): [cnicheck-t0-s0/peer-0/8e1f2a3b-1c2d-4e5f-8a9b-0c1d2e3f4a5b:cnicheck-macvlan]: error adding container to network \"cnicheck-macvlan\": failed to lookup master \"eth9\": Link not found";
+    const MACVLAN_MASTER: &str = "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox \"c7277dc3669669fe3bcaffda94872b9c1bff7c0985a0b19716d7ace0cd4510fd\": plugin type=\"multus\" name=\"multus-cni-network\" failed (add): [cnicheck-tow8n8fvkx-s0/peer-0/a9f148f4-c58a-4419-af13-8fd379b15d08:cnicheck-macvlan]: error adding container to network \"cnicheck-macvlan\": Link not found";
+    // ipvlan's wording of the same, from its source.
+    const IPVLAN_MASTER: &str = "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox \"5b3c0e\": plugin type=\"multus\" name=\"multus-cni-network\" failed (add): [cnicheck-t0-s0/peer-0/8e1f2a3b-1c2d-4e5f-8a9b-0c1d2e3f4a5b:cnicheck-ipvlan]: error adding container to network \"cnicheck-ipvlan\": failed to lookup master \"eth9\": Link not found";
     const EXHAUSTED: &str = "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox \"9a7d21\": plugin type=\"multus\" name=\"multus-cni-network\" failed (add): [cnicheck-t0-s0/peer-1/0b1c2d3e-4f5a-6b7c-8d9e-0f1a2b3c4d5e:cnicheck-macvlan]: error adding container to network \"cnicheck-macvlan\": failed to allocate for range 0: no IP addresses available in range set: 10.202.0.150-10.202.0.150";
 
     #[test]
     fn a_missing_master_is_named_with_nad_and_node() {
-        let failure = SandboxFailure::recognise(MASTER).unwrap();
+        let failure = SandboxFailure::recognise(IPVLAN_MASTER).unwrap();
+        assert_eq!(
+            failure,
+            SandboxFailure::MasterNotFound {
+                network: Some("cnicheck-ipvlan".into()),
+                master: Some("eth9".into())
+            }
+        );
+        assert!(!failure.may_clear());
+        let unchanged = failure.clone().with_master(|_| Some("other".into()));
+        assert!(
+            unchanged
+                .describe(Some("testbed-node1"))
+                .starts_with("Multus NAD cnicheck-ipvlan: master interface eth9 not found on node testbed-node1; fix: set --multus-master")
+        );
+    }
+
+    #[test]
+    fn macvlan_names_no_master_so_the_nad_is_asked() {
+        let failure = SandboxFailure::recognise(MACVLAN_MASTER).unwrap();
         assert_eq!(
             failure,
             SandboxFailure::MasterNotFound {
                 network: Some("cnicheck-macvlan".into()),
-                master: "eth9".into()
+                master: None
             }
         );
-        assert!(!failure.may_clear());
         assert!(
             failure
-                .describe(Some("testbed-node1"))
-                .starts_with("Multus NAD cnicheck-macvlan: master interface eth9 not found on node testbed-node1; fix: set --multus-master")
+                .clone()
+                .describe(Some("testbed-node2"))
+                .starts_with("Multus NAD cnicheck-macvlan: master interface (the NAD's master) not found on node testbed-node2")
+        );
+        let named = failure.with_master(|network| {
+            assert_eq!(network, "cnicheck-macvlan");
+            Some("eth9".into())
+        });
+        assert!(
+            named
+                .describe(Some("testbed-node2"))
+                .starts_with("Multus NAD cnicheck-macvlan: master interface eth9 not found on node testbed-node2")
         );
     }
 
@@ -126,7 +185,7 @@ mod tests {
             SandboxFailure::recognise(bare),
             Some(SandboxFailure::MasterNotFound {
                 network: None,
-                master: "ens5".into()
+                master: Some("ens5".into())
             })
         );
     }

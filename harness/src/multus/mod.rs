@@ -8,7 +8,7 @@ mod nad;
 mod range;
 
 pub use failure::SandboxFailure;
-pub use nad::{NadOptions, Plugin, ipam_range};
+pub use nad::{NadOptions, Plugin, ipam_range, master_of};
 pub use range::IpRange;
 
 use std::net::IpAddr;

@@ -117,6 +117,19 @@ impl NadOptions {
     }
 }
 
+/// The `master` interface of a NAD's CNI config (a conflist's first plugin that has one).
+pub fn master_of(config: &str) -> Option<String> {
+    let config: Value = serde_json::from_str(config).ok()?;
+    let plugins = match config.get("plugins").and_then(Value::as_array) {
+        Some(plugins) => plugins.iter().collect(),
+        None => vec![&config],
+    };
+    plugins
+        .into_iter()
+        .find_map(|plugin| plugin.get("master")?.as_str())
+        .map(str::to_owned)
+}
+
 /// The range a NAD's CNI config (`spec.config`) hands addresses out of: host-local's `ranges`
 /// (the first one) or `subnet`/`rangeStart`/`rangeEnd`, or whereabouts' `range` with
 /// `range_start`/`range_end`. A conflist's first plugin with IPAM counts.
@@ -193,6 +206,7 @@ mod tests {
         let parsed: Value = serde_json::from_str(config).unwrap();
         assert_eq!(parsed["type"], "macvlan");
         assert_eq!(parsed["master"], "eth1");
+        assert_eq!(master_of(config).as_deref(), Some("eth1"));
         assert_eq!(parsed["mode"], "bridge");
         assert_eq!(parsed["name"], "cnicheck-macvlan");
         assert_eq!(
