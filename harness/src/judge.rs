@@ -114,7 +114,12 @@ fn address_verdict(expected: &AddressExpectation, observed: &Outcome) -> (Attemp
         ),
         None => format!("{interface} with an address in its NAD's range"),
     };
-    let fail = |saw: String| (AttemptVerdict::Fail, format!("expected {wanted}, but {saw}"));
+    let fail = |saw: String| {
+        (
+            AttemptVerdict::Fail,
+            format!("expected {wanted}, but {saw}"),
+        )
+    };
     let addresses = match observed {
         Outcome::InterfaceAddresses { addresses, .. } => addresses,
         Outcome::NoSuchInterface { .. } => {
@@ -169,7 +174,10 @@ fn address_verdict(expected: &AddressExpectation, observed: &Outcome) -> (Attemp
             "Multus' network-status annotation records no address on {interface} ({has} in the pod)"
         ));
     }
-    let in_pod = |ip: &String| ours.iter().any(|a| a.split('/').next() == Some(ip.as_str()));
+    let in_pod = |ip: &String| {
+        ours.iter()
+            .any(|a| a.split('/').next() == Some(ip.as_str()))
+    };
     if let Some(stray) = recorded.ips.iter().find(|ip| !in_range(ip) || !in_pod(ip)) {
         return fail(format!(
             "Multus' network-status annotation records {stray} while {has} in the pod: the \
@@ -744,37 +752,100 @@ mod tests {
         );
         assert_eq!(recorded.summary(), "net1 in 10.202.0.100-10.202.0.199");
 
-        let missing = judge_address(&recorded, &Outcome::NoSuchInterface { name: "net1".into() });
-        assert_eq!((missing.verdict, missing.observed.as_str()), (F, "net1 missing"));
-        assert!(missing.explanation.contains("the pod has no interface net1"));
+        let missing = judge_address(
+            &recorded,
+            &Outcome::NoSuchInterface {
+                name: "net1".into(),
+            },
+        );
+        assert_eq!(
+            (missing.verdict, missing.observed.as_str()),
+            (F, "net1 missing")
+        );
+        assert!(
+            missing
+                .explanation
+                .contains("the pod has no interface net1")
+        );
 
         let cases: Vec<(AddressExpectation, Outcome, AttemptVerdict, &str)> = vec![
-            (recorded.clone(), net1(&["10.202.0.5/24"]), F, "none in the range"),
-            (recorded.clone(), net1(&[]), F, "net1 has no address, none in the range"),
-            (net1_in_testbed_range(&["10.202.0.106"]), net1(&["10.202.0.105/24"]), F, "records 10.202.0.106 while net1 has 10.202.0.105/24"),
-            (net1_in_testbed_range(&["10.202.0.5"]), net1(&["10.202.0.105/24"]), F, "records 10.202.0.5"),
-            (net1_in_testbed_range(&[]), net1(&["10.202.0.105/24"]), F, "records no address on net1"),
             (
-                AddressExpectation { interface: "net1".into(), recorded: None },
+                recorded.clone(),
+                net1(&["10.202.0.5/24"]),
+                F,
+                "none in the range",
+            ),
+            (
+                recorded.clone(),
+                net1(&[]),
+                F,
+                "net1 has no address, none in the range",
+            ),
+            (
+                net1_in_testbed_range(&["10.202.0.106"]),
+                net1(&["10.202.0.105/24"]),
+                F,
+                "records 10.202.0.106 while net1 has 10.202.0.105/24",
+            ),
+            (
+                net1_in_testbed_range(&["10.202.0.5"]),
+                net1(&["10.202.0.105/24"]),
+                F,
+                "records 10.202.0.5",
+            ),
+            (
+                net1_in_testbed_range(&[]),
+                net1(&["10.202.0.105/24"]),
+                F,
+                "records no address on net1",
+            ),
+            (
+                AddressExpectation {
+                    interface: "net1".into(),
+                    recorded: None,
+                },
                 net1(&["10.202.0.105/24"]),
                 F,
                 "does not list net1",
             ),
-            (recorded.clone(), Outcome::CouldNotRun { reason: "getifaddrs: EPERM".into() }, E, "says nothing about the network"),
+            (
+                recorded.clone(),
+                Outcome::CouldNotRun {
+                    reason: "getifaddrs: EPERM".into(),
+                },
+                E,
+                "says nothing about the network",
+            ),
             (recorded.clone(), Outcome::IcmpReply, E, "agent bug"),
         ];
         for (expected, observed, verdict, needle) in cases {
             let judgement = judge_address(&expected, &observed);
-            assert_eq!(judgement.verdict, verdict, "{observed:?}: {}", judgement.explanation);
-            assert!(judgement.explanation.contains(needle), "{}", judgement.explanation);
+            assert_eq!(
+                judgement.verdict, verdict,
+                "{observed:?}: {}",
+                judgement.explanation
+            );
+            assert!(
+                judgement.explanation.contains(needle),
+                "{}",
+                judgement.explanation
+            );
         }
     }
 
     #[test]
     fn address_outcomes_and_expectations_never_pass_the_general_judge() {
         for protocol in ALL_PROTOCOLS.into_iter().chain([Protocol::Address]) {
-            for observed in [net1(&["10.202.0.105/24"]), Outcome::NoSuchInterface { name: "net1".into() }] {
-                for expected in all_expectations().into_iter().chain([Expectation::InNadRange]) {
+            for observed in [
+                net1(&["10.202.0.105/24"]),
+                Outcome::NoSuchInterface {
+                    name: "net1".into(),
+                },
+            ] {
+                for expected in all_expectations()
+                    .into_iter()
+                    .chain([Expectation::InNadRange])
+                {
                     let verdict = judge(&expected, protocol, &observed).verdict;
                     assert_ne!(verdict, P, "{expected:?} {protocol:?} {observed:?}");
                 }

@@ -679,7 +679,12 @@ phases:
         "address_checks",
         yaml,
         &[
-            (2, 17, "not a valid NetworkAttachmentDefinition name", "lowercase"),
+            (
+                2,
+                17,
+                "not a valid NetworkAttachmentDefinition name",
+                "lowercase",
+            ),
             (
                 2,
                 17,
@@ -692,7 +697,12 @@ phases:
                 "`pod:peer` cannot be probed with address",
                 "the source pod's own `interface:NAME`",
             ),
-            (12, 17, "does not fit protocol address", "expects `in-nad-range`"),
+            (
+                12,
+                17,
+                "does not fit protocol address",
+                "expects `in-nad-range`",
+            ),
             (
                 10,
                 19,
@@ -705,7 +715,12 @@ phases:
                 "`interface:net1` cannot be probed with icmp",
                 "need `protocol: address`",
             ),
-            (16, 17, "does not fit protocol icmp", "use `protocol: address`"),
+            (
+                16,
+                17,
+                "does not fit protocol icmp",
+                "use `protocol: address`",
+            ),
         ],
     );
 }

@@ -394,7 +394,10 @@ fn multus_pods_get_net1_in_the_nad_range_and_reach_each_other() {
         );
     }
     assert!(
-        multus.probes.iter().all(|probe| probe.verdict == Verdict::Pass),
+        multus
+            .probes
+            .iter()
+            .all(|probe| probe.verdict == Verdict::Pass),
         "{:#?}",
         multus.probes
     );

@@ -72,7 +72,11 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Multus")]
     pub multus_mode: Option<String>,
     /// host-local IPAM range, START-END/PREFIX or a whole subnet; one address per attached pod.
-    #[arg(long, default_value = "10.202.0.100-10.202.0.199/24", help_heading = "Multus")]
+    #[arg(
+        long,
+        default_value = "10.202.0.100-10.202.0.199/24",
+        help_heading = "Multus"
+    )]
     pub multus_range: IpRange,
     /// Gateway of the secondary network (inside the range's subnet); none by default.
     #[arg(long, help_heading = "Multus")]

@@ -231,7 +231,10 @@ async fn sandbox_failures_in(client: &Client, namespace: &str) -> BTreeMap<Strin
         } = failure
         {
             let config = super::network_attachment_config(client, namespace, network).await;
-            let master = config.ok().flatten().and_then(|config| multus::master_of(&config));
+            let master = config
+                .ok()
+                .flatten()
+                .and_then(|config| multus::master_of(&config));
             *failure = failure.clone().with_master(|_| master);
         }
     }

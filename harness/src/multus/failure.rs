@@ -97,7 +97,9 @@ impl SandboxFailure {
 /// The text between double quotes right after `marker` (Go's `%q` of a plain name).
 fn quoted_after(message: &str, marker: &str) -> Option<String> {
     let (_, rest) = message.split_once(marker)?;
-    let rest = rest.strip_prefix('"').or_else(|| rest.strip_prefix("\\\""))?;
+    let rest = rest
+        .strip_prefix('"')
+        .or_else(|| rest.strip_prefix("\\\""))?;
     let end = rest.find(['"', '\\'])?;
     Some(rest[..end].to_owned())
 }
@@ -106,10 +108,11 @@ fn quoted_after(message: &str, marker: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    // As the kubelet reported them on the cnicheck testbed (Multus 4.2, plugins 1.1.1).
+    // Verbatim from the cnicheck testbed (Multus 4.2, plugins 1.1.1).
     const MACVLAN_MASTER: &str = "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox \"c7277dc3669669fe3bcaffda94872b9c1bff7c0985a0b19716d7ace0cd4510fd\": plugin type=\"multus\" name=\"multus-cni-network\" failed (add): [cnicheck-tow8n8fvkx-s0/peer-0/a9f148f4-c58a-4419-af13-8fd379b15d08:cnicheck-macvlan]: error adding container to network \"cnicheck-macvlan\": Link not found";
     // ipvlan's wording of the same, from its source.
     const IPVLAN_MASTER: &str = "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox \"5b3c0e\": plugin type=\"multus\" name=\"multus-cni-network\" failed (add): [cnicheck-t0-s0/peer-0/8e1f2a3b-1c2d-4e5f-8a9b-0c1d2e3f4a5b:cnicheck-ipvlan]: error adding container to network \"cnicheck-ipvlan\": failed to lookup master \"eth9\": Link not found";
+    // Multus' wrapping around host-local's words (`failed to allocate for range %d: %v`).
     const EXHAUSTED: &str = "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox \"9a7d21\": plugin type=\"multus\" name=\"multus-cni-network\" failed (add): [cnicheck-t0-s0/peer-1/0b1c2d3e-4f5a-6b7c-8d9e-0f1a2b3c4d5e:cnicheck-macvlan]: error adding container to network \"cnicheck-macvlan\": failed to allocate for range 0: no IP addresses available in range set: 10.202.0.150-10.202.0.150";
 
     #[test]
@@ -151,11 +154,9 @@ mod tests {
             assert_eq!(network, "cnicheck-macvlan");
             Some("eth9".into())
         });
-        assert!(
-            named
-                .describe(Some("testbed-node2"))
-                .starts_with("Multus NAD cnicheck-macvlan: master interface eth9 not found on node testbed-node2")
-        );
+        assert!(named.describe(Some("testbed-node2")).starts_with(
+            "Multus NAD cnicheck-macvlan: master interface eth9 not found on node testbed-node2"
+        ));
     }
 
     #[test]

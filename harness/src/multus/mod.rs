@@ -15,9 +15,13 @@ use std::net::IpAddr;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MultusError {
-    #[error("`{text}` is not an address range: {why} (write START-END/PREFIX, e.g. 192.168.50.100-192.168.50.199/24, or a subnet)")]
+    #[error(
+        "`{text}` is not an address range: {why} (write START-END/PREFIX, e.g. 192.168.50.100-192.168.50.199/24, or a subnet)"
+    )]
     InvalidRange { text: String, why: String },
-    #[error("--multus-master `{0}` is not an interface name (1 to 15 characters, no spaces or `/`)")]
+    #[error(
+        "--multus-master `{0}` is not an interface name (1 to 15 characters, no spaces or `/`)"
+    )]
     InvalidMaster(String),
     #[error("--multus-mode `{mode}` is not a {plugin} mode (one of {modes})")]
     InvalidMode {

@@ -157,9 +157,7 @@ pub fn ipam_range(config: &str) -> Result<IpRange, String> {
     let kind = text(ipam, "type").unwrap_or_default();
     match kind.as_str() {
         "host-local" => {
-            let first = ipam
-                .pointer("/ranges/0/0")
-                .unwrap_or(ipam);
+            let first = ipam.pointer("/ranges/0/0").unwrap_or(ipam);
             let subnet = text(first, "subnet").ok_or("its host-local IPAM has no subnet")?;
             IpRange::in_subnet(
                 &subnet,
@@ -170,7 +168,9 @@ pub fn ipam_range(config: &str) -> Result<IpRange, String> {
         "whereabouts" => {
             let range = text(ipam, "range").ok_or("its whereabouts IPAM has no range")?;
             match range.split_once('-') {
-                Some(_) => range.parse().map_err(|error: MultusError| error.to_string()),
+                Some(_) => range
+                    .parse()
+                    .map_err(|error: MultusError| error.to_string()),
                 None => IpRange::in_subnet(
                     &range,
                     address(ipam, "range_start")?,
@@ -225,7 +225,13 @@ mod tests {
             NadOptions::new(Plugin::Macvlan, " ", None, range, None),
             NadOptions::new(Plugin::Macvlan, "eth1; rm", None, range, None),
             NadOptions::new(Plugin::Macvlan, "ens5", Some("l3"), range, None),
-            NadOptions::new(Plugin::Macvlan, "ens5", None, range, "10.0.0.1".parse().ok()),
+            NadOptions::new(
+                Plugin::Macvlan,
+                "ens5",
+                None,
+                range,
+                "10.0.0.1".parse().ok(),
+            ),
         ]
         .map(|result| result.unwrap_err().to_string());
         assert!(errors[0].contains("--multus-master"), "{}", errors[0]);
@@ -242,7 +248,10 @@ mod tests {
     fn ranges_are_read_from_the_ipam_configs_in_use() {
         let testbed = r#"{"cniVersion": "0.4.0", "name": "macvlan-testbed", "type": "macvlan", "master": "eth1", "mode": "bridge",
             "ipam": {"type": "host-local", "subnet": "10.202.0.0/24"}}"#;
-        assert_eq!(ipam_range(testbed).unwrap().to_string(), "10.202.0.1-10.202.0.254");
+        assert_eq!(
+            ipam_range(testbed).unwrap().to_string(),
+            "10.202.0.1-10.202.0.254"
+        );
         let whereabouts = r#"{"cniVersion": "0.3.1", "type": "macvlan", "master": "ens5",
             "ipam": {"type": "whereabouts", "range": "192.168.2.225/28", "range_start": "192.168.2.227"}}"#;
         assert_eq!(
@@ -252,7 +261,10 @@ mod tests {
         let conflist = r#"{"cniVersion": "0.4.0", "name": "n", "plugins": [{"type": "ipvlan", "master": "ens5",
             "ipam": {"type": "host-local", "ranges": [[{"subnet": "fd00:202::/64", "rangeStart": "fd00:202::10", "rangeEnd": "fd00:202::20"}]]}},
             {"type": "tuning"}]}"#;
-        assert_eq!(ipam_range(conflist).unwrap().to_string(), "fd00:202::10-fd00:202::20");
+        assert_eq!(
+            ipam_range(conflist).unwrap().to_string(),
+            "fd00:202::10-fd00:202::20"
+        );
         let dhcp = r#"{"type": "macvlan", "master": "eth1", "ipam": {"type": "dhcp"}}"#;
         assert!(ipam_range(dhcp).unwrap_err().contains("`dhcp`"));
     }

@@ -38,7 +38,10 @@ impl IpRange {
             if address.is_ipv4() != network.is_ipv4()
                 || to_number(address) & !low_bits(host_bits) != first
             {
-                return Err(format!("range {what} {address} is not in subnet {subnet}"));
+                let network = from_number(network, first);
+                return Err(format!(
+                    "range {what} {address} is not in subnet {network}/{prefix}"
+                ));
             }
         }
         if to_number(range.start) > to_number(range.end) {
@@ -163,8 +166,14 @@ mod tests {
     fn bad_ranges_say_why() {
         for (text, why) in [
             ("10.202.0.100-10.202.0.199", "prefix length is missing"),
-            ("10.202.0.100-10.202.1.5/24", "end 10.202.1.5 is not in subnet"),
-            ("10.202.0.199-10.202.0.100/24", "start 10.202.0.199 is after its end"),
+            (
+                "10.202.0.100-10.202.1.5/24",
+                "end 10.202.1.5 is not in subnet",
+            ),
+            (
+                "10.202.0.199-10.202.0.100/24",
+                "start 10.202.0.199 is after its end",
+            ),
             ("10.202.0.300/24", "not an IP address"),
             ("10.202.0.0/33", "not a prefix length"),
             ("ens5", "has no prefix length"),

@@ -108,7 +108,10 @@ pub enum Outcome {
     /// DNS said the name does not exist.
     NxDomain,
     /// The pod has interface `name`, with these addresses as `ADDRESS/PREFIX` (none is possible).
-    InterfaceAddresses { name: String, addresses: Vec<String> },
+    InterfaceAddresses {
+        name: String,
+        addresses: Vec<String>,
+    },
     /// The pod has no interface `name`.
     NoSuchInterface { name: String },
     /// No answer before the deadline (what a dropping policy or firewall looks like).

@@ -2,10 +2,10 @@
 //! pods (IPs, nodes, Multus interfaces) and Services. Probes are planned from this record.
 
 use crate::cluster::{self, ClusterError, Images, NodeInfo, RunId, WaitOptions, WorkloadContext};
+use crate::multus::{self, IpRange};
 use crate::scenario::model::{NamespaceSpec, Scenario, WorkloadRef};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::Client;
-use crate::multus::{self, IpRange};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 

@@ -76,7 +76,10 @@ impl<'a> Checker<'a> {
         if !is_dns_label(&name.value) {
             self.report(
                 name.referenced,
-                format!("`{}` is not a valid NetworkAttachmentDefinition name", name.value),
+                format!(
+                    "`{}` is not a valid NetworkAttachmentDefinition name",
+                    name.value
+                ),
                 "use lowercase letters, digits and `-`, at most 63 characters".to_owned(),
             );
         }
@@ -319,9 +322,7 @@ impl<'a> Checker<'a> {
         let fits_protocol = match target {
             Target::Dns(_) => protocol == Protocol::Dns,
             Target::Interface(_) => protocol == Protocol::Address,
-            Target::ServiceDns(_) | Target::External => {
-                !matches!(protocol, Protocol::Address)
-            }
+            Target::ServiceDns(_) | Target::External => !matches!(protocol, Protocol::Address),
             Target::Pod(_) | Target::Service(_) | Target::NodePort(_) | Target::Node(_) => {
                 !matches!(protocol, Protocol::Dns | Protocol::Address)
             }
@@ -432,7 +433,8 @@ impl<'a> Checker<'a> {
         let is_address = protocol == Protocol::Address;
         let problem = match &expectation.value {
             Expectation::InNadRange if !is_address => Some(
-                "`in-nad-range` checks an interface's addresses; use `protocol: address`".to_owned(),
+                "`in-nad-range` checks an interface's addresses; use `protocol: address`"
+                    .to_owned(),
             ),
             Expectation::InNadRange => None,
             _ if is_address => Some("an address check expects `in-nad-range`".to_owned()),

@@ -59,7 +59,10 @@ mod tests {
         let Ok(Outcome::InterfaceAddresses { addresses, .. }) = probe("lo", None) else {
             panic!("lo exists everywhere");
         };
-        assert!(addresses.contains(&"127.0.0.1/8".to_string()), "{addresses:?}");
+        assert!(
+            addresses.contains(&"127.0.0.1/8".to_string()),
+            "{addresses:?}"
+        );
         assert_eq!(
             probe("cnicheck-none0", None),
             Ok(Outcome::NoSuchInterface {
