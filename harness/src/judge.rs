@@ -240,12 +240,14 @@ fn observed_reach(observed: &Outcome) -> Reach {
         Outcome::Connected { .. }
         | Outcome::HttpStatus { .. }
         | Outcome::UdpEcho { .. }
+        | Outcome::UdpReceived { .. }
         | Outcome::IcmpReply
         | Outcome::Resolved { .. }
         | Outcome::NxDomain => Reach::Reached,
         Outcome::Timeout | Outcome::Refused | Outcome::Unreachable { .. } => Reach::Blocked,
         Outcome::NetworkError { .. }
         | Outcome::CouldNotRun { .. }
+        | Outcome::UdpSent { .. }
         | Outcome::InterfaceAddresses { .. }
         | Outcome::NoSuchInterface { .. } => Reach::Unknown,
     }
@@ -258,7 +260,7 @@ fn verdict_and_explanation(
 ) -> (AttemptVerdict, String) {
     let wanted = expectation_words(expected, protocol);
     let saw = outcome_words(observed);
-    if let Outcome::CouldNotRun { .. } = observed {
+    if let Outcome::CouldNotRun { .. } | Outcome::UdpSent { .. } = observed {
         return (
             AttemptVerdict::Error,
             format!("expected {wanted}, but {saw}: this says nothing about the network"),
@@ -349,7 +351,9 @@ fn outcome_fits(protocol: Protocol, observed: &Outcome) -> bool {
     match observed {
         Outcome::Connected { .. } => protocol == Protocol::Tcp,
         Outcome::HttpStatus { .. } => matches!(protocol, Protocol::Http | Protocol::Https),
-        Outcome::UdpEcho { .. } => protocol == Protocol::Udp,
+        Outcome::UdpEcho { .. } | Outcome::UdpSent { .. } | Outcome::UdpReceived { .. } => {
+            protocol == Protocol::Udp
+        }
         Outcome::IcmpReply => protocol == Protocol::Icmp,
         Outcome::Resolved { .. } | Outcome::NxDomain => protocol == Protocol::Dns,
         Outcome::InterfaceAddresses { .. } | Outcome::NoSuchInterface { .. } => {
@@ -368,7 +372,10 @@ fn expectation_words(expected: &Expectation, protocol: Protocol) -> String {
         Expectation::Allowed => match protocol {
             Protocol::Tcp => "the connection to be allowed".into(),
             Protocol::Http | Protocol::Https => "the request to be allowed (an HTTP 2xx)".into(),
-            Protocol::Udp => "the UDP datagram to be allowed (its echo to come back)".into(),
+            Protocol::Udp => {
+                "the UDP datagram to be allowed (its echo to come back, or its receiver to see it)"
+                    .into()
+            }
             Protocol::Icmp => "the ping to be allowed (an ICMP echo reply)".into(),
             Protocol::Dns => "the name to resolve".into(),
             Protocol::Address => "the interface to exist".into(),
@@ -392,6 +399,13 @@ fn outcome_words(observed: &Outcome) -> String {
             format!("the server answered HTTP {status}{}", from_pod(server))
         }
         Outcome::UdpEcho { server } => format!("the UDP echo came back{}", from_pod(server)),
+        Outcome::UdpSent { datagrams } => format!(
+            "{datagrams} datagram(s) were sent and nobody confirmed their arrival (the receiver \
+             was not watching)"
+        ),
+        Outcome::UdpReceived { source } => {
+            format!("the receiver saw our datagram arrive (from {source})")
+        }
         Outcome::IcmpReply => "an ICMP echo reply came back".into(),
         Outcome::Resolved { addresses } => {
             let list: Vec<String> = addresses.iter().map(ToString::to_string).collect();
@@ -461,11 +475,14 @@ fn failure_hint(expected: &Expectation, protocol: Protocol, observed: &Outcome) 
         }
         Outcome::Resolved { .. } => "the name exists",
         Outcome::NxDomain => "the name does not exist: check the name and the pod's search domains",
-        Outcome::Connected { .. } | Outcome::UdpEcho { .. } | Outcome::IcmpReply => {
+        Outcome::Connected { .. }
+        | Outcome::UdpEcho { .. }
+        | Outcome::UdpReceived { .. }
+        | Outcome::IcmpReply => {
             "the traffic got through: the policy that should block it is missing, not yet \
              enforced, or does not select these pods"
         }
-        Outcome::CouldNotRun { .. } => "the probe could not run",
+        Outcome::CouldNotRun { .. } | Outcome::UdpSent { .. } => "the probe could not run",
         Outcome::InterfaceAddresses { .. } | Outcome::NoSuchInterface { .. } => {
             "an address check is judged against its NAD's range"
         }

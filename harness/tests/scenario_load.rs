@@ -94,6 +94,8 @@ fn every_builtin_scenario_loads() {
         [
             "pod-to-pod",
             "pod-to-service",
+            "cross-node",
+            "node-ports",
             "dns",
             "external",
             "network-policy",

@@ -127,12 +127,15 @@ fn builtin_suites_pass_on_a_healthy_cluster() {
     assert_eq!(output.status.code(), Some(0), "{tally:?}");
     assert_eq!((tally.failed, tally.errors, tally.setup_errors), (0, 0, 0));
     assert!(tally.passed > 20, "{tally:?}");
-    let policy = report
-        .scenarios
-        .iter()
-        .find(|s| s.name == "network-policy")
-        .unwrap();
-    assert!(policy.skipped.is_none() && !policy.probes.is_empty());
+    // The two-node testbed runs everything but what needs an external component it lacks.
+    for name in ["network-policy", "cross-node", "node-ports", "multus"] {
+        let scenario = report.scenarios.iter().find(|s| s.name == name).unwrap();
+        assert!(
+            scenario.skipped.is_none() && !scenario.probes.is_empty(),
+            "{name} did not run: {:?}",
+            scenario.skipped
+        );
+    }
     assert!(
         cnicheck_namespaces().is_empty(),
         "the run left namespaces behind"
@@ -365,6 +368,143 @@ fn an_interrupted_run_cleans_up_after_itself() {
         "left behind: {:?}",
         cnicheck_namespaces()
     );
+}
+
+/// The testbed's node N: its name and address (ci/testbed/lib/common.sh).
+fn testbed_node(n: u32) -> (String, String) {
+    (format!("testbed-node{n}"), format!("10.201.0.{}", 10 + n))
+}
+
+/// Blocks traffic between testbed nodes with `ci/testbed/firewall`; every block goes away when
+/// this is dropped, so a failing test leaves a healthy testbed behind.
+struct Firewall;
+
+impl Firewall {
+    fn run(args: &[&str]) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/testbed/firewall");
+        let status = Command::new(script)
+            .args(args)
+            .status()
+            .expect("ci/testbed/firewall runs");
+        assert!(status.success(), "ci/testbed/firewall {args:?} failed");
+    }
+
+    fn block(&self, from: u32, to: u32, what: &str) {
+        Firewall::run(&["block", &from.to_string(), &to.to_string(), what]);
+    }
+}
+
+impl Drop for Firewall {
+    fn drop(&mut self) {
+        Firewall::run(&["clear"]);
+    }
+}
+
+/// (protocol and port as in messages, source node, destination node) of a node-port probe.
+fn node_port_path(probe: &cnicheck::report::model::ProbeReport) -> (String, String, String) {
+    let path = match probe.port {
+        Some(port) => format!("{}/{port}", probe.protocol),
+        None => probe.protocol.clone(),
+    };
+    let from = probe
+        .from
+        .rsplit(" on ")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let to_address = probe
+        .target_address
+        .split([':', ' '])
+        .next()
+        .unwrap_or_default();
+    let to = (1..=2)
+        .map(testbed_node)
+        .find(|(_, address)| address == to_address)
+        .map(|(name, _)| name)
+        .unwrap_or_else(|| panic!("{} is not a testbed node", probe.target_address));
+    (path, from, to)
+}
+
+#[test]
+#[ignore = "needs the testbed: run through ci/test"]
+fn node_ports_pass_between_every_ordered_pair_of_nodes() {
+    let dir = workdir("node-ports");
+    let (output, report) = run(&dir, &["--group", "node-ports"]);
+    assert_eq!(output.status.code(), Some(0));
+    let probes = &report.scenarios[0].probes;
+    let mut paths: Vec<_> = probes.iter().map(node_port_path).collect();
+    paths.sort();
+    let (node1, node2) = (testbed_node(1).0, testbed_node(2).0);
+    let mut expected = Vec::new();
+    for path in ["icmp", "tcp/4240", "udp/6081"] {
+        expected.push((path.to_string(), node1.clone(), node2.clone()));
+        expected.push((path.to_string(), node2.clone(), node1.clone()));
+    }
+    expected.sort();
+    assert_eq!(
+        paths, expected,
+        "every ordered pair of distinct nodes, each port once"
+    );
+    assert!(probes.iter().all(|probe| probe.verdict == Verdict::Pass));
+    let udp = probes.iter().find(|probe| probe.protocol == "udp").unwrap();
+    assert_eq!(
+        udp.observed, "udp received",
+        "UDP passes only on the receiver's word"
+    );
+}
+
+#[test]
+#[ignore = "needs the testbed: run through ci/test"]
+fn a_blocked_node_port_is_reported_exactly_in_its_direction() {
+    let firewall = Firewall;
+    for (what, from, to) in [
+        ("udp/6081", 1, 2),
+        ("udp/6081", 2, 1),
+        ("tcp/4240", 1, 2),
+        ("icmp", 2, 1),
+    ] {
+        let dir = workdir(&format!(
+            "node-port-fault-{}-{from}-{to}",
+            what.replace('/', "-")
+        ));
+        firewall.block(from, to, what);
+        let (output, report) = run(
+            &dir,
+            &["--group", "node-ports", "--propagation-timeout", "5"],
+        );
+        Firewall::run(&["unblock", &from.to_string(), &to.to_string(), what]);
+        assert_eq!(
+            output.status.code(),
+            Some(100),
+            "{what} {from}->{to}: probe failures exit 100"
+        );
+        let failed: Vec<_> = report.scenarios[0]
+            .probes
+            .iter()
+            .filter(|probe| probe.verdict != Verdict::Pass)
+            .collect();
+        let (from_node, to_node) = (testbed_node(from).0, testbed_node(to).0);
+        assert_eq!(
+            failed
+                .iter()
+                .map(|probe| node_port_path(probe))
+                .collect::<Vec<_>>(),
+            [(what.to_string(), from_node.clone(), to_node.clone())],
+            "only the blocked path, in the blocked direction, fails"
+        );
+        assert_eq!(
+            failed[0].verdict,
+            Verdict::Fail,
+            "a blocked port is a failure, not an error"
+        );
+        let message = failed[0].message.as_deref().unwrap_or_default();
+        for needed in [what, &from_node, &to_node, "firewall between the nodes"] {
+            assert!(
+                message.contains(needed),
+                "{needed:?} missing from: {message}"
+            );
+        }
+    }
 }
 
 #[test]

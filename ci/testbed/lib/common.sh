@@ -28,7 +28,7 @@ step() {
 
 # --- Topology. Every address below exists only inside network namespaces the testbed creates;
 # --- nothing is routed off the machine (the "outside world" netns has no route anywhere).
-NODES=${NODES:-1}
+NODES=${NODES:-2}                     # two nodes: cross-node traffic and node-port checks
 SWITCH_IP=10.201.0.1                 # the outside world's router leg, on the node switch
 EXTERNAL_IP=10.201.100.10            # the outside world's HTTP server ("the internet" for pods)
 EXTERNAL_NAME=outside.cnicheck.test  # and its DNS name, served by the cluster DNS

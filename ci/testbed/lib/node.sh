@@ -57,6 +57,11 @@ prepare_node_mounts() {
     echo "${t#*:}" > "$dir/tunables/$key"
     in_node "$n" mount --bind "$dir/tunables/$key" "/proc/sys/$key"
   done
+  # Secondary (Multus) networks span nodes, like whereabouts on a real cluster: every node's
+  # host-local allocates from one shared store, so two nodes never hand out the same address.
+  mkdir -p "$TESTBED_STATE/shared-ipam"
+  in_node "$n" mkdir -p /var/lib/cni/networks
+  in_node "$n" mount --bind "$TESTBED_STATE/shared-ipam" /var/lib/cni/networks
   # Pods get an empty resolv.conf for dnsPolicy Default: nothing may ask the host's resolver.
   : > "$dir/resolv.conf"
 }
@@ -64,10 +69,11 @@ prepare_node_mounts() {
 write_cni_config() {
   local n=$1 conf="$TESTBED_STATE/node$1/private/etc/cni/net.d"
   # A single plugin, not a conflist: Multus 4.2 re-serializes a conflist's plugins on DEL through a
-  # struct that drops host-local's subnet, and every pod deletion then fails.
+  # struct that drops host-local's subnet, and every pod deletion then fails. The pod network's
+  # addresses are the node's own (dataDir outside the store the nodes share).
   cat > "$conf/10-pods.conf" <<JSON
 {"cniVersion": "0.4.0", "name": "cnicheck-pods", "type": "ptp", "ipMasq": false, "mtu": 1500,
- "ipam": {"type": "host-local", "ranges": [[{"subnet": "$(node_pod_cidr "$n")"}]], "routes": [{"dst": "0.0.0.0/0"}]}}
+ "ipam": {"type": "host-local", "dataDir": "/var/lib/cni/pod-network", "ranges": [[{"subnet": "$(node_pod_cidr "$n")"}]], "routes": [{"dst": "0.0.0.0/0"}]}}
 JSON
   cat > "$conf/00-multus.conf" <<JSON
 {"name": "multus-cni-network", "type": "multus",

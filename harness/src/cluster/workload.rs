@@ -98,6 +98,10 @@ pub struct WorkloadContext<'a> {
     /// The real namespace of the workload's alias.
     pub namespace: &'a str,
     pub images: &'a Images,
+    /// Extra TCP ports the agent listens on where they are free: the ports probes aim at on a
+    /// host-network workload's nodes, which the node itself may already serve (cilium-health
+    /// on 4240).
+    pub tcp_listen: &'a [u16],
 }
 
 /// The workload's pods, one per entry of `nodes` (from `plan_nodes`): `Some(node)` pins the
@@ -136,11 +140,7 @@ pub fn build_pods(
                     annotations: annotations.clone(),
                     ..ObjectMeta::default()
                 },
-                spec: Some(pod_spec(
-                    workload.host_network,
-                    node.as_deref(),
-                    context.images,
-                )),
+                spec: Some(pod_spec(workload.host_network, node.as_deref(), context)),
                 status: None,
             })
         })
@@ -267,14 +267,14 @@ fn invalid(workload: &Workload, problem: &str) -> ClusterError {
     }
 }
 
-fn pod_spec(host_network: bool, node: Option<&str>, images: &Images) -> PodSpec {
+fn pod_spec(host_network: bool, node: Option<&str>, context: &WorkloadContext<'_>) -> PodSpec {
     let (pod_security, container_security) = if host_network {
         host_network_security()
     } else {
         unprivileged_security()
     };
     PodSpec {
-        containers: vec![agent_container(images, container_security)],
+        containers: vec![agent_container(context, container_security)],
         host_network: host_network.then_some(true),
         // Host-network agents still resolve cluster names (service-dns targets).
         dns_policy: host_network.then(|| "ClusterFirstWithHostNet".into()),
@@ -288,7 +288,18 @@ fn pod_spec(host_network: bool, node: Option<&str>, images: &Images) -> PodSpec 
     }
 }
 
-fn agent_container(images: &Images, security: SecurityContext) -> Container {
+fn agent_container(context: &WorkloadContext<'_>, security: SecurityContext) -> Container {
+    let images = context.images;
+    let command = [AGENT_BINARY, "agent", "serve"]
+        .into_iter()
+        .map(String::from)
+        .chain(
+            context
+                .tcp_listen
+                .iter()
+                .flat_map(|port| ["--tcp-listen".to_string(), port.to_string()]),
+        )
+        .collect();
     let field_env = |name: &str, path: &str| EnvVar {
         name: name.into(),
         value_from: Some(EnvVarSource {
@@ -304,7 +315,7 @@ fn agent_container(images: &Images, security: SecurityContext) -> Container {
         name: AGENT_CONTAINER.into(),
         image: Some(images.agent_image()),
         image_pull_policy: Some(images.pull_policy.as_str().into()),
-        command: Some(vec![AGENT_BINARY.into(), "agent".into(), "serve".into()]),
+        command: Some(command),
         env: Some(vec![
             field_env("POD_NAME", "metadata.name"),
             field_env("NODE_NAME", "spec.nodeName"),
@@ -429,6 +440,7 @@ mod tests {
             scenario: "pod-to-pod",
             namespace: "cnicheck-t0abcd1234",
             images,
+            tcp_listen: &[],
         })
     }
 
@@ -557,6 +569,29 @@ mod tests {
         assert_eq!(
             spec["containers"][0]["securityContext"],
             json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"], "add": ["NET_RAW"]}})
+        );
+    }
+
+    #[test]
+    fn node_ports_under_test_are_listened_on_where_free() {
+        let run = RunId::parse(RUN).unwrap();
+        let context = WorkloadContext {
+            run: &run,
+            scenario: "node-ports",
+            namespace: "cnicheck-t0abcd1234",
+            images: &Images::default(),
+            tcp_listen: &[4240],
+        };
+        let pods = build_pods(
+            &workload("name: node\nhost-network: true\n"),
+            &[Some("worker-1".into())],
+            &context,
+        )
+        .unwrap();
+        let pod = serde_json::to_value(&pods[0]).unwrap();
+        assert_eq!(
+            pod["spec"]["containers"][0]["command"],
+            json!(["/cnicheck", "agent", "serve", "--tcp-listen", "4240"])
         );
     }
 

@@ -69,6 +69,19 @@ pub enum ProbeAction {
         port: u16,
         marker: String,
     },
+    /// Sends datagrams carrying `marker` (like [`ProbeAction::Udp`]) and waits for nothing:
+    /// ports like GENEVE's 6081 answer nobody, so delivery is confirmed by the receiver running
+    /// [`ProbeAction::UdpReceive`] at the same time. Alone, it proves nothing.
+    UdpSend {
+        host: String,
+        port: u16,
+        marker: String,
+    },
+    /// Watches the pod's network namespace until a UDP datagram to `port` carrying `marker`
+    /// arrives. It watches through a raw socket, which sees datagrams after the host firewall's
+    /// INPUT chain and whether or not a socket (even a kernel GENEVE device) holds the port, so
+    /// it confirms delivery to the node, not merely to its network interface. Needs CAP_NET_RAW.
+    UdpReceive { port: u16, marker: String },
     /// One ICMP echo request.
     Icmp { host: String },
     /// An A and AAAA lookup (every address, IPv4 first) with the pod's search domains and ndots,
@@ -101,6 +114,11 @@ pub enum Outcome {
     HttpStatus { status: u16, server: Option<String> },
     /// UDP echo containing our marker came back. `server` is the echoing pod, when it said.
     UdpEcho { server: Option<String> },
+    /// [`ProbeAction::UdpSend`] sent this many datagrams; whether they arrived is the
+    /// receiver's to say.
+    UdpSent { datagrams: u32 },
+    /// [`ProbeAction::UdpReceive`] saw a datagram carrying the marker, sent from `source`.
+    UdpReceived { source: String },
     /// ICMP echo reply received.
     IcmpReply,
     /// DNS answered with addresses.
@@ -134,6 +152,8 @@ impl Outcome {
             Outcome::Connected { .. } => "connected".into(),
             Outcome::HttpStatus { status, .. } => format!("http {status}"),
             Outcome::UdpEcho { .. } => "udp echo".into(),
+            Outcome::UdpSent { datagrams } => format!("udp sent x{datagrams}, unconfirmed"),
+            Outcome::UdpReceived { .. } => "udp received".into(),
             Outcome::IcmpReply => "icmp reply".into(),
             Outcome::Resolved { addresses } => {
                 let list: Vec<String> = addresses.iter().map(ToString::to_string).collect();

@@ -1,9 +1,11 @@
 //! Puts a scenario's workloads on the cluster and records where everything landed: namespaces,
 //! pods (IPs, nodes, Multus interfaces) and Services. Probes are planned from this record.
 
+use super::cells::destination_port;
 use crate::cluster::{self, ClusterError, Images, NodeInfo, RunId, WaitOptions, WorkloadContext};
 use crate::multus::{self, IpRange};
-use crate::scenario::model::{NamespaceSpec, Scenario, WorkloadRef};
+use crate::probe::ports;
+use crate::scenario::model::{NamespaceSpec, Protocol, Scenario, Target, WorkloadRef};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::Client;
 use std::collections::{BTreeMap, BTreeSet};
@@ -120,11 +122,13 @@ pub async fn deploy(
     for (workload, pod_nodes) in scenario.workloads.iter().zip(&plan) {
         let reference = WorkloadRef::of(workload);
         let namespace = &namespaces[reference.namespace];
+        let tcp_listen = node_tcp_ports(scenario, reference);
         let context = WorkloadContext {
             run: options.run,
             scenario: &scenario.name.value,
             namespace,
             images: options.images,
+            tcp_listen: &tcp_listen,
         };
         let pods = cluster::build_pods(workload, pod_nodes, &context)?;
         let service = cluster::build_service(workload, &context)?;
@@ -222,6 +226,29 @@ fn pod_workload(pod: &Pod) -> Option<&str> {
         .as_ref()?
         .get(cluster::labels::WORKLOAD)
         .map(String::as_str)
+}
+
+/// The TCP ports the scenario probes on `workload`'s nodes (`node:` targets) beyond the agent's
+/// own: the node-port checks' ports (4240), which the workload's agents then listen on where
+/// the node does not serve them already.
+fn node_tcp_ports(scenario: &Scenario, workload: WorkloadRef<'_>) -> Vec<u16> {
+    let own_ports = [ports::HTTP, ports::HTTP_ALT, ports::TCP_ECHO];
+    let mut tcp_ports: Vec<u16> = scenario
+        .phases
+        .iter()
+        .flat_map(|phase| &phase.probes)
+        .filter(|set| matches!(set.protocol.value, Protocol::Tcp | Protocol::Http))
+        .filter(|set| {
+            set.to.as_slice().iter().any(|to| {
+                matches!(Target::parse(&to.value), Some(Target::Node(target)) if target == workload)
+            })
+        })
+        .filter_map(destination_port)
+        .filter(|port| !own_ports.contains(port))
+        .collect();
+    tcp_ports.sort_unstable();
+    tcp_ports.dedup();
+    tcp_ports
 }
 
 fn deployed_pod(pod: &Pod) -> DeployedPod {

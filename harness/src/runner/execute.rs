@@ -5,8 +5,9 @@
 use super::plan::PlannedProbe;
 use crate::cluster::{self, PodRef};
 use crate::judge::{self, Judgement};
-use crate::probe::ProbeResult;
-use crate::report::model::{ProbeReport, Verdict};
+use crate::probe::{Outcome, ProbeRequest, ProbeResult};
+use crate::report::model::{ProbeReport, Reach, Verdict};
+use crate::scenario::model::Protocol;
 use futures::future::join_all;
 use kube::Client;
 use std::collections::BTreeMap;
@@ -91,36 +92,85 @@ pub async fn run_probes(
         .collect()
 }
 
-/// Runs `pending` probes, one batch per source pod, all batches concurrently.
+/// Which half of a probe a request is: the source's, or its receiver's (see [`Receiver`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Half {
+    Source,
+    Receiver,
+}
+
+/// Runs `pending` probes, one batch per pod, all batches concurrently: a pod's batch holds the
+/// probes it sends and the deliveries it confirms as a receiver, so both halves overlap.
 async fn run_round(
     client: &Client,
     probes: &[PlannedProbe],
     pending: &[usize],
 ) -> Vec<(usize, ProbeResult)> {
-    let mut by_pod: BTreeMap<String, (PodRef, Vec<usize>)> = BTreeMap::new();
-    for &index in pending {
-        let pod = probes[index].pod();
+    let mut by_pod: BTreeMap<String, (PodRef, Vec<(usize, Half, ProbeRequest)>)> = BTreeMap::new();
+    let mut add = |pod: PodRef, entry| {
         by_pod
             .entry(pod.to_string())
             .or_insert_with(|| (pod, Vec::new()))
             .1
-            .push(index);
+            .push(entry);
+    };
+    for &index in pending {
+        let probe = &probes[index];
+        add(probe.pod(), (index, Half::Source, probe.request.clone()));
+        if let Some(receiver) = &probe.receiver {
+            add(
+                receiver.pod.clone(),
+                (index, Half::Receiver, receiver.request.clone()),
+            );
+        }
     }
-    let batches = by_pod.into_values().map(|(pod, indices)| async move {
-        let requests: Vec<_> = indices
+    let batches = by_pod.into_values().map(|(pod, entries)| async move {
+        let requests: Vec<_> = entries
             .iter()
             .enumerate()
-            .map(|(id, &index)| {
-                let mut request = probes[index].request.clone();
-                request.id = id as u32;
-                request
+            .map(|(id, (_, _, request))| ProbeRequest {
+                id: id as u32,
+                ..request.clone()
             })
             .collect();
         let deadline = cluster::batch_deadline(&requests);
         let results = cluster::run_agent_batch(client, &pod, &requests, deadline).await;
-        indices.into_iter().zip(results).collect::<Vec<_>>()
+        entries
+            .into_iter()
+            .map(|(index, half, _)| (index, half))
+            .zip(results)
+            .collect::<Vec<_>>()
     });
-    join_all(batches).await.into_iter().flatten().collect()
+    let mut sources = BTreeMap::new();
+    let mut receivers = BTreeMap::new();
+    for ((index, half), result) in join_all(batches).await.into_iter().flatten() {
+        match half {
+            Half::Source => sources.insert(index, result),
+            Half::Receiver => receivers.insert(index, result),
+        };
+    }
+    sources
+        .into_iter()
+        .map(|(index, mut result)| {
+            if let Some(received) = receivers.remove(&index) {
+                result.outcome = confirmed_delivery(result.outcome, received.outcome);
+            }
+            (index, result)
+        })
+        .collect()
+}
+
+/// One observation from a sender's and its receiver's: delivery is what the receiver saw, as
+/// long as the sender did send.
+fn confirmed_delivery(sent: Outcome, received: Outcome) -> Outcome {
+    match (sent, received) {
+        (_, received @ Outcome::UdpReceived { .. }) => received,
+        (Outcome::UdpSent { .. }, Outcome::CouldNotRun { reason }) => Outcome::CouldNotRun {
+            reason: format!("the receiver could not watch for the datagrams: {reason}"),
+        },
+        (Outcome::UdpSent { .. }, received) => received,
+        (sent, _) => sent,
+    }
 }
 
 fn report(
@@ -163,10 +213,40 @@ fn report(
         duration_secs: duration.as_secs_f64(),
         message: match verdict {
             Verdict::Pass | Verdict::Skip => None,
-            _ => last.map(|judgement| judgement.explanation.clone()),
+            _ => last.map(|judgement| explain(probe, judgement)),
         },
         reproduce: reproduce_command(probe),
     }
+}
+
+/// The judgement's explanation, and for traffic between nodes that did not get through, which
+/// path between which nodes is blocked and what breaks with it.
+fn explain(probe: &PlannedProbe, judgement: &Judgement) -> String {
+    let explanation = judgement.explanation.clone();
+    let Some((from, to)) = &probe.between_nodes else {
+        return explanation;
+    };
+    if judgement.observed_reach != Reach::Blocked
+        || judge::expected_reach(&probe.expected) != Reach::Reached
+    {
+        return explanation;
+    }
+    let path = match probe.port {
+        Some(port) => format!("{}/{port}", probe.protocol.name()),
+        None => probe.protocol.name().to_string(),
+    };
+    let purpose = match (probe.protocol, probe.port) {
+        (Protocol::Udp, Some(6081)) => {
+            " (Cilium's GENEVE overlay: every cross-node pod packet depends on it)"
+        }
+        (Protocol::Tcp | Protocol::Http, Some(4240)) => " (Cilium's node health checks)",
+        (Protocol::Icmp, _) => " (Cilium's node health pings)",
+        _ => "",
+    };
+    format!(
+        "{explanation}. {path} from node {from} to node {to} is blocked{purpose}: most likely a \
+         firewall between the nodes (host firewall, security group or network ACL)"
+    )
 }
 
 /// The same probe by hand, through the same agent: what a user pastes to see it again.

@@ -31,7 +31,23 @@ pub struct PlannedProbe {
     pub address: Option<AddressExpectation>,
     /// `id` is assigned per batch by the executor.
     pub request: ProbeRequest,
+    /// Where nothing answers (UDP to a node), the destination's agent confirms delivery by
+    /// running this request while the source sends.
+    pub receiver: Option<Receiver>,
+    /// Source and destination nodes, when the destination is a node (node-port checks).
+    pub between_nodes: Option<(String, String)>,
 }
+
+/// The destination pod's half of a probe whose delivery only the destination can confirm.
+#[derive(Debug, Clone)]
+pub struct Receiver {
+    pub pod: PodRef,
+    pub request: ProbeRequest,
+}
+
+/// How much longer a receiver watches than its sender sends: the two agent execs start at
+/// about, not exactly, the same moment.
+const RECEIVER_GRACE_MS: u64 = 1000;
 
 impl PlannedProbe {
     pub fn pod(&self) -> PodRef {
@@ -58,6 +74,10 @@ pub struct Unplannable {
 
 /// One resolved destination of a target.
 struct Destination {
+    /// The agent pod answering, when the target is one (`pod:`, `node:`).
+    pod: Option<PodRef>,
+    /// The node, for `node:` targets.
+    node: Option<String>,
     /// Host for the request: an address, or a name the agent resolves.
     host: String,
     port: Option<u16>,
@@ -93,12 +113,7 @@ pub fn plan_phase(
             .timeout
             .as_ref()
             .map_or(DEFAULT_PROBE_TIMEOUT_SECS, |t| t.value);
-        let request = |action| ProbeRequest {
-            id: 0,
-            action,
-            timeout_ms: (timeout_secs * 1000.0) as u64,
-            interface: set.interface.clone(),
-        };
+        let timeout_ms = (timeout_secs * 1000.0) as u64;
         if let Some(Target::Interface(interface)) = Target::parse(&cell.to) {
             for source in &from.pods {
                 match address_expectation(source, interface, deployment) {
@@ -112,9 +127,16 @@ pub fn plan_phase(
                         port: None,
                         expected: set.expectation_for(&cell.from, &cell.to).clone(),
                         address: Some(address),
-                        request: request(ProbeAction::Interface {
-                            name: interface.to_owned(),
-                        }),
+                        request: ProbeRequest {
+                            id: 0,
+                            action: ProbeAction::Interface {
+                                name: interface.to_owned(),
+                            },
+                            timeout_ms,
+                            interface: None,
+                        },
+                        receiver: None,
+                        between_nodes: None,
                     }),
                     Err(reason) => unplannable.push(fail(reason)),
                 }
@@ -128,9 +150,38 @@ pub fn plan_phase(
                 continue;
             }
         };
+        let mut planned_for_cell = 0;
         for source in &from.pods {
-            for destination in &destinations {
-                let action = action(set, destination);
+            let source_pod = PodRef {
+                namespace: source.namespace.clone(),
+                name: source.name.clone(),
+            };
+            // A pod never probes itself: `from: node` to `node:node` means every ordered pair of
+            // distinct nodes.
+            for destination in destinations
+                .iter()
+                .filter(|destination| destination.pod.as_ref() != Some(&source_pod))
+            {
+                planned_for_cell += 1;
+                let (action, receiver) = match (action(set, destination), &destination.node) {
+                    (ProbeAction::Udp { host, port, marker }, Some(_)) => (
+                        ProbeAction::UdpSend {
+                            host,
+                            port,
+                            marker: marker.clone(),
+                        },
+                        destination.pod.clone().map(|pod| Receiver {
+                            pod,
+                            request: ProbeRequest {
+                                id: 0,
+                                action: ProbeAction::UdpReceive { port, marker },
+                                timeout_ms: timeout_ms + RECEIVER_GRACE_MS,
+                                interface: None,
+                            },
+                        }),
+                    ),
+                    (action, _) => (action, None),
+                };
                 planned.push(PlannedProbe {
                     name: format!(
                         "{} [{} -> {}]",
@@ -144,9 +195,26 @@ pub fn plan_phase(
                     port: destination.port,
                     expected: set.expectation_for(&cell.from, &cell.to).clone(),
                     address: None,
-                    request: request(action),
+                    request: ProbeRequest {
+                        id: 0,
+                        action,
+                        timeout_ms,
+                        interface: set.interface.clone(),
+                    },
+                    receiver,
+                    between_nodes: destination
+                        .node
+                        .clone()
+                        .map(|node| (source.node.clone(), node)),
                 });
             }
+        }
+        if planned_for_cell == 0 && !from.pods.is_empty() {
+            unplannable.push(fail(format!(
+                "nothing to probe: every destination of `{}` is the probing pod itself \
+                 (needs more replicas or nodes)",
+                cell.to
+            )));
         }
     }
     (planned, unplannable)
@@ -190,6 +258,11 @@ fn destinations(
                     None => pod.ip.clone(),
                 };
                 Ok(Destination {
+                    pod: Some(PodRef {
+                        namespace: pod.namespace.clone(),
+                        name: pod.name.clone(),
+                    }),
+                    node: matches!(target, Target::Node(_)).then(|| pod.node.clone()),
                     describe: format!("{} ({})", with_port(&host), pod.name),
                     host,
                     port,
@@ -207,6 +280,8 @@ fn destinations(
                 .and_then(|spec| spec.cluster_ip.clone())
                 .ok_or_else(|| format!("Service of `{reference}` has no ClusterIP"))?;
             vec![Destination {
+                pod: None,
+                node: None,
                 describe: format!("{} (Service {})", with_port(&ip), reference.name),
                 host: ip,
                 port,
@@ -216,6 +291,8 @@ fn destinations(
             let namespace = &deployment.namespaces[reference.namespace];
             let name = format!("{}.{namespace}.svc.cluster.local", reference.name);
             vec![Destination {
+                pod: None,
+                node: None,
                 describe: with_port(&name),
                 host: name,
                 port,
@@ -229,6 +306,8 @@ fn destinations(
                 .iter()
                 .filter_map(|node| Some((node, node.internal_ips.first()?)))
                 .map(|(node, ip)| Destination {
+                    pod: None,
+                    node: None,
                     describe: format!("{ip}:{node_port} (node {})", node.name),
                     host: ip.to_string(),
                     port: Some(node_port),
@@ -248,12 +327,16 @@ fn destinations(
                 _ => set.port,
             };
             vec![Destination {
+                pod: None,
+                node: None,
                 describe: url.to_string(),
                 host,
                 port,
             }]
         }
         Target::Dns(name) => vec![Destination {
+            pod: None,
+            node: None,
             describe: name.to_string(),
             host: name.to_string(),
             port: None,

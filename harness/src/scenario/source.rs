@@ -95,6 +95,8 @@ macro_rules! embed {
 pub(super) const BUILTIN_SCENARIOS: &[(&str, &str)] = embed![
     "pod-to-pod.yaml",
     "pod-to-service.yaml",
+    "cross-node.yaml",
+    "node-ports.yaml",
     "dns.yaml",
     "external.yaml",
     "network-policy.yaml",

@@ -5,6 +5,7 @@ mod dns;
 mod http;
 mod icmp;
 mod interface;
+mod receive;
 mod resolve;
 mod socket;
 mod tcp;
@@ -68,6 +69,10 @@ async fn observe(request: &ProbeRequest, context: &ProbeContext) -> ProbeOutcome
         ProbeAction::Tcp { host, port } => tcp::probe(host, *port, &settings).await,
         ProbeAction::Http { url } => http::probe(url, &settings).await,
         ProbeAction::Udp { host, port, marker } => udp::probe(host, *port, marker, &settings).await,
+        ProbeAction::UdpSend { host, port, marker } => {
+            udp::send(host, *port, marker, &settings).await
+        }
+        ProbeAction::UdpReceive { port, marker } => receive::probe(*port, marker, &settings).await,
         ProbeAction::Icmp { host } => icmp::probe(host, &settings).await,
         ProbeAction::Dns { name, server } => dns::probe(name, server.as_deref(), &settings).await,
         ProbeAction::Interface { name } => interface::probe(name, interface),

@@ -1,5 +1,7 @@
 //! UDP: a pass needs proof of delivery, an echo carrying our marker. Datagrams may be lost, so
 //! the marker is resent a few times within the timeout before concluding nothing answers.
+//! Where nothing echoes (GENEVE's port on a node), [`send`] only sends and the receiving node's
+//! agent confirms arrival (see `receive`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -22,17 +24,8 @@ pub(super) async fn probe(
     marker: &str,
     settings: &ProbeSettings<'_>,
 ) -> ProbeOutcome {
-    // Empty would match any reply; too long would not fit the reply buffer with a pod name.
-    if marker.is_empty() || marker.len() > MAX_MARKER {
-        return Err(could_not_run(format!(
-            "a UDP marker must have 1 to {MAX_MARKER} bytes"
-        )));
-    }
-    let address = settings.names.resolve_host(host, settings.timeout).await?;
-    let peer = SocketAddr::new(address, port);
-    let socket = socket::open(peer, Type::DGRAM, Protocol::UDP, settings.interface)?;
-    let socket = UdpSocket::from_std(socket.into())
-        .map_err(|error| could_not_run(format!("cannot register the UDP socket: {error}")))?;
+    check_marker(marker)?;
+    let (socket, peer) = open(host, port, settings).await?;
     // Connected, so the kernel reports an ICMP port unreachable to us as ECONNREFUSED.
     if let Err(error) = socket.connect(peer).await {
         return Ok(socket::outcome_of_io_error(&error));
@@ -44,6 +37,54 @@ pub(super) async fn probe(
     )
     .await
     .unwrap_or(Outcome::Timeout))
+}
+
+/// Sends `marker` [`SENDS`] times over the timeout and reports how many datagrams left. Replies
+/// and ICMP errors are ignored: a port unreachable only means no socket holds the port, while
+/// the receiver's raw socket still sees the datagram arrive.
+pub(super) async fn send(
+    host: &str,
+    port: u16,
+    marker: &str,
+    settings: &ProbeSettings<'_>,
+) -> ProbeOutcome {
+    check_marker(marker)?;
+    let (socket, peer) = open(host, port, settings).await?;
+    let mut resend = tokio::time::interval(settings.timeout / SENDS);
+    let mut datagrams = 0;
+    for _ in 0..SENDS {
+        resend.tick().await;
+        match socket.send_to(marker.as_bytes(), peer).await {
+            Ok(_) => datagrams += 1,
+            // Nothing left this pod: that is an observation only if it never worked.
+            Err(error) if datagrams == 0 => return Ok(socket::outcome_of_io_error(&error)),
+            Err(error) => tracing::debug!(%error, "a resend failed"),
+        }
+    }
+    Ok(Outcome::UdpSent { datagrams })
+}
+
+/// Empty would match any datagram; too long would not fit an echo with a pod name.
+pub(super) fn check_marker(marker: &str) -> Result<(), Outcome> {
+    if marker.is_empty() || marker.len() > MAX_MARKER {
+        return Err(could_not_run(format!(
+            "a UDP marker must have 1 to {MAX_MARKER} bytes"
+        )));
+    }
+    Ok(())
+}
+
+async fn open(
+    host: &str,
+    port: u16,
+    settings: &ProbeSettings<'_>,
+) -> Result<(UdpSocket, SocketAddr), Outcome> {
+    let address = settings.names.resolve_host(host, settings.timeout).await?;
+    let peer = SocketAddr::new(address, port);
+    let socket = socket::open(peer, Type::DGRAM, Protocol::UDP, settings.interface)?;
+    let socket = UdpSocket::from_std(socket.into())
+        .map_err(|error| could_not_run(format!("cannot register the UDP socket: {error}")))?;
+    Ok((socket, peer))
 }
 
 /// Sends `marker` every `resend_every` until an echo containing it, or an error, comes back.
@@ -84,7 +125,7 @@ fn echoing_server(reply: &[u8], marker: &[u8]) -> Option<Option<String>> {
     }))
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+pub(super) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack
         .windows(needle.len())
         .any(|window| window == needle)

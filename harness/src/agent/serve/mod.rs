@@ -37,7 +37,8 @@ pub struct ServeArgs {
     pub tcp_echo_port: u16,
     #[arg(long, default_value_t = ports::UDP_ECHO)]
     pub udp_echo_port: u16,
-    /// An extra TCP echo port (e.g. 4240 for node-port checks); repeatable.
+    /// An extra TCP echo port, where it is free (node-port checks: where the node already serves
+    /// it, like cilium-health on 4240, probes reach that server instead); repeatable.
     #[arg(long = "tcp-listen", value_name = "PORT")]
     pub extra_tcp_ports: Vec<u16>,
     /// An extra UDP echo port; repeatable.
@@ -62,7 +63,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), AgentError> {
 }
 
 /// Where a bound agent listens; the first entry of each list is the standard port, extra
-/// listeners follow in the order given.
+/// listeners follow in the order given (where their ports were free).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenAddresses {
     /// [`ServeArgs::http_port`], then [`ServeArgs::http_alt_port`].
@@ -95,10 +96,25 @@ impl BoundAgent {
             .into_iter()
             .map(tcp)
             .collect::<Result<(Vec<_>, Vec<_>), _>>()?;
-        let (tcp_echo, tcp_echo_addresses) = std::iter::once(args.tcp_echo_port)
-            .chain(args.extra_tcp_ports.iter().copied())
-            .map(tcp)
-            .collect::<Result<(Vec<_>, Vec<_>), _>>()?;
+        let (mut tcp_echo, mut tcp_echo_addresses) = (Vec::new(), Vec::new());
+        let (listener, address) = tcp(args.tcp_echo_port)?;
+        tcp_echo.push(listener);
+        tcp_echo_addresses.push(address);
+        for &port in &args.extra_tcp_ports {
+            match listen::tcp(args.listen_address, port) {
+                Ok((listener, address)) => {
+                    tcp_echo.push(listener);
+                    tcp_echo_addresses.push(address);
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+                    tracing::info!(
+                        port,
+                        "port already served here; probes will reach that server"
+                    );
+                }
+                Err(source) => return Err(listen_error("tcp", port)(source)),
+            }
+        }
         let (udp_echo, udp_echo_addresses) = std::iter::once(args.udp_echo_port)
             .chain(args.extra_udp_ports.iter().copied())
             .map(udp)
