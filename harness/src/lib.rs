@@ -11,6 +11,7 @@ pub mod checks;
 pub mod cluster;
 pub mod image;
 pub mod judge;
+pub mod multus;
 pub mod probe;
 pub mod report;
 pub mod runner;

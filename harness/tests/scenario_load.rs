@@ -703,6 +703,76 @@ fn a_scenario_is_a_builtin_check_or_workloads_with_phases() {
 }
 
 #[test]
+fn address_checks_and_multus_networks_are_checked() {
+    let yaml = "\
+name: s
+multus-network: Bad_Name
+workloads:
+  - name: peer
+phases:
+  - name: one
+    probes:
+      - from: peer
+        to: [interface:net1, pod:peer]
+        protocol: address
+        interface: net1
+        expect: allowed
+      - from: peer
+        to: interface:net1
+        protocol: icmp
+        expect: in-nad-range
+";
+    assert_errors(
+        "address_checks",
+        yaml,
+        &[
+            (
+                2,
+                17,
+                "not a valid NetworkAttachmentDefinition name",
+                "lowercase",
+            ),
+            (
+                2,
+                17,
+                "`multus-network` needs Multus",
+                "network-attachment-definitions.k8s.cni.cncf.io",
+            ),
+            (
+                9,
+                30,
+                "`pod:peer` cannot be probed with address",
+                "the source pod's own `interface:NAME`",
+            ),
+            (
+                12,
+                17,
+                "does not fit protocol address",
+                "expects `in-nad-range`",
+            ),
+            (
+                10,
+                19,
+                "cannot be bound to `interface: net1`",
+                "`to: interface:net1`",
+            ),
+            (
+                14,
+                13,
+                "`interface:net1` cannot be probed with icmp",
+                "need `protocol: address`",
+            ),
+            (
+                16,
+                17,
+                "does not fit protocol icmp",
+                "use `protocol: address`",
+            ),
+        ],
+    );
+}
+
+#[test]
 fn unreadable_files_name_the_path() {
     let errors = scenario::load_file("/nonexistent/s.yaml").unwrap_err();
     assert!(matches!(errors[..], [ScenarioError::Read { .. }]));

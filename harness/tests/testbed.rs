@@ -4,7 +4,8 @@
 //!
 //! Each test proves one promise: the built-in suites pass on a healthy cluster; a wrong
 //! expectation fails with a readable message; a probe whose agent vanished is an error, never a
-//! pass; a missing image is a setup error named within the timeout; a killed run is cleaned
+//! pass; a missing image is a setup error named within the timeout; a Multus NAD whose master
+//! interface is missing or whose range is too small is named as such; a killed run is cleaned
 //! up by `cnicheck cleanup`, and an interrupted one cleans up after itself.
 
 use cnicheck::cluster::{self, labels};
@@ -15,7 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const AGENT_IMAGE: &str = "localhost/cnicheck-agent:dev";
+/// What `ci/testbed/agent-image` builds; `CNICHECK_AGENT_IMAGE` names another build of it.
+fn agent_image() -> String {
+    std::env::var("CNICHECK_AGENT_IMAGE").unwrap_or_else(|_| "localhost/cnicheck-agent:dev".into())
+}
 const EXTERNAL_TARGET: &str = "http://outside.cnicheck.test/";
 
 fn workdir(test: &str) -> PathBuf {
@@ -31,7 +35,7 @@ fn cnicheck(dir: &Path, extra: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_cnicheck"));
     command.arg("run");
     if !extra.contains(&"--agent-image") {
-        command.args(["--agent-image", AGENT_IMAGE, "--pull-policy", "never"]);
+        command.args(["--agent-image", &agent_image(), "--pull-policy", "never"]);
     }
     command
         .args([
@@ -591,7 +595,7 @@ impl StandInCilium {
             serde_json::json!({
                 "containers": [{
                     "name": container,
-                    "image": AGENT_IMAGE,
+                    "image": agent_image(),
                     "imagePullPolicy": "Never",
                     "command": ["/cnicheck", "agent", "serve"],
                 }],
@@ -681,21 +685,22 @@ fn a_cilium_look_alike_is_inspected_and_its_missing_cilium_health_is_an_error() 
     let stand_in = StandInCilium::deploy();
     stand_in.wait_ready();
     let dir = workdir("cilium-stand-in");
+    let image = agent_image();
     let (output, report) = run(
         &dir,
         &[
             "--group",
             "cilium",
             "--expect-cilium-image",
-            AGENT_IMAGE,
+            &image,
             "--expect-cilium-operator-image",
-            AGENT_IMAGE,
+            &image,
         ],
     );
     let cilium = report.cluster.cilium.as_ref().expect("Cilium found");
     assert_eq!(cilium.namespace, stand_in.namespace);
     assert_eq!(cilium.agent.ready, cilium.agent.desired);
-    assert_eq!(cilium.agent.images, [AGENT_IMAGE]);
+    assert_eq!(cilium.agent.images, [image.clone()]);
     let results = &report.scenarios[0].probes;
     let verdict_of = |prefix: &str| -> Vec<Verdict> {
         results
@@ -754,5 +759,97 @@ fn a_cilium_look_alike_is_inspected_and_its_missing_cilium_health_is_an_error() 
             .unwrap()
             .ends_with("another tag: expected other, runs dev"),
         "{failed:#?}"
+    );
+}
+
+#[test]
+#[ignore = "needs the testbed: run through ci/test"]
+fn multus_pods_get_net1_in_the_nad_range_and_reach_each_other() {
+    let dir = workdir("multus");
+    let (output, report) = run(&dir, &["--group", "multus"]);
+    let tally = report.tally();
+    assert_eq!(output.status.code(), Some(0), "{tally:?}");
+    let multus = &report.scenarios[0];
+    assert!(multus.skipped.is_none(), "{:?}", multus.skipped);
+    let checks: Vec<_> = multus
+        .probes
+        .iter()
+        .filter(|probe| probe.protocol == "address")
+        .collect();
+    assert_eq!(checks.len(), 2, "one address check per pod");
+    for check in checks {
+        assert_eq!(check.verdict, Verdict::Pass, "{check:#?}");
+        assert_eq!(check.expected, "net1 in 10.202.0.100-10.202.0.199");
+        // An IPv6 link-local address may follow.
+        let address = check.observed.strip_prefix("net1 10.202.0.");
+        assert!(
+            address.is_some_and(|a| a.split(',').next().unwrap().ends_with("/24")),
+            "{}",
+            check.observed
+        );
+    }
+    assert!(
+        multus
+            .probes
+            .iter()
+            .all(|probe| probe.verdict == Verdict::Pass),
+        "{:#?}",
+        multus.probes
+    );
+}
+
+/// Runs the multus suite with `options` and returns its setup error and how long the run took.
+fn multus_setup_error(test: &str, options: &[&str]) -> (String, Duration) {
+    let dir = workdir(test);
+    let started = Instant::now();
+    let mut args = vec!["--group", "multus"];
+    args.extend_from_slice(options);
+    let (output, report) = run(&dir, &args);
+    let elapsed = started.elapsed();
+    assert_eq!(output.status.code(), Some(102), "setup errors exit 102");
+    assert!(
+        cnicheck_namespaces().is_empty(),
+        "setup errors must still clean up"
+    );
+    let error = report.scenarios[0]
+        .setup_error
+        .clone()
+        .expect("a setup error");
+    (error, elapsed)
+}
+
+#[test]
+#[ignore = "needs the testbed: run through ci/test"]
+fn a_missing_multus_master_is_a_setup_error_naming_it_at_once() {
+    let (error, elapsed) = multus_setup_error("multus-master", &["--multus-master", "eth9"]);
+    assert!(
+        error.contains("Multus NAD cnicheck-macvlan: master interface eth9 not found on node "),
+        "{error}"
+    );
+    assert!(error.contains("fix: set --multus-master"), "{error}");
+    assert!(
+        elapsed < Duration::from_secs(45),
+        "took {elapsed:?}: a missing master never appears, so it must not be waited for"
+    );
+}
+
+#[test]
+#[ignore = "needs the testbed: run through ci/test"]
+fn a_multus_range_too_small_for_the_pods_is_a_setup_error_naming_it() {
+    // One address, two pods.
+    let (error, elapsed) = multus_setup_error(
+        "multus-exhausted",
+        &["--multus-range", "10.202.0.150-10.202.0.150/24"],
+    );
+    assert!(
+        error.contains(
+            "Multus NAD cnicheck-macvlan: IPAM range exhausted (range 10.202.0.150-10.202.0.150)"
+        ),
+        "{error}"
+    );
+    assert!(error.contains("fix: widen --multus-range"), "{error}");
+    assert!(
+        elapsed < Duration::from_secs(75),
+        "took {elapsed:?}: an exhausted range must fail after the stuck grace, not the timeout"
     );
 }

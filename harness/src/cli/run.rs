@@ -6,11 +6,13 @@ use super::{EXIT_TOOL_ERROR, EXIT_USAGE, print_scenario_errors};
 use cnicheck::checks::{CheckOptions, cilium};
 use cnicheck::cluster::{self, Images, PullPolicy, RunId};
 use cnicheck::image::ImageRef;
+use cnicheck::multus::{IpRange, MultusError, NadOptions, Plugin};
 use cnicheck::report::{self, console::Console, model::RunReport, model::Verdict};
 use cnicheck::runner::{self, ExternalTarget, RunOptions, Selection, cells};
 use cnicheck::scenario::model::BuiltinCheck;
 use cnicheck::scenario::{self, LoadedScenario};
 use libtest_mimic::{Failed, Trial};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -70,6 +72,26 @@ pub struct RunArgs {
     /// public.ecr.aws/eks/cilium/operator-generic:v1.17.6-0.
     #[arg(long, value_name = "IMAGE")]
     pub expect_cilium_operator_image: Option<ImageRef>,
+    /// CNI plugin of the NetworkAttachmentDefinition cnicheck creates for scenarios with a
+    /// `multus-network` (the `multus` suite).
+    #[arg(long, value_enum, default_value = "macvlan", help_heading = "Multus")]
+    pub multus_type: Plugin,
+    /// The nodes' interface the plugin attaches pods to.
+    #[arg(long, default_value = "eth1", help_heading = "Multus")]
+    pub multus_master: String,
+    /// Plugin mode: macvlan bridge (default), private, vepa, passthru; ipvlan l2 (default), l3, l3s.
+    #[arg(long, help_heading = "Multus")]
+    pub multus_mode: Option<String>,
+    /// host-local IPAM range, START-END/PREFIX or a whole subnet; one address per attached pod.
+    #[arg(
+        long,
+        default_value = "10.202.0.100-10.202.0.199/24",
+        help_heading = "Multus"
+    )]
+    pub multus_range: IpRange,
+    /// Gateway of the secondary network (inside the range's subnet); none by default.
+    #[arg(long, help_heading = "Multus")]
+    pub multus_gateway: Option<IpAddr>,
     #[command(flatten)]
     pub tests: libtest_mimic::Arguments,
 }
@@ -91,7 +113,26 @@ impl From<PullPolicyArg> for PullPolicy {
     }
 }
 
+impl RunArgs {
+    fn multus(&self) -> Result<NadOptions, MultusError> {
+        NadOptions::new(
+            self.multus_type,
+            &self.multus_master,
+            self.multus_mode.as_deref(),
+            self.multus_range,
+            self.multus_gateway,
+        )
+    }
+}
+
 pub fn run(args: RunArgs) -> u8 {
+    let multus = match args.multus() {
+        Ok(multus) => multus,
+        Err(error) => {
+            eprintln!("cnicheck: {error}");
+            return EXIT_USAGE;
+        }
+    };
     let scenarios = match load(&args) {
         Ok(scenarios) => scenarios,
         Err(errors) => {
@@ -132,7 +173,7 @@ pub fn run(args: RunArgs) -> u8 {
     }
 
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let report = match runtime.block_on(run_on_cluster(&args, &selections)) {
+    let report = match runtime.block_on(run_on_cluster(&args, &selections, multus)) {
         Ok(report) => report,
         Err(code) => return code,
     };
@@ -194,7 +235,11 @@ fn load(args: &RunArgs) -> Result<Vec<LoadedScenario>, Vec<scenario::ScenarioErr
         .collect())
 }
 
-async fn run_on_cluster(args: &RunArgs, selections: &[Selection<'_>]) -> Result<RunReport, u8> {
+async fn run_on_cluster(
+    args: &RunArgs,
+    selections: &[Selection<'_>],
+    multus: NadOptions,
+) -> Result<RunReport, u8> {
     let client = cluster::connect(args.kubeconfig.as_deref(), args.context.as_deref())
         .await
         .map_err(|error| {
@@ -218,6 +263,7 @@ async fn run_on_cluster(args: &RunArgs, selections: &[Selection<'_>]) -> Result<
         artifacts: args.artifacts.clone(),
         parallel: args.tests.test_threads.unwrap_or(selections.len().max(1)),
         checks: check_options(args),
+        multus,
     };
     let arguments: Vec<String> = std::env::args().collect();
     tokio::select! {

@@ -6,7 +6,7 @@ use crate::report::model::ClusterInfo;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ListParams};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kube::{Client, ResourceExt};
 use std::net::IpAddr;
 
@@ -102,6 +102,28 @@ pub async fn missing_crds(client: &Client, names: &[String]) -> Result<Vec<Strin
         }
     }
     Ok(missing)
+}
+
+/// The CNI config (`spec.config`) of the NetworkAttachmentDefinition `namespace/name`, or
+/// `None` when there is no such NAD.
+pub async fn network_attachment_config(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<String>, ClusterError> {
+    let kind = GroupVersionKind::gvk("k8s.cni.cncf.io", "v1", "NetworkAttachmentDefinition");
+    let resource = ApiResource::from_gvk_with_plural(&kind, "network-attachment-definitions");
+    let nad = Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &resource)
+        .get_opt(name)
+        .await
+        .doing(|| format!("reading NetworkAttachmentDefinition {namespace}/{name}"))?;
+    Ok(nad.map(|nad| {
+        nad.data
+            .pointer("/spec/config")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    }))
 }
 
 /// The CNI the cluster runs, as far as its DaemonSets tell.

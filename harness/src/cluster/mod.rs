@@ -32,7 +32,8 @@ pub use client::connect;
 pub use diagnostics::{DiagnosticsSummary, dump_namespace};
 pub use exec::{PodRef, batch_deadline, run_agent_batch};
 pub use inspect::{
-    CniInfo, NodeInfo, cluster_info, detect_cni, list_nodes, missing_crds, server_version,
+    CniInfo, NodeInfo, cluster_info, detect_cni, list_nodes, missing_crds,
+    network_attachment_config, server_version,
 };
 pub use labels::RunId;
 pub use namespace::{CleanupReport, cleanup_leftovers, create_namespace, delete_namespace};

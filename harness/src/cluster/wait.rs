@@ -8,6 +8,8 @@
 
 use super::events::{last_warning_for, list_events};
 use super::{ApiContext, ClusterError};
+use crate::multus::{self, SandboxFailure};
+use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::api::core::v1::{ContainerStateTerminated, ContainerStatus, Pod};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Client;
@@ -83,8 +85,15 @@ const STUCK_WAITING: [&str; 6] = [
     "RunContainerError",
 ];
 
+/// The kubelet's reason for a pod whose sandbox (network included) could not be created.
+const FAILED_SANDBOX: &str = "FailedCreatePodSandBox";
+/// The waiting reason of a pod whose sandbox is still being created.
+const CREATING: &str = "ContainerCreating";
+
 /// Waits until every pod in `names` is Ready, and returns them. On failure the error lists
 /// every pod that is not ready, with Kubernetes' reason and the pod's last warning event.
+/// A pod Multus cannot attach for a reason cnicheck knows (see [`SandboxFailure`]) is named
+/// as such, at once when it cannot clear by itself.
 pub async fn wait_for_pods_ready(
     client: &Client,
     namespace: &str,
@@ -94,14 +103,31 @@ pub async fn wait_for_pods_ready(
     let api = Api::<Pod>::namespaced(client.clone(), namespace);
     let started = Instant::now();
     let mut stuck_since = BTreeMap::new();
+    let mut sandbox_failures = BTreeMap::new();
+    let mut creating = false;
     loop {
         let pods = api
             .list(&ListParams::default())
             .await
             .doing(|| format!("listing pods in {namespace} while waiting for them to be ready"))?
             .items;
+        // Events only matter while sandboxes are being created: read them only then.
+        if creating {
+            sandbox_failures = sandbox_failures_in(client, namespace).await;
+        }
         let now = Instant::now();
-        let mut assessment = assess(names, pods, &mut stuck_since, now, options.stuck_grace);
+        let mut assessment = assess(
+            names,
+            pods,
+            &sandbox_failures,
+            &mut stuck_since,
+            now,
+            options.stuck_grace,
+        );
+        creating = assessment
+            .problems
+            .iter()
+            .any(|problem| problem.reason == CREATING);
         if assessment.problems.is_empty() {
             return Ok(assessment.ready);
         }
@@ -132,6 +158,7 @@ struct Assessment {
 fn assess(
     names: &[String],
     pods: Vec<Pod>,
+    sandbox_failures: &BTreeMap<String, SandboxFailure>,
     stuck_since: &mut BTreeMap<String, Instant>,
     now: Instant,
     grace: Duration,
@@ -160,6 +187,12 @@ fn assess(
                     assessment.ready.push(pod);
                     PodState::Ready
                 }
+                PodState::Progressing(problem) if problem.reason == CREATING => {
+                    match sandbox_failures.get(name) {
+                        Some(failure) => explained_sandbox_failure(problem, failure),
+                        None => PodState::Progressing(problem),
+                    }
+                }
                 state => state,
             },
         );
@@ -184,6 +217,55 @@ fn assess(
     assessment
 }
 
+/// The recognised sandbox failures of the pods in `namespace`, with the master interface
+/// looked up in the NAD when the message does not name it. Best effort, like events.
+async fn sandbox_failures_in(client: &Client, namespace: &str) -> BTreeMap<String, SandboxFailure> {
+    let Ok(events) = list_events(client, namespace).await else {
+        return BTreeMap::new();
+    };
+    let mut failures = recognised_sandbox_failures(&events);
+    for failure in failures.values_mut() {
+        if let SandboxFailure::MasterNotFound {
+            network: Some(network),
+            master: None,
+        } = failure
+        {
+            let config = super::network_attachment_config(client, namespace, network).await;
+            let master = config
+                .ok()
+                .flatten()
+                .and_then(|config| multus::master_of(&config));
+            *failure = failure.clone().with_master(|_| master);
+        }
+    }
+    failures
+}
+
+/// The last recognised sandbox failure of each pod, from events sorted oldest first.
+fn recognised_sandbox_failures(events: &[Event]) -> BTreeMap<String, SandboxFailure> {
+    events
+        .iter()
+        .filter(|event| {
+            event.reason.as_deref() == Some(FAILED_SANDBOX)
+                && event.involved_object.kind.as_deref() == Some("Pod")
+        })
+        .filter_map(|event| {
+            let failure = SandboxFailure::recognise(event.message.as_deref()?)?;
+            Some((event.involved_object.name.clone()?, failure))
+        })
+        .collect()
+}
+
+fn explained_sandbox_failure(mut problem: PodProblem, failure: &SandboxFailure) -> PodState {
+    problem.reason = FAILED_SANDBOX.into();
+    problem.message = failure.describe(problem.node.as_deref());
+    if failure.may_clear() {
+        PodState::Stuck(problem)
+    } else {
+        PodState::Failed(problem)
+    }
+}
+
 /// Events often hold the real cause (a CNI error in FailedCreatePodSandBox, a failing
 /// readiness probe). Best effort: the problems stand on their own if events cannot be read.
 async fn add_last_warnings(client: &Client, namespace: &str, problems: &mut [PodProblem]) {
@@ -194,7 +276,11 @@ async fn add_last_warnings(client: &Client, namespace: &str, problems: &mut [Pod
             return;
         }
     };
-    for problem in problems {
+    // An explained sandbox failure already says what the event says, in words.
+    let unexplained = problems
+        .iter_mut()
+        .filter(|problem| problem.reason != FAILED_SANDBOX);
+    for problem in unexplained {
         if let Some(warning) = last_warning_for(&events, &problem.pod) {
             problem.message = if problem.message.is_empty() {
                 format!("last event: {warning}")
@@ -705,6 +791,7 @@ mod tests {
         let first = assess(
             &names,
             vec![err_image_pull()],
+            &BTreeMap::new(),
             &mut stuck_since,
             start,
             grace,
@@ -715,6 +802,7 @@ mod tests {
             !assess(
                 &names,
                 vec![image_pull_back_off()],
+                &BTreeMap::new(),
                 &mut stuck_since,
                 later,
                 grace
@@ -725,6 +813,7 @@ mod tests {
         let last = assess(
             &names,
             vec![err_image_pull()],
+            &BTreeMap::new(),
             &mut stuck_since,
             after_grace,
             grace,
@@ -734,6 +823,65 @@ mod tests {
         assert_eq!(last.problems[0].reason, "ErrImagePull");
     }
 
+    fn sandbox_event(pod: &str, message: &str) -> Event {
+        serde_json::from_value(json!({
+            "metadata": {"name": format!("{pod}.1879a2b3c4d5e6f7"), "namespace": "cnicheck-t0abcd1234"},
+            "involvedObject": {"kind": "Pod", "name": pod, "namespace": "cnicheck-t0abcd1234"},
+            "reason": "FailedCreatePodSandBox",
+            "message": message,
+            "type": "Warning",
+            "count": 1,
+            "lastTimestamp": "2026-11-22T03:10:04Z"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn creating_pods_that_multus_cannot_attach_are_named_as_such() {
+        let creating = pod(
+            "client-0",
+            Some("worker-1"),
+            scheduled_status(
+                "Pending",
+                "False",
+                json!({"state": {"waiting": {"reason": "ContainerCreating"}}}),
+            ),
+        );
+        let master = "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox \"5b3c\": plugin type=\"multus\" name=\"multus-cni-network\" failed (add): [cnicheck-t0abcd1234/client-0/3f1c:cnicheck-ipvlan]: error adding container to network \"cnicheck-ipvlan\": failed to lookup master \"eth9\": Link not found";
+        let events = vec![
+            sandbox_event("other-0", master),
+            sandbox_event("client-0", "Failed to create pod sandbox: something else"),
+            sandbox_event("client-0", master),
+        ];
+        let failures = recognised_sandbox_failures(&events);
+        let names = vec!["client-0".to_string()];
+        let assessment = assess(
+            &names,
+            vec![creating],
+            &failures,
+            &mut BTreeMap::new(),
+            Instant::now(),
+            Duration::from_secs(20),
+        );
+        assert!(assessment.give_up, "a missing master never appears");
+        assert_eq!(
+            assessment.problems[0].to_string(),
+            "pod client-0 (worker-1): FailedCreatePodSandBox: Multus NAD cnicheck-ipvlan: master \
+             interface eth9 not found on node worker-1; fix: set --multus-master (or the NAD's \
+             `master`) to the nodes' secondary interface, as `ip link` on the node names it"
+        );
+        // A running pod's old sandbox events say nothing about it now.
+        let running = assess(
+            &names,
+            vec![running_not_ready()],
+            &failures,
+            &mut BTreeMap::new(),
+            Instant::now(),
+            Duration::from_secs(20),
+        );
+        assert_eq!(running.problems[0].reason, "NotReady");
+    }
+
     #[test]
     fn ready_pods_are_returned_and_missing_ones_fail() {
         let names = vec!["client-0".to_string(), "client-1".to_string()];
@@ -741,6 +889,7 @@ mod tests {
         let assessment = assess(
             &names,
             vec![ready()],
+            &BTreeMap::new(),
             &mut stuck_since,
             Instant::now(),
             Duration::from_secs(20),

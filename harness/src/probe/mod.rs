@@ -91,6 +91,10 @@ pub enum ProbeAction {
         name: String,
         server: Option<String>,
     },
+    /// The addresses of the pod's own interface `name` (a Multus `net1`), as the kernel has
+    /// them: [`Outcome::InterfaceAddresses`], or [`Outcome::NoSuchInterface`]. Sends nothing,
+    /// so it cannot be bound to an `interface`: such a request is [`Outcome::CouldNotRun`].
+    Interface { name: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,6 +125,13 @@ pub enum Outcome {
     Resolved { addresses: Vec<IpAddr> },
     /// DNS said the name does not exist.
     NxDomain,
+    /// The pod has interface `name`, with these addresses as `ADDRESS/PREFIX` (none is possible).
+    InterfaceAddresses {
+        name: String,
+        addresses: Vec<String>,
+    },
+    /// The pod has no interface `name`.
+    NoSuchInterface { name: String },
     /// No answer before the deadline (what a dropping policy or firewall looks like).
     Timeout,
     /// Actively refused: TCP RST or ICMP port unreachable.
@@ -149,6 +160,13 @@ impl Outcome {
                 format!("resolved {}", list.join(","))
             }
             Outcome::NxDomain => "nxdomain".into(),
+            Outcome::InterfaceAddresses { name, addresses } if addresses.is_empty() => {
+                format!("{name} without addresses")
+            }
+            Outcome::InterfaceAddresses { name, addresses } => {
+                format!("{name} {}", addresses.join(","))
+            }
+            Outcome::NoSuchInterface { name } => format!("{name} missing"),
             Outcome::Timeout => "timeout".into(),
             Outcome::Refused => "refused".into(),
             Outcome::Unreachable { .. } => "unreachable".into(),

@@ -82,7 +82,7 @@ pub fn destination_port(set: &ProbeSet) -> Option<u16> {
         Protocol::Http => Some(ports::HTTP),
         Protocol::Https => Some(443),
         Protocol::Udp => Some(ports::UDP_ECHO),
-        Protocol::Icmp | Protocol::Dns => None,
+        Protocol::Icmp | Protocol::Dns | Protocol::Address => None,
     })
 }
 

@@ -3,11 +3,12 @@
 
 use super::cells::destination_port;
 use crate::cluster::{self, ClusterError, Images, NodeInfo, RunId, WaitOptions, WorkloadContext};
+use crate::multus::{self, IpRange};
 use crate::probe::ports;
 use crate::scenario::model::{NamespaceSpec, Protocol, Scenario, Target, WorkloadRef};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::Client;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// Multus' record of a pod's interfaces.
@@ -20,6 +21,9 @@ pub struct Deployment {
     /// Keyed by `WorkloadRef`'s display form (`name` or `alias/name`).
     pub workloads: BTreeMap<String, DeployedWorkload>,
     pub nodes: Vec<NodeInfo>,
+    /// The IPAM range of every NAD a pod is attached to, keyed like [`Attachment::network`];
+    /// an error says why the range is unknown.
+    pub network_ranges: BTreeMap<String, Result<IpRange, String>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -34,8 +38,18 @@ pub struct DeployedPod {
     pub name: String,
     pub node: String,
     pub ip: String,
-    /// Addresses per extra interface (`net1`), from Multus' network-status annotation.
-    pub interfaces: BTreeMap<String, Vec<String>>,
+    /// Multus' record of the pod's interfaces (`eth0`, `net1`), from its network-status annotation.
+    pub interfaces: BTreeMap<String, Attachment>,
+}
+
+/// One interface of a pod as Multus recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Attachment {
+    /// The network: a NAD as `namespace/name`, or the cluster network's name.
+    #[serde(rename = "name")]
+    pub network: String,
+    #[serde(default)]
+    pub ips: Vec<String>,
 }
 
 impl Deployment {
@@ -146,6 +160,7 @@ pub async fn deploy(
         namespaces: namespaces.clone(),
         workloads: BTreeMap::new(),
         nodes: nodes.to_vec(),
+        network_ranges: network_ranges(client, &ready).await,
     };
     for workload in &scenario.workloads {
         let reference = WorkloadRef::of(workload);
@@ -173,6 +188,36 @@ pub async fn deploy(
             .insert(reference.to_string(), DeployedWorkload { pods, service });
     }
     Ok(deployment)
+}
+
+/// The IPAM range of each NAD the pods are attached to, read from the cluster: whoever wrote
+/// the NAD (cnicheck from `--multus-*`, a setup manifest, the cluster's admin), its range is
+/// what address checks hold the pods to.
+async fn network_ranges(
+    client: &Client,
+    pods: &[(String, DeployedPod)],
+) -> BTreeMap<String, Result<IpRange, String>> {
+    let networks: BTreeSet<&str> = pods
+        .iter()
+        .flat_map(|(_, pod)| pod.interfaces.values())
+        .map(|attachment| attachment.network.as_str())
+        .collect();
+    let mut ranges = BTreeMap::new();
+    for network in networks {
+        let range = match network.split_once('/') {
+            None => Err(format!("`{network}` is the cluster network, not a NAD")),
+            Some((namespace, name)) => {
+                match cluster::network_attachment_config(client, namespace, name).await {
+                    Ok(Some(config)) => multus::ipam_range(&config)
+                        .map_err(|why| format!("cannot tell the range of NAD {network}: {why}")),
+                    Ok(None) => Err(format!("NAD {network} does not exist")),
+                    Err(error) => Err(error.to_string()),
+                }
+            }
+        };
+        ranges.insert(network.to_owned(), range);
+    }
+    ranges
 }
 
 fn pod_workload(pod: &Pod) -> Option<&str> {
@@ -227,20 +272,20 @@ fn deployed_pod(pod: &Pod) -> DeployedPod {
     }
 }
 
-/// Interface name to addresses, from Multus' `network-status` annotation (a JSON list of
-/// `{"name", "interface", "ips"}`). Unparsable annotations yield no interfaces: a probe bound
-/// to a missing interface then reports it as such.
-fn interfaces_from_network_status(annotation: &str) -> BTreeMap<String, Vec<String>> {
+/// The interfaces in Multus' `network-status` annotation (a JSON list of `{"name",
+/// "interface", "ips"}`). Unparsable annotations yield no interfaces: a probe bound to a
+/// missing interface then reports it as such.
+fn interfaces_from_network_status(annotation: &str) -> BTreeMap<String, Attachment> {
     #[derive(serde::Deserialize)]
-    struct Attachment {
+    struct Entry {
         interface: Option<String>,
-        #[serde(default)]
-        ips: Vec<String>,
+        #[serde(flatten)]
+        attachment: Attachment,
     }
-    serde_json::from_str::<Vec<Attachment>>(annotation)
+    serde_json::from_str::<Vec<Entry>>(annotation)
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|attachment| Some((attachment.interface?, attachment.ips)))
+        .filter_map(|entry| Some((entry.interface?, entry.attachment)))
         .collect()
 }
 
@@ -253,8 +298,14 @@ mod tests {
         // As Multus 4 writes it on a pod with one macvlan attachment.
         let annotation = r#"[{"name":"cnicheck-pods","interface":"eth0","ips":["10.244.1.5"],"mac":"b2:9e:3a:1c:7d:01","default":true,"dns":{}},{"name":"default/macvlan-testbed","interface":"net1","ips":["10.202.0.3"],"mac":"4e:5f:01:aa:bb:cc","dns":{}}]"#;
         let interfaces = interfaces_from_network_status(annotation);
-        assert_eq!(interfaces["net1"], vec!["10.202.0.3".to_string()]);
-        assert_eq!(interfaces["eth0"], vec!["10.244.1.5".to_string()]);
+        assert_eq!(
+            interfaces["net1"],
+            Attachment {
+                network: "default/macvlan-testbed".into(),
+                ips: vec!["10.202.0.3".into()]
+            }
+        );
+        assert_eq!(interfaces["eth0"].ips, vec!["10.244.1.5".to_string()]);
         assert!(interfaces_from_network_status("not json").is_empty());
     }
 }

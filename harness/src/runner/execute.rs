@@ -48,11 +48,10 @@ pub async fn run_probes(
         let round_started = Instant::now();
         for (index, result) in run_round(client, probes, &pending).await {
             let probe = &probes[index];
-            attempts[index].push(judge::judge(
-                &probe.expected,
-                probe.protocol,
-                &result.outcome,
-            ));
+            attempts[index].push(match &probe.address {
+                Some(address) => judge::judge_address(address, &result.outcome),
+                None => judge::judge(&probe.expected, probe.protocol, &result.outcome),
+            });
             durations[index] = Duration::from_millis(result.elapsed_ms);
         }
         round += 1;
@@ -193,7 +192,10 @@ fn report(
         target_address: probe.target_address.clone(),
         protocol: probe.protocol.name().to_string(),
         port: probe.port,
-        expected: judge::expected_summary(&probe.expected),
+        expected: probe.address.as_ref().map_or_else(
+            || judge::expected_summary(&probe.expected),
+            judge::AddressExpectation::summary,
+        ),
         observed: last
             .map(|judgement| judgement.observed.clone())
             .unwrap_or_default(),

@@ -15,6 +15,7 @@ pub use plan::{DEFAULT_PROBE_TIMEOUT_SECS, ExternalTarget};
 
 use crate::checks::CheckOptions;
 use crate::cluster::{self, CiliumInstall, ClusterError, CniInfo, Images, NodeInfo, RunId};
+use crate::multus::NadOptions;
 use crate::report::console::Console;
 use crate::report::model::{
     ClusterInfo, ProbeReport, REPORT_FORMAT_VERSION, RunReport, ScenarioReport,
@@ -55,6 +56,8 @@ pub struct RunOptions {
     pub parallel: usize,
     /// What built-in checks expect (e.g. Cilium's images).
     pub checks: CheckOptions,
+    /// The NetworkAttachmentDefinition of scenarios with a `multus-network`.
+    pub multus: NadOptions,
 }
 
 /// What every scenario of a run shares.

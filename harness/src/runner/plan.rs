@@ -4,6 +4,7 @@
 use super::cells::{Cell, destination_port};
 use super::deploy::{DeployedPod, Deployment};
 use crate::cluster::PodRef;
+use crate::judge::{AddressExpectation, RecordedAttachment};
 use crate::probe::{ProbeAction, ProbeRequest};
 use crate::scenario::model::{Expectation, Phase, ProbeSet, Protocol, Target, WorkloadRef};
 use reqwest::Url;
@@ -26,6 +27,8 @@ pub struct PlannedProbe {
     pub protocol: Protocol,
     pub port: Option<u16>,
     pub expected: Expectation,
+    /// For address checks, `expected` resolved against the pod's NAD.
+    pub address: Option<AddressExpectation>,
     /// `id` is assigned per batch by the executor.
     pub request: ProbeRequest,
     /// Where nothing answers (UDP to a node), the destination's agent confirms delivery by
@@ -106,6 +109,40 @@ pub fn plan_phase(
             unplannable.push(fail(format!("workload `{}` was not deployed", cell.from)));
             continue;
         };
+        let timeout_secs = set
+            .timeout
+            .as_ref()
+            .map_or(DEFAULT_PROBE_TIMEOUT_SECS, |t| t.value);
+        let timeout_ms = (timeout_secs * 1000.0) as u64;
+        if let Some(Target::Interface(interface)) = Target::parse(&cell.to) {
+            for source in &from.pods {
+                match address_expectation(source, interface, deployment) {
+                    Ok(address) => planned.push(PlannedProbe {
+                        name: format!("{} [{}]", cell.name, source.name),
+                        phase: phase.name.value.clone(),
+                        source: source.clone(),
+                        to: cell.to.clone(),
+                        target_address: format!("{interface} of {}", source.name),
+                        protocol: set.protocol.value,
+                        port: None,
+                        expected: set.expectation_for(&cell.from, &cell.to).clone(),
+                        address: Some(address),
+                        request: ProbeRequest {
+                            id: 0,
+                            action: ProbeAction::Interface {
+                                name: interface.to_owned(),
+                            },
+                            timeout_ms,
+                            interface: None,
+                        },
+                        receiver: None,
+                        between_nodes: None,
+                    }),
+                    Err(reason) => unplannable.push(fail(reason)),
+                }
+            }
+            continue;
+        }
         let destinations = match destinations(&cell.to, set, deployment, external) {
             Ok(destinations) => destinations,
             Err(reason) => {
@@ -113,10 +150,6 @@ pub fn plan_phase(
                 continue;
             }
         };
-        let timeout_secs = set
-            .timeout
-            .as_ref()
-            .map_or(DEFAULT_PROBE_TIMEOUT_SECS, |t| t.value);
         let mut planned_for_cell = 0;
         for source in &from.pods {
             let source_pod = PodRef {
@@ -130,7 +163,6 @@ pub fn plan_phase(
                 .filter(|destination| destination.pod.as_ref() != Some(&source_pod))
             {
                 planned_for_cell += 1;
-                let timeout_ms = (timeout_secs * 1000.0) as u64;
                 let (action, receiver) = match (action(set, destination), &destination.node) {
                     (ProbeAction::Udp { host, port, marker }, Some(_)) => (
                         ProbeAction::UdpSend {
@@ -162,6 +194,7 @@ pub fn plan_phase(
                     protocol: set.protocol.value,
                     port: destination.port,
                     expected: set.expectation_for(&cell.from, &cell.to).clone(),
+                    address: None,
                     request: ProbeRequest {
                         id: 0,
                         action,
@@ -214,7 +247,7 @@ fn destinations(
                     Some(interface) => pod
                         .interfaces
                         .get(interface)
-                        .and_then(|ips| ips.first())
+                        .and_then(|attachment| attachment.ips.first())
                         .cloned()
                         .ok_or_else(|| {
                             format!(
@@ -308,6 +341,34 @@ fn destinations(
             host: name.to_string(),
             port: None,
         }],
+        Target::Interface(_) => return Err(format!("`{to}` is planned per source pod")),
+    })
+}
+
+/// What the address check of `interface` on `pod` expects, from Multus' record of the pod.
+fn address_expectation(
+    pod: &DeployedPod,
+    interface: &str,
+    deployment: &Deployment,
+) -> Result<AddressExpectation, String> {
+    let recorded = match pod.interfaces.get(interface) {
+        None => None,
+        Some(attachment) => {
+            let range = deployment
+                .network_ranges
+                .get(&attachment.network)
+                .cloned()
+                .unwrap_or_else(|| Err(format!("NAD {} was not looked up", attachment.network)))?;
+            Some(RecordedAttachment {
+                network: attachment.network.clone(),
+                range,
+                ips: attachment.ips.clone(),
+            })
+        }
+    };
+    Ok(AddressExpectation {
+        interface: interface.to_owned(),
+        recorded,
     })
 }
 
@@ -365,6 +426,8 @@ fn action(set: &ProbeSet, destination: &Destination) -> ProbeAction {
             name: host,
             server: None,
         },
+        // Validation pairs address checks with `interface:` targets, planned without destinations.
+        Protocol::Address => ProbeAction::Interface { name: host },
     }
 }
 

@@ -169,6 +169,11 @@ async fn deploy_and_probe(
         Ok::<_, RunnerError>(())
     };
     deploy::create_namespaces(&context.client, scenario, namespaces, &context.run).await?;
+    if let Some(name) = &scenario.multus_network {
+        // Namespaced: it goes with the scenario's namespace.
+        let nad = options.multus.build(&name.value);
+        cluster::apply_manifests(&context.client, &[nad], &apply_context, false).await?;
+    }
     for path in &scenario.setup {
         apply(&path.value, &mut applied).await?;
     }

@@ -50,6 +50,12 @@ pub struct Scenario {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub setup: Vec<Spanned<String>>,
+    /// A NetworkAttachmentDefinition of this name that cnicheck builds from the `--multus-*`
+    /// options (plugin, master interface, mode, range) and creates with the setup manifests,
+    /// for workloads to attach through `networks`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub multus_network: Option<Spanned<String>>,
     /// A check built into cnicheck, in place of workloads and phases (see [`BuiltinCheck`]).
     #[serde(default)]
     #[schemars(with = "Option<BuiltinCheck>")]
@@ -197,7 +203,7 @@ pub struct ProbeSet {
     /// `service-dns:W` (the Service's DNS name), `nodeport:W` (every node IP at the NodePort),
     /// `node:W` (the node IP of each pod of a host-network workload W), `external` (the
     /// `--external-target`; with protocol dns, its host name), `dns:NAME` (a name to look up,
-    /// for protocol dns).
+    /// for protocol dns), `interface:NAME` (the source pod's own interface, for protocol address).
     pub to: OneOrMany,
     #[schemars(with = "Protocol")]
     pub protocol: Spanned<Protocol>,
@@ -299,11 +305,13 @@ pub enum Target<'a> {
     External,
     /// A name to look up.
     Dns(&'a str),
+    /// The source pod's own interface (a Multus `net1`), for address checks.
+    Interface(&'a str),
 }
 
 impl<'a> Target<'a> {
     /// Every accepted form, for help texts.
-    pub const FORMS: [&'static str; 7] = [
+    pub const FORMS: [&'static str; 8] = [
         "pod:WORKLOAD",
         "service:WORKLOAD",
         "service-dns:WORKLOAD",
@@ -311,6 +319,7 @@ impl<'a> Target<'a> {
         "node:WORKLOAD",
         "external",
         "dns:NAME",
+        "interface:NAME",
     ];
 
     /// `None` when the kind is unknown or the name after it is empty.
@@ -330,6 +339,7 @@ impl<'a> Target<'a> {
             "nodeport" => Target::NodePort(workload),
             "node" => Target::Node(workload),
             "dns" => Target::Dns(name),
+            "interface" => Target::Interface(name),
             _ => return None,
         })
     }
@@ -342,7 +352,7 @@ impl<'a> Target<'a> {
             | Target::ServiceDns(workload)
             | Target::NodePort(workload)
             | Target::Node(workload) => Some(workload),
-            Target::External | Target::Dns(_) => None,
+            Target::External | Target::Dns(_) | Target::Interface(_) => None,
         }
     }
 }
@@ -482,6 +492,9 @@ pub enum Protocol {
     Udp,
     Icmp,
     Dns,
+    /// The addresses of the source pod's own interface (`to: interface:NAME`), as the pod has
+    /// them and as Multus recorded them (`expect: in-nad-range`).
+    Address,
 }
 
 impl Protocol {
@@ -494,6 +507,7 @@ impl Protocol {
             Protocol::Udp => "udp",
             Protocol::Icmp => "icmp",
             Protocol::Dns => "dns",
+            Protocol::Address => "address",
         }
     }
 }
@@ -516,4 +530,8 @@ pub enum Expectation {
     ResolvesTo(String),
     /// DNS says the name does not exist.
     Nxdomain,
+    /// The interface exists in the pod with an address from the IPAM range of the
+    /// NetworkAttachmentDefinition attached on it, and Multus' `network-status` annotation
+    /// records the same address.
+    InNadRange,
 }

@@ -122,7 +122,6 @@ const BUILTIN_MANIFESTS: &[(&str, &str)] = embed![
     "manifests/policy-allow-named-port-http.yaml",
     "manifests/policy-ipblock-ingress.yaml",
     "manifests/policy-ipblock-egress.yaml",
-    "manifests/multus-macvlan.yaml",
 ];
 
 fn find_builtin_manifest(path: &str) -> Option<&'static str> {

@@ -29,6 +29,7 @@ pub(crate) fn validate(
     };
     checker.check_kind();
     checker.check_namespaces();
+    checker.check_multus_network();
     checker.check_workloads();
     checker.check_phases();
     checker.errors
@@ -106,6 +107,29 @@ impl<'a> Checker<'a> {
                     "pick another alias".to_owned(),
                 );
             }
+        }
+    }
+
+    fn check_multus_network(&mut self) {
+        let Some(name) = &self.scenario.multus_network else {
+            return;
+        };
+        if !is_dns_label(&name.value) {
+            self.report(
+                name.referenced,
+                format!(
+                    "`{}` is not a valid NetworkAttachmentDefinition name",
+                    name.value
+                ),
+                "use lowercase letters, digits and `-`, at most 63 characters".to_owned(),
+            );
+        }
+        if !self.scenario.requires.crds.iter().any(|crd| crd == NAD_CRD) {
+            self.report(
+                name.referenced,
+                "`multus-network` needs Multus, but the scenario does not require it".into(),
+                format!("add `{NAD_CRD}` to `requires.crds`, so clusters without Multus skip this scenario"),
+            );
         }
     }
 
@@ -304,6 +328,15 @@ impl<'a> Checker<'a> {
             self.check_cell(cell, probes);
             self.check_expectation(expectation, protocol);
         }
+        if protocol == Protocol::Address
+            && let Some(interface) = &probes.interface
+        {
+            self.report(
+                probes.protocol.referenced,
+                format!("an address check does not send, so it cannot be bound to `interface: {interface}`"),
+                format!("name the interface to check as the target: `to: interface:{interface}`"),
+            );
+        }
         if let Some(timeout) = &probes.timeout
             && !(timeout.value > 0.0 && timeout.value.is_finite())
         {
@@ -329,16 +362,22 @@ impl<'a> Checker<'a> {
         };
         let fits_protocol = match target {
             Target::Dns(_) => protocol == Protocol::Dns,
-            Target::ServiceDns(_) | Target::External => true,
+            Target::Interface(_) => protocol == Protocol::Address,
+            Target::ServiceDns(_) | Target::External => !matches!(protocol, Protocol::Address),
             Target::Pod(_) | Target::Service(_) | Target::NodePort(_) | Target::Node(_) => {
-                protocol != Protocol::Dns
+                !matches!(protocol, Protocol::Dns | Protocol::Address)
             }
         };
         if !fits_protocol {
-            let hint = if protocol == Protocol::Dns {
-                "a dns probe looks up `dns:NAME`, `service-dns:WORKLOAD` or `external`"
-            } else {
-                "`dns:NAME` targets need `protocol: dns`"
+            let hint = match (protocol, target) {
+                (Protocol::Dns, _) => {
+                    "a dns probe looks up `dns:NAME`, `service-dns:WORKLOAD` or `external`"
+                }
+                (Protocol::Address, _) => {
+                    "an address check looks at the source pod's own `interface:NAME`"
+                }
+                (_, Target::Interface(_)) => "`interface:NAME` targets need `protocol: address`",
+                _ => "`dns:NAME` targets need `protocol: dns`",
             };
             self.report(
                 written.referenced,
@@ -432,7 +471,14 @@ impl<'a> Checker<'a> {
     fn check_expectation(&mut self, expectation: &Spanned<Expectation>, protocol: Protocol) {
         let is_dns = protocol == Protocol::Dns;
         let is_http = matches!(protocol, Protocol::Http | Protocol::Https);
+        let is_address = protocol == Protocol::Address;
         let problem = match &expectation.value {
+            Expectation::InNadRange if !is_address => Some(
+                "`in-nad-range` checks an interface's addresses; use `protocol: address`"
+                    .to_owned(),
+            ),
+            Expectation::InNadRange => None,
+            _ if is_address => Some("an address check expects `in-nad-range`".to_owned()),
             Expectation::Allowed | Expectation::Denied => None,
             Expectation::Dropped | Expectation::Refused if is_dns => Some(
                 "a dns probe expects `allowed`, `denied`, `nxdomain` or `resolves-to`".to_owned(),
@@ -467,7 +513,7 @@ impl<'a> Checker<'a> {
 }
 
 fn target_hint(written: &str) -> String {
-    const KINDS: [&str; 7] = [
+    const KINDS: [&str; 8] = [
         "pod",
         "service",
         "service-dns",
@@ -475,6 +521,7 @@ fn target_hint(written: &str) -> String {
         "node",
         "external",
         "dns",
+        "interface",
     ];
     let forms = Target::FORMS.join(", ");
     let (kind, name) = written.split_once(':').unwrap_or((written, ""));
@@ -495,7 +542,18 @@ fn expectation_name(expectation: &Expectation) -> &'static str {
         Expectation::Status(_) => "status",
         Expectation::ResolvesTo(_) => "resolves-to",
         Expectation::Nxdomain => "nxdomain",
+        Expectation::InNadRange => "in-nad-range",
     }
+}
+
+/// Kubernetes' DNS-1123 label: what a NetworkAttachmentDefinition may be called.
+fn is_dns_label(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
 }
 
 /// Scenario names must be unique across a run: they prefix every test name.

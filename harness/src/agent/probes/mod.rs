@@ -4,6 +4,7 @@
 mod dns;
 mod http;
 mod icmp;
+mod interface;
 mod receive;
 mod resolve;
 mod socket;
@@ -53,7 +54,10 @@ async fn observe(request: &ProbeRequest, context: &ProbeContext) -> ProbeOutcome
         return Err(could_not_run("timeout_ms must be positive"));
     }
     let interface = request.interface.as_deref();
-    if let Some(interface) = interface {
+    // An interface probe sends nothing; it answers for a missing interface itself.
+    if let Some(interface) = interface
+        && !matches!(request.action, ProbeAction::Interface { .. })
+    {
         socket::check_interface(interface)?;
     }
     let settings = ProbeSettings {
@@ -71,6 +75,7 @@ async fn observe(request: &ProbeRequest, context: &ProbeContext) -> ProbeOutcome
         ProbeAction::UdpReceive { port, marker } => receive::probe(*port, marker, &settings).await,
         ProbeAction::Icmp { host } => icmp::probe(host, &settings).await,
         ProbeAction::Dns { name, server } => dns::probe(name, server.as_deref(), &settings).await,
+        ProbeAction::Interface { name } => interface::probe(name, interface),
     }
 }
 

@@ -1,0 +1,34 @@
+//! Multus secondary networks: the NetworkAttachmentDefinition cnicheck builds from the
+//! `--multus-*` options ([`NadOptions`]), IPAM ranges ([`IpRange`], also read back from any NAD
+//! with [`ipam_range`]), and the attachment failures cnicheck names ([`SandboxFailure`]).
+//! Pure logic: the runner applies the NAD, the cluster module reads events.
+
+mod failure;
+mod nad;
+mod range;
+
+pub use failure::SandboxFailure;
+pub use nad::{NadOptions, Plugin, ipam_range, master_of};
+pub use range::IpRange;
+
+use std::net::IpAddr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MultusError {
+    #[error(
+        "`{text}` is not an address range: {why} (write START-END/PREFIX, e.g. 192.168.50.100-192.168.50.199/24, or a subnet)"
+    )]
+    InvalidRange { text: String, why: String },
+    #[error(
+        "--multus-master `{0}` is not an interface name (1 to 15 characters, no spaces or `/`)"
+    )]
+    InvalidMaster(String),
+    #[error("--multus-mode `{mode}` is not a {plugin} mode (one of {modes})")]
+    InvalidMode {
+        mode: String,
+        plugin: &'static str,
+        modes: String,
+    },
+    #[error("--multus-gateway {gateway} is outside the range's subnet {subnet}")]
+    GatewayOutsideSubnet { gateway: IpAddr, subnet: String },
+}
