@@ -102,7 +102,13 @@ fn every_builtin_scenario_loads() {
             "policy-selectors",
             "policy-ports",
             "policy-ipblock",
-            "multus"
+            "multus",
+            "cilium-l3-l4",
+            "cilium-entities",
+            "cilium-cidr",
+            "cilium-l7-http",
+            "cilium-fqdn",
+            "cilium-clusterwide",
         ]
     );
     for loaded in &builtin {
