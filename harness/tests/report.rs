@@ -425,7 +425,12 @@ fn preflight_shows_in_console_and_junit() {
         ),
         "{lines}"
     );
-    assert!(lines.ends_with("1 accepted, 1 rejected, 1 not served by the cluster (NetworkAttachmentDefinition)\n"), "{lines}");
+    assert!(
+        lines.ends_with(
+            "1 accepted, 1 rejected, 1 not served by the cluster (NetworkAttachmentDefinition)\n"
+        ),
+        "{lines}"
+    );
     let summary = console::render_summary(&rejected, false);
     assert!(
         summary.starts_with(
@@ -459,7 +464,10 @@ fn junit_has_no_terminal_escapes_or_nul_bytes() {
 #[test]
 fn junit_validates_against_the_jenkins_xunit_schema() {
     let Some(xmllint) = xmllint() else { return };
-    for (name, report) in [("junit.xml", report()), ("junit-rejected.xml", rejected_report())] {
+    for (name, report) in [
+        ("junit.xml", report()),
+        ("junit-rejected.xml", rejected_report()),
+    ] {
         validate_junit(xmllint, name, &report);
     }
 }

@@ -266,13 +266,13 @@ fn confine_clusterwide_policy(data: &mut Value, namespaces: &[&str]) -> Result<(
             return Err("a rule is not a mapping".into());
         };
         if rule.contains_key("nodeSelector") {
-            return Err("selects nodes (nodeSelector); cnicheck only applies policies to \
+            return Err(
+                "selects nodes (nodeSelector); cnicheck only applies policies to \
                         the pods it deployed"
-                .into());
+                    .into(),
+            );
         }
-        let selector = rule
-            .entry("endpointSelector")
-            .or_insert_with(|| json!({}));
+        let selector = rule.entry("endpointSelector").or_insert_with(|| json!({}));
         let Value::Object(selector) = selector else {
             return Err("endpointSelector is not a mapping".into());
         };
@@ -500,7 +500,8 @@ spec:
 
     #[test]
     fn the_external_host_is_filled_in_or_refused() {
-        let mut data = json!({"spec": {"egress": [{"toFQDNs": [{"matchName": EXTERNAL_HOST_VARIABLE}]}]}});
+        let mut data =
+            json!({"spec": {"egress": [{"toFQDNs": [{"matchName": EXTERNAL_HOST_VARIABLE}]}]}});
         let mut without = data.clone();
         substitute_variables(&mut data, Some("outside.cnicheck.test")).unwrap();
         assert_eq!(

@@ -15,10 +15,10 @@ mod scenario_run;
 pub use plan::{DEFAULT_PROBE_TIMEOUT_SECS, ExternalTarget};
 
 use crate::cluster::{self, ClusterError, CniInfo, Images, NodeInfo, RunId};
-use crate::report::{self, console::Console};
 use crate::report::model::{
     ClusterInfo, ProbeReport, REPORT_FORMAT_VERSION, RunReport, ScenarioReport,
 };
+use crate::report::{self, console::Console};
 use crate::scenario::{LoadedScenario, ScenarioError};
 use futures::StreamExt;
 use kube::Client;

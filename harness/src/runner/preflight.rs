@@ -149,6 +149,7 @@ fn judge(object: &kube::api::DynamicObject, outcome: DryRunOutcome) -> (Verdict,
 fn rejection(error: &ClusterError) -> String {
     match error {
         ClusterError::Api { source, .. } => match source.as_ref() {
+            kube::Error::Api(status) if status.reason.is_empty() => status.message.clone(),
             kube::Error::Api(status) => format!("{} ({})", status.message, status.reason),
             other => other.to_string(),
         },
@@ -193,7 +194,11 @@ mod tests {
         let unique: BTreeSet<&String> = files.iter().collect();
         assert_eq!(unique.len(), files.len(), "{files:?}");
         assert!(files.contains(&"builtin/manifests/multus-macvlan.yaml".to_string()));
-        assert!(files.iter().all(|file| file.starts_with("builtin/manifests/")));
+        assert!(
+            files
+                .iter()
+                .all(|file| file.starts_with("builtin/manifests/"))
+        );
         // A file used by two scenarios is checked once, with the first one's aliases.
         let network_policy = builtin
             .iter()
