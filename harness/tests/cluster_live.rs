@@ -194,6 +194,7 @@ async fn deploys_agents_and_runs_probes() -> Result<(), ClusterError> {
             run: &run,
             scenario: "cluster-live",
             namespaces: &namespaces,
+            external_host: None,
         };
         let validated = cluster::apply_manifests(&client, &policy, &apply, true).await?;
         assert_eq!(validated.len(), 1);

@@ -1,12 +1,12 @@
 //! The reporters, fed one report that has every kind of result: a passing, a flaky and a skipped
 //! probe, a failed matrix (with a failure and an error), a skipped scenario and a scenario whose
-//! setup failed.
+//! setup failed, after a preflight that accepted one manifest and could not check another.
 
 use cnicheck::judge::{self, Judgement};
 use cnicheck::probe::Outcome;
 use cnicheck::report::model::{
-    CiliumInfo, ClusterInfo, ComponentInfo, ProbeReport, REPORT_FORMAT_VERSION, Reach, RunReport,
-    ScenarioReport, Verdict,
+    CiliumInfo, ClusterInfo, ComponentInfo, PreflightCheck, ProbeReport, REPORT_FORMAT_VERSION,
+    Reach, RunReport, ScenarioReport, Verdict,
 };
 use cnicheck::report::{ReportError, console, exit, exit_code, json, junit};
 use cnicheck::scenario::model::{Expectation, Protocol};
@@ -181,6 +181,20 @@ fn report() -> RunReport {
         },
         started_at: "2026-11-22T10:00:00Z".into(),
         duration_secs: 42.5,
+        preflight: vec![
+            preflight_check(
+                "scenarios/manifests/deny.yaml",
+                "NetworkPolicy/deny",
+                Verdict::Pass,
+                None,
+            ),
+            preflight_check(
+                "scenarios/manifests/nad.yaml",
+                "NetworkAttachmentDefinition/macvlan",
+                Verdict::Skip,
+                Some("not checked: the cluster does not serve k8s.cni.cncf.io/v1"),
+            ),
+        ],
         scenarios: vec![
             scenario(
                 "pod-to-pod",
@@ -200,6 +214,34 @@ fn report() -> RunReport {
             broken,
         ],
     }
+}
+
+fn preflight_check(
+    file: &str,
+    object: &str,
+    verdict: Verdict,
+    message: Option<&str>,
+) -> PreflightCheck {
+    PreflightCheck {
+        name: format!("preflight::dry-run::{file}::{object}"),
+        file: file.into(),
+        object: object.into(),
+        verdict,
+        message: message.map(Into::into),
+    }
+}
+
+/// The fixture as a run whose preflight rejected a policy: nothing ran.
+fn rejected_report() -> RunReport {
+    let mut rejected = report();
+    rejected.scenarios.clear();
+    rejected.preflight.push(preflight_check(
+        "scenarios/manifests/cnp.yaml",
+        "CiliumNetworkPolicy/typo",
+        Verdict::Fail,
+        Some(".spec.ingress[0].fromEndpoint: field not declared in schema (BadRequest)"),
+    ));
+    rejected
 }
 
 // ---- judge, as the runner uses it --------------------------------------------------------------
@@ -459,9 +501,55 @@ fn junit_has_one_suite_per_scenario_and_one_case_per_probe() {
         assert!(xml.contains(&expected), "missing {expected:?} from:\n{xml}");
     }
     assert!(
-        !xml.contains("<testsuites name=\"cnicheck\" tests=\"9\" skipped"),
+        !xml.contains("<testsuites name=\"cnicheck\" tests=\"11\" skipped")
+            && xml.contains("<testsuites name=\"cnicheck\" tests=\"11\""),
         "{xml}"
     );
+}
+
+#[test]
+fn preflight_shows_in_console_and_junit() {
+    let lines = console::render_preflight(&report().preflight, false);
+    assert_eq!(
+        lines,
+        "preflight: server-side dry run of 2 objects: 1 accepted, 1 not served by the cluster \
+         (NetworkAttachmentDefinition)\n"
+    );
+    let rejected = rejected_report();
+    let lines = console::render_preflight(&rejected.preflight, false);
+    assert!(
+        lines.starts_with(
+            " FAIL preflight::dry-run::scenarios/manifests/cnp.yaml::CiliumNetworkPolicy/typo: \
+             .spec.ingress[0].fromEndpoint: field not declared in schema (BadRequest)\n"
+        ),
+        "{lines}"
+    );
+    assert!(
+        lines.ends_with(
+            "1 accepted, 1 rejected, 1 not served by the cluster (NetworkAttachmentDefinition)\n"
+        ),
+        "{lines}"
+    );
+    let summary = console::render_summary(&rejected, false);
+    assert!(
+        summary.starts_with(
+            "FAIL preflight::dry-run::scenarios/manifests/cnp.yaml::CiliumNetworkPolicy/typo\n    \
+             file:      scenarios/manifests/cnp.yaml\n    object:    CiliumNetworkPolicy/typo\n    \
+             why:       .spec.ingress[0].fromEndpoint: field not declared in schema (BadRequest)\n\n\
+             Preflight: the server-side dry run rejected a manifest; nothing was deployed\n"
+        ),
+        "{summary}"
+    );
+
+    let xml = junit::to_string(&rejected).unwrap();
+    for expected in [
+        r#"<testsuite name="preflight" tests="3" skipped="1" errors="0" failures="1""#,
+        r#"<testcase name="preflight::dry-run::scenarios/manifests/deny.yaml::NetworkPolicy/deny" classname="preflight"/>"#,
+        r#"<skipped message="not checked: the cluster does not serve k8s.cni.cncf.io/v1"/>"#,
+        r#"<failure message=".spec.ingress[0].fromEndpoint: field not declared in schema (BadRequest)" type="rejected">file:   scenarios/manifests/cnp.yaml"#,
+    ] {
+        assert!(xml.contains(expected), "missing {expected:?} from:\n{xml}");
+    }
 }
 
 #[test]
@@ -475,8 +563,17 @@ fn junit_has_no_terminal_escapes_or_nul_bytes() {
 #[test]
 fn junit_validates_against_the_jenkins_xunit_schema() {
     let Some(xmllint) = xmllint() else { return };
-    let path = temp_path("junit.xml");
-    junit::write(&report(), &path).unwrap();
+    for (name, report) in [
+        ("junit.xml", report()),
+        ("junit-rejected.xml", rejected_report()),
+    ] {
+        validate_junit(xmllint, name, &report);
+    }
+}
+
+fn validate_junit(xmllint: &str, name: &str, report: &RunReport) {
+    let path = temp_path(name);
+    junit::write(report, &path).unwrap();
     let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/junit-10.xsd");
     let output = Command::new(xmllint)
         .arg("--noout")
@@ -590,4 +687,6 @@ fn exit_code_policy() {
     let mut nothing_ran = passed.clone();
     nothing_ran.scenarios.remove(0);
     assert_eq!(exit_code(&nothing_ran), exit::NO_PROBES_RAN);
+
+    assert_eq!(exit_code(&rejected_report()), exit::MANIFESTS_REJECTED);
 }

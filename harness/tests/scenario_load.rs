@@ -105,7 +105,13 @@ fn every_builtin_scenario_loads() {
             "policy-ports",
             "policy-ipblock",
             "multus",
-            "cilium"
+            "cilium",
+            "cilium-l3-l4",
+            "cilium-entities",
+            "cilium-cidr",
+            "cilium-l7-http",
+            "cilium-fqdn",
+            "cilium-clusterwide",
         ]
     );
     for loaded in &builtin {

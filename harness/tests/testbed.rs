@@ -5,8 +5,12 @@
 //! Each test proves one promise: the built-in suites pass on a healthy cluster; a wrong
 //! expectation fails with a readable message; a probe whose agent vanished is an error, never a
 //! pass; a missing image is a setup error named within the timeout; a Multus NAD whose master
-//! interface is missing or whose range is too small is named as such; a killed run is cleaned
-//! up by `cnicheck cleanup`, and an interrupted one cleans up after itself.
+//! interface is missing or whose range is too small is named as such; node ports pass between
+//! every ordered pair of nodes and a blocked one fails exactly in its direction; Cilium's
+//! scenarios skip here (no Cilium agents) while their policies pass the dry-run preflight
+//! against the installed CRDs, and a misspelled policy stops the run before anything is
+//! deployed; a killed run is cleaned up by `cnicheck cleanup`, and an interrupted one cleans up
+//! after itself.
 
 use cnicheck::cluster::{self, labels};
 use cnicheck::report::model::{RunReport, Verdict};
@@ -199,6 +203,89 @@ fn a_policy_that_blocks_an_expected_connection_fails_clearly() {
             "the failure message lacks `{needle}`"
         );
     }
+}
+
+#[test]
+#[ignore = "needs the testbed: run through ci/test"]
+fn cilium_scenarios_skip_with_a_reason_and_their_policies_pass_dry_run() {
+    let dir = workdir("cilium-skip");
+    let (output, report) = run(&dir, &["--group", "cilium-policy"]);
+    assert_eq!(output.status.code(), Some(4), "nothing ran: exit 4");
+    assert_eq!(report.scenarios.len(), 6);
+    for scenario in &report.scenarios {
+        let reason = scenario.skipped.as_deref().unwrap_or_default();
+        assert!(
+            reason.starts_with("needs Cilium"),
+            "{}: {reason:?}",
+            scenario.name
+        );
+    }
+    let kinds: Vec<&str> = report
+        .preflight
+        .iter()
+        .map(|check| check.object.split('/').next().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"CiliumNetworkPolicy") && kinds.contains(&"CiliumClusterwideNetworkPolicy")
+    );
+    for check in &report.preflight {
+        assert_eq!(check.verdict, Verdict::Pass, "{check:#?}");
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "preflight: server-side dry run of {} objects: {0} accepted",
+            report.preflight.len()
+        )),
+        "{stderr}"
+    );
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert!(junit.contains(
+        r#"<testcase name="preflight::dry-run::builtin/manifests/ccnp-deny-locked-zone.yaml::CiliumClusterwideNetworkPolicy/deny-locked-zone" classname="preflight"/>"#
+    ), "{junit}");
+    assert!(
+        cnicheck_namespaces().is_empty(),
+        "the preflight left its namespace"
+    );
+}
+
+#[test]
+#[ignore = "needs the testbed: run through ci/test"]
+fn a_misspelled_cilium_policy_fails_before_anything_is_deployed() {
+    let dir = workdir("cilium-typo");
+    std::fs::write(
+        dir.join("typo.yaml"),
+        "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: typo}\n\
+         spec:\n  endpointSelector: {}\n  ingress:\n    - fromEndpoint: [{matchLabels: {a: b}}]\n",
+    )
+    .unwrap();
+    let scenario = write_scenario(
+        &dir,
+        "typo-scenario.yaml",
+        "name: cilium-typo\nworkloads:\n  - name: server\nphases:\n  - name: typo\n\
+         \x20   apply: [typo.yaml]\n    probes:\n      - {from: server, to: pod:server, \
+         protocol: http, expect: allowed}\n",
+    );
+    let (output, report) = run(&dir, &["-f", &scenario]);
+    assert_eq!(output.status.code(), Some(1), "a rejected manifest exits 1");
+    assert!(report.scenarios.is_empty(), "nothing was deployed");
+    let [check] = report.preflight.as_slice() else {
+        panic!("{:#?}", report.preflight)
+    };
+    assert_eq!(check.verdict, Verdict::Fail);
+    assert!(check.file.ends_with("typo.yaml"), "{check:#?}");
+    assert_eq!(check.object, "CiliumNetworkPolicy/typo");
+    let message = check.message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains(".spec.ingress[0].fromEndpoint: field not declared in schema"),
+        "{message}"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("nothing was deployed"), "{stderr}");
+    assert!(
+        cnicheck_namespaces().is_empty(),
+        "the preflight left its namespace"
+    );
 }
 
 #[test]

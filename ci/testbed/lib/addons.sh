@@ -1,5 +1,6 @@
 # Cluster add-ons applied once the apiserver answers: RBAC for node agents, CoreDNS, Multus' CRD
-# and the testbed's NetworkAttachmentDefinition.
+# and the testbed's NetworkAttachmentDefinition, and Cilium's policy CRDs (no Cilium runs: they let
+# cnicheck's dry-run preflight validate CiliumNetworkPolicies; the Cilium scenarios skip).
 # shellcheck shell=bash
 
 MANIFESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../manifests" && pwd)
@@ -30,5 +31,16 @@ apply_addons() {
   wait_for "the NetworkAttachmentDefinition CRD" 30 \
     KUBECTL get crd network-attachment-definitions.k8s.cni.cncf.io || return 1
   wait_for "the NetworkAttachmentDefinition API" 30 KUBECTL get network-attachment-definitions -A || return 1
-  fill "$MANIFESTS/nad.yaml.in" | KUBECTL apply -f - > /dev/null
+  fill "$MANIFESTS/nad.yaml.in" | KUBECTL apply -f - > /dev/null || return 1
+  apply_cilium_crds
+}
+
+apply_cilium_crds() {
+  local crd
+  for crd in $CILIUM_CRDS; do
+    # Server-side: the CRDs are too big for client-side apply's last-applied annotation.
+    KUBECTL apply --server-side -f "$TESTBED_CACHE/crds/cilium-$CILIUM_VERSION/$crd.yaml" > /dev/null || return 1
+  done
+  KUBECTL wait --for=condition=Established --timeout=30s \
+    $(for crd in $CILIUM_CRDS; do echo "crd/$crd.cilium.io"; done) > /dev/null
 }

@@ -74,3 +74,20 @@ build_multus() {
   wrapper_module "$dir" "gopkg.in/k8snetworkplumbingwg/multus-cni.v4 $MULTUS_VERSION"
   go_build_into "$out" "$dir" gopkg.in/k8snetworkplumbingwg/multus-cni.v4/cmd/multus
 }
+
+# Cilium's policy CRDs, so that CiliumNetworkPolicies pass or fail server-side validation on the
+# testbed exactly as on a Cilium cluster (no Cilium agent runs here). Taken from the Go module of
+# the release, cached by version; a CiliumNetworkPolicy's schema references no other CRD.
+CILIUM_CRDS="ciliumnetworkpolicies ciliumclusterwidenetworkpolicies"
+fetch_cilium_crds() {
+  local out="$TESTBED_CACHE/crds/cilium-$CILIUM_VERSION" dir
+  [ -d "$out" ] && return 0
+  dir=$(go mod download -json "github.com/cilium/cilium@$CILIUM_VERSION" | \
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])') || return 1
+  rm -rf "$out.tmp" && mkdir -p "$out.tmp"
+  local crd
+  for crd in $CILIUM_CRDS; do
+    cp "$dir/pkg/k8s/apis/cilium.io/client/crds/v2/$crd.yaml" "$out.tmp/" || return 1
+  done
+  mv "$out.tmp" "$out"
+}

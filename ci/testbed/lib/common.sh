@@ -6,6 +6,7 @@ ETCD_VERSION=${ETCD_VERSION:-v3.5.21}
 COREDNS_VERSION=${COREDNS_VERSION:-v1.12.4}
 KUBE_ROUTER_VERSION=${KUBE_ROUTER_VERSION:-v1.5.1}   # newest the module proxy serves
 MULTUS_VERSION=${MULTUS_VERSION:-v4.2.3}
+CILIUM_VERSION=${CILIUM_VERSION:-v1.17.6}   # only its policy CRDs (the AWS build users run is v1.17.6)
 
 # Built binaries and images survive between runs on one machine; the cluster's state does not.
 TESTBED_CACHE=${TESTBED_CACHE:-/var/cache/cnicheck-testbed}

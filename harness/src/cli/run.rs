@@ -178,9 +178,12 @@ pub fn run(args: RunArgs) -> u8 {
         Err(code) => return code,
     };
     write_reports(&args, &report);
-    let trials = trials(&selections, &report);
-    // The exit code is cnicheck's own (semantic, see report::exit); libtest only prints.
-    let _ = libtest_mimic::run(&args.tests, trials);
+    // Nothing ran when the preflight rejected a manifest: no test results to print.
+    if !report.preflight_rejected() {
+        let trials = trials(&selections, &report);
+        // The exit code is cnicheck's own (semantic, see report::exit); libtest only prints.
+        let _ = libtest_mimic::run(&args.tests, trials);
+    }
     let mut console = Console::stderr();
     let _ = console.summary(&report);
     u8::try_from(report::exit_code(&report)).unwrap_or(EXIT_TOOL_ERROR)

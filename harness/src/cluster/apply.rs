@@ -2,7 +2,10 @@
 //! server-side apply, and deleting them again.
 //!
 //! Objects go into the run's namespaces only: a manifest naming any other namespace is
-//! refused, so a scenario can never modify objects cnicheck did not create.
+//! refused, so a scenario can never modify objects cnicheck did not create. Cluster-scoped
+//! objects are renamed after the scenario's namespace (`cnicheck-RUN-s3-NAME`), so they never
+//! collide with anyone else's, and cluster-wide Cilium policies are confined to the scenario's
+//! namespaces (see [`confine_clusterwide_policy`]).
 
 use super::labels::{self, RunId};
 use super::namespace::delete_and_wait_with;
@@ -12,11 +15,21 @@ use futures::future::join_all;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::discovery::{self, ApiCapabilities, Scope};
 use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 /// The field manager of everything cnicheck applies.
 pub const FIELD_MANAGER: &str = "cnicheck";
+
+/// Written in a manifest's string values, stands for the host of `--external-target` (e.g. a
+/// CiliumNetworkPolicy's `toFQDNs`).
+pub const EXTERNAL_HOST_VARIABLE: &str = "${CNICHECK_EXTERNAL_HOST}";
+
+const CILIUM_GROUP: &str = "cilium.io";
+const CILIUM_CLUSTERWIDE_POLICY: &str = "CiliumClusterwideNetworkPolicy";
+/// The label Cilium gives every pod's endpoint: the pod's namespace.
+const CILIUM_POD_NAMESPACE_LABEL: &str = "k8s:io.kubernetes.pod.namespace";
 
 /// Where and for whom manifests are applied.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +39,8 @@ pub struct ApplyContext<'a> {
     /// The real namespace of every alias of the scenario, `default` included: objects without a
     /// namespace go to `default`'s, and a manifest may name an alias or its real namespace.
     pub namespaces: &'a BTreeMap<String, String>,
+    /// What [`EXTERNAL_HOST_VARIABLE`] stands for; a manifest using it without one is refused.
+    pub external_host: Option<&'a str>,
 }
 
 /// An object cnicheck applied, enough to delete it again.
@@ -80,6 +95,15 @@ fn parse_object(document: usize, value: serde_json::Value) -> Result<DynamicObje
     serde_json::from_value(value).map_err(|error| invalid(error.to_string()))
 }
 
+/// `Kind/name` as written in the manifest: how reports name an object.
+pub fn object_label(object: &DynamicObject) -> String {
+    let kind = object
+        .types
+        .as_ref()
+        .map_or("object", |types| types.kind.as_str());
+    format!("{kind}/{}", object.name_any())
+}
+
 /// Applies `objects` server-side (field manager [`FIELD_MANAGER`], strict field validation,
 /// cnicheck's labels added). Every object is first validated with a server-side dry run, so a
 /// bad manifest (unknown kind, unknown field, foreign namespace) changes nothing. With
@@ -90,31 +114,13 @@ pub async fn apply_manifests(
     context: &ApplyContext<'_>,
     dry_run: bool,
 ) -> Result<Vec<AppliedObject>, ClusterError> {
-    let scenario_labels = labels::scenario_labels(context.run, context.scenario)?;
     let mut kinds = KindCache::default();
     let mut prepared = Vec::with_capacity(objects.len());
     for object in objects {
-        let (resource, capabilities) = kinds.resolve(client, object).await?;
-        let namespace = match capabilities.scope {
-            Scope::Namespaced => Some(run_namespace(object, context)?),
-            Scope::Cluster => None,
-        };
-        let mut object = object.clone();
-        object.metadata.namespace = namespace.clone();
-        object.labels_mut().extend(scenario_labels.clone());
-        let target = AppliedObject {
-            resource,
-            namespace,
-            name: object.name_any(),
-        };
-        prepared.push((target, object));
+        prepared.push(prepare(client, &mut kinds, object, context).await?);
     }
-    let validate = PatchParams::apply(FIELD_MANAGER)
-        .force()
-        .validation_strict()
-        .dry_run();
     for (target, object) in &prepared {
-        patch(client, target, object, &validate).await?;
+        patch(client, target, object, &validation()).await?;
     }
     if !dry_run {
         let apply = PatchParams::apply(FIELD_MANAGER)
@@ -125,6 +131,164 @@ pub async fn apply_manifests(
         }
     }
     Ok(prepared.into_iter().map(|(target, _)| target).collect())
+}
+
+/// What the API server said to one object's server-side dry run.
+#[derive(Debug)]
+pub enum DryRunOutcome {
+    Accepted,
+    /// The cluster does not serve the object's kind (its CRD is not installed): nothing to
+    /// validate against.
+    NotServed,
+    /// Refused, by the API server or by cnicheck's own rules (foreign namespace, unsafe object).
+    Rejected(ClusterError),
+}
+
+/// Validates each object with a server-side dry run of exactly what [`apply_manifests`] would
+/// send, and says what became of each (in order). Nothing is created.
+pub async fn dry_run_each(
+    client: &Client,
+    objects: &[DynamicObject],
+    context: &ApplyContext<'_>,
+) -> Vec<DryRunOutcome> {
+    let mut kinds = KindCache::default();
+    let mut outcomes = Vec::with_capacity(objects.len());
+    for object in objects {
+        let outcome = match prepare(client, &mut kinds, object, context).await {
+            Ok((target, object)) => match patch(client, &target, &object, &validation()).await {
+                Ok(()) => DryRunOutcome::Accepted,
+                Err(error) => DryRunOutcome::Rejected(error),
+            },
+            Err(ClusterError::UnknownKind { .. }) => DryRunOutcome::NotServed,
+            Err(error) => DryRunOutcome::Rejected(error),
+        };
+        outcomes.push(outcome);
+    }
+    outcomes
+}
+
+fn validation() -> PatchParams {
+    PatchParams::apply(FIELD_MANAGER)
+        .force()
+        .validation_strict()
+        .dry_run()
+}
+
+/// The object as cnicheck sends it: in the run's namespace (or renamed, if cluster-scoped),
+/// labelled, with variables filled in and cluster-wide policies confined.
+async fn prepare(
+    client: &Client,
+    kinds: &mut KindCache,
+    object: &DynamicObject,
+    context: &ApplyContext<'_>,
+) -> Result<(AppliedObject, DynamicObject), ClusterError> {
+    let (resource, capabilities) = kinds.resolve(client, object).await?;
+    let invalid = |problem: String| ClusterError::InvalidObject {
+        object: object_label(object),
+        problem,
+    };
+    let mut prepared = object.clone();
+    let own_namespace = context
+        .namespaces
+        .get(WorkloadRef::DEFAULT_NAMESPACE)
+        .ok_or_else(|| invalid("the scenario has no namespace".into()))?;
+    let namespace = match capabilities.scope {
+        Scope::Namespaced => Some(run_namespace(object, context)?),
+        Scope::Cluster => {
+            prepared.metadata.name = Some(format!("{own_namespace}-{}", object.name_any()));
+            None
+        }
+    };
+    prepared.metadata.namespace = namespace.clone();
+    prepared
+        .labels_mut()
+        .extend(labels::scenario_labels(context.run, context.scenario)?);
+    substitute_variables(&mut prepared.data, context.external_host).map_err(invalid)?;
+    if resource.group == CILIUM_GROUP && resource.kind == CILIUM_CLUSTERWIDE_POLICY {
+        let namespaces: Vec<&str> = context.namespaces.values().map(String::as_str).collect();
+        confine_clusterwide_policy(&mut prepared.data, &namespaces).map_err(invalid)?;
+    }
+    let target = AppliedObject {
+        resource,
+        namespace,
+        name: prepared.name_any(),
+    };
+    Ok((target, prepared))
+}
+
+/// Replaces [`EXTERNAL_HOST_VARIABLE`] in every string value.
+fn substitute_variables(value: &mut Value, external_host: Option<&str>) -> Result<(), String> {
+    match value {
+        Value::String(text) if text.contains(EXTERNAL_HOST_VARIABLE) => {
+            let host = external_host.ok_or_else(|| {
+                format!(
+                    "uses {EXTERNAL_HOST_VARIABLE}, but no --external-target was given \
+                     (the scenario should require external-target)"
+                )
+            })?;
+            *text = text.replace(EXTERNAL_HOST_VARIABLE, host);
+            Ok(())
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .try_for_each(|item| substitute_variables(item, external_host)),
+        Value::Object(fields) => fields
+            .values_mut()
+            .try_for_each(|field| substitute_variables(field, external_host)),
+        _ => Ok(()),
+    }
+}
+
+/// A CiliumClusterwideNetworkPolicy applies to every pod its `endpointSelector` matches, in
+/// any namespace. Each of its rules (`spec` and `specs[]`) gets
+/// `k8s:io.kubernetes.pod.namespace In [the scenario's namespaces]` added to its
+/// `endpointSelector`: selector terms are ANDed, so this only ever narrows what the scenario
+/// wrote, and the policy cannot touch pods cnicheck did not create. Rules that select nodes
+/// (`nodeSelector`, host policies) are refused: nodes are never cnicheck's.
+fn confine_clusterwide_policy(data: &mut Value, namespaces: &[&str]) -> Result<(), String> {
+    let Value::Object(fields) = data else {
+        return Err("is not a mapping".into());
+    };
+    let mut rules: Vec<&mut Value> = Vec::new();
+    for (field, value) in fields.iter_mut() {
+        match (field.as_str(), value) {
+            ("spec", Value::Null) => {}
+            ("spec", spec) => rules.push(spec),
+            ("specs", Value::Array(specs)) => rules.extend(specs.iter_mut()),
+            _ => {}
+        }
+    }
+    if rules.is_empty() {
+        return Err("has neither spec nor specs".into());
+    }
+    for rule in rules {
+        let Value::Object(rule) = rule else {
+            return Err("a rule is not a mapping".into());
+        };
+        if rule.contains_key("nodeSelector") {
+            return Err(
+                "selects nodes (nodeSelector); cnicheck only applies policies to \
+                        the pods it deployed"
+                    .into(),
+            );
+        }
+        let selector = rule.entry("endpointSelector").or_insert_with(|| json!({}));
+        let Value::Object(selector) = selector else {
+            return Err("endpointSelector is not a mapping".into());
+        };
+        let expressions = selector
+            .entry("matchExpressions")
+            .or_insert_with(|| json!([]));
+        let Value::Array(expressions) = expressions else {
+            return Err("endpointSelector.matchExpressions is not a list".into());
+        };
+        expressions.push(json!({
+            "key": CILIUM_POD_NAMESPACE_LABEL,
+            "operator": "In",
+            "values": namespaces,
+        }));
+    }
+    Ok(())
 }
 
 async fn patch(
@@ -309,6 +473,7 @@ spec:
             run: &run,
             scenario: "policy",
             namespaces: &namespaces,
+            external_host: None,
         };
         let mut object = parse_manifests(POLICY).unwrap().remove(0);
         assert_eq!(
@@ -331,5 +496,59 @@ spec:
             error,
             "NetworkPolicy deny-ingress names namespace \"kube-system\", which is not one of this run's namespaces"
         );
+    }
+
+    #[test]
+    fn the_external_host_is_filled_in_or_refused() {
+        let mut data =
+            json!({"spec": {"egress": [{"toFQDNs": [{"matchName": EXTERNAL_HOST_VARIABLE}]}]}});
+        let mut without = data.clone();
+        substitute_variables(&mut data, Some("outside.cnicheck.test")).unwrap();
+        assert_eq!(
+            data["spec"]["egress"][0]["toFQDNs"][0]["matchName"],
+            "outside.cnicheck.test"
+        );
+        let error = substitute_variables(&mut without, None).unwrap_err();
+        assert!(error.contains("no --external-target"), "{error}");
+        let mut untouched = json!({"spec": {"podSelector": {}}});
+        substitute_variables(&mut untouched, None).unwrap();
+        assert_eq!(untouched, json!({"spec": {"podSelector": {}}}));
+    }
+
+    #[test]
+    fn clusterwide_policies_are_confined_to_the_scenario_namespaces() {
+        let confined = |mut data: Value| {
+            confine_clusterwide_policy(&mut data, &["cnicheck-x-s0", "cnicheck-x-s0-y"])
+                .map(|()| data)
+        };
+        let scope = json!({
+            "key": "k8s:io.kubernetes.pod.namespace",
+            "operator": "In",
+            "values": ["cnicheck-x-s0", "cnicheck-x-s0-y"],
+        });
+        let data = confined(json!({
+            "spec": {"endpointSelector": {"matchLabels": {"zone": "locked"}}, "ingress": [{}]},
+            "specs": [
+                {"endpointSelector": {"matchExpressions": [{"key": "a", "operator": "Exists"}]}},
+                {"egress": [{}]},
+            ],
+        }))
+        .unwrap();
+        assert_eq!(
+            data["spec"]["endpointSelector"],
+            json!({"matchLabels": {"zone": "locked"}, "matchExpressions": [scope.clone()]})
+        );
+        assert_eq!(
+            data["specs"][0]["endpointSelector"]["matchExpressions"],
+            json!([{"key": "a", "operator": "Exists"}, scope.clone()])
+        );
+        assert_eq!(
+            data["specs"][1]["endpointSelector"],
+            json!({"matchExpressions": [scope]}),
+            "a rule without a selector would select every pod"
+        );
+        let error = confined(json!({"spec": {"nodeSelector": {}, "ingress": [{}]}})).unwrap_err();
+        assert!(error.contains("selects nodes"), "{error}");
+        assert!(confined(json!({"metadata": {}})).is_err());
     }
 }

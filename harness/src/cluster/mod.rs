@@ -19,7 +19,8 @@ mod wait;
 mod workload;
 
 pub use apply::{
-    AppliedObject, ApplyContext, FIELD_MANAGER, apply_manifests, delete_applied, parse_manifests,
+    AppliedObject, ApplyContext, DryRunOutcome, EXTERNAL_HOST_VARIABLE, FIELD_MANAGER,
+    apply_manifests, delete_applied, dry_run_each, object_label, parse_manifests,
 };
 #[cfg(test)]
 pub(crate) use cilium::tests as cilium_fixtures;
@@ -129,6 +130,10 @@ pub enum ClusterError {
         #[source]
         source: Box<kube::Error>,
     },
+
+    /// A manifest's object that cnicheck refuses to apply as written.
+    #[error("{object}: {problem}")]
+    InvalidObject { object: String, problem: String },
 
     #[error("{object} names namespace {namespace:?}, which is not one of this run's namespaces")]
     ForeignNamespace { object: String, namespace: String },

@@ -5,7 +5,9 @@
 //! a CI log, and each finished probe stays on record. Everything renders into a `String` first,
 //! so the output is tested as text.
 
-use super::model::{ComponentInfo, ProbeReport, Reach, RunReport, ScenarioReport, Verdict};
+use super::model::{
+    ComponentInfo, PreflightCheck, ProbeReport, Reach, RunReport, ScenarioReport, Verdict,
+};
 use super::text::single_line;
 use std::fmt::{self, Write as _};
 use std::io::{self, IsTerminal, Write};
@@ -51,6 +53,12 @@ impl<W: Write> Console<W> {
             writeln!(self.out, "{label} {}: {reason}", scenario.name)?;
         }
         Ok(())
+    }
+
+    /// Rejected objects one line each, then what the dry run found in one line.
+    pub fn preflight_finished(&mut self, checks: &[PreflightCheck]) -> io::Result<()> {
+        self.out
+            .write_all(render_preflight(checks, self.palette.enabled).as_bytes())
     }
 
     pub fn summary(&mut self, report: &RunReport) -> io::Result<()> {
@@ -110,7 +118,74 @@ const WRITE_TO_STRING: &str = "writing to a String cannot fail";
 /// Progress lines align their names behind the longest verdict label (`ERROR`, `FLAKY`).
 const VERDICT_WIDTH: usize = 5;
 
+/// The preflight as [`Console::preflight_finished`] prints it.
+pub fn render_preflight(checks: &[PreflightCheck], colors: bool) -> String {
+    let palette = Palette { enabled: colors };
+    let mut out = String::new();
+    for check in checks.iter().filter(|check| check.verdict == Verdict::Fail) {
+        let message = single_line(check.message.as_deref().unwrap_or_default());
+        writeln!(
+            out,
+            "{} {}: {message}",
+            palette.verdict(Verdict::Fail, VERDICT_WIDTH),
+            check.name
+        )
+        .expect(WRITE_TO_STRING);
+    }
+    if !checks.is_empty() {
+        writeln!(out, "{}", preflight_counts(checks)).expect(WRITE_TO_STRING);
+    }
+    out
+}
+
+/// `preflight: server-side dry run of 12 objects: 9 accepted, 2 rejected, 1 not served (...)`.
+fn preflight_counts(checks: &[PreflightCheck]) -> String {
+    let count = |verdict| checks.iter().filter(|c| c.verdict == verdict).count();
+    let mut parts = vec![format!("{} accepted", count(Verdict::Pass))];
+    let rejected = count(Verdict::Fail);
+    if rejected > 0 {
+        parts.push(format!("{rejected} rejected"));
+    }
+    let not_served: Vec<&str> = distinct(
+        checks
+            .iter()
+            .filter(|check| check.verdict == Verdict::Skip)
+            .map(|check| check.object.split('/').next().unwrap_or_default()),
+    );
+    if !not_served.is_empty() {
+        parts.push(format!(
+            "{} not served by the cluster ({})",
+            count(Verdict::Skip),
+            not_served.join(", ")
+        ));
+    }
+    format!(
+        "preflight: server-side dry run of {}: {}",
+        plural(checks.len(), "object", "objects"),
+        parts.join(", ")
+    )
+}
+
 fn write_summary(out: &mut String, report: &RunReport, palette: Palette) -> fmt::Result {
+    for check in report
+        .preflight
+        .iter()
+        .filter(|check| check.verdict == Verdict::Fail)
+    {
+        writeln!(out, "{} {}", palette.verdict(Verdict::Fail, 0), check.name)?;
+        writeln!(out, "    file:      {}", check.file)?;
+        writeln!(out, "    object:    {}", check.object)?;
+        let message = single_line(check.message.as_deref().unwrap_or_default());
+        writeln!(out, "    why:       {message}")?;
+        writeln!(out)?;
+    }
+    if report.preflight_rejected() {
+        writeln!(
+            out,
+            "{}: the server-side dry run rejected a manifest; nothing was deployed",
+            palette.paint(Style::Heading, "Preflight")
+        )?;
+    }
     for scenario in &report.scenarios {
         write_scenario_problems(out, scenario, palette)?;
     }

@@ -2,6 +2,9 @@
 
 use super::model::RunReport;
 
+/// The server-side dry run rejected a manifest, so nothing was deployed: a bad scenario file,
+/// found by the API server. The same code as a bad scenario file found offline.
+pub const MANIFESTS_REJECTED: i32 = 1;
 /// Every probe that ran passed (flaky passes count, skips are fine).
 pub const SUCCESS: i32 = 0;
 /// Nothing was checked: every scenario and probe was skipped (or none was selected). Not a
@@ -21,16 +24,19 @@ pub const PROBES_ERRORED: i32 = 102;
 /// | code | meaning |
 /// | --- | --- |
 /// | 0 | [`SUCCESS`]: every probe that ran passed (flaky counts as passed, skips are fine) |
+/// | 1 | [`MANIFESTS_REJECTED`]: a manifest failed the preflight dry run; nothing ran |
 /// | 4 | [`NO_PROBES_RAN`]: nothing was checked |
 /// | 100 | [`PROBES_FAILED`]: at least one probe failed (errors may also have happened) |
 /// | 102 | [`PROBES_ERRORED`]: no failure, but setup errors or probe errors |
 ///
-/// Codes left to the command line: 2 for usage errors (clap's), 1 for errors before any report
-/// exists (no cluster, unreadable scenarios). 101 is never used on purpose: it is what a Rust
+/// Codes left to the command line: 2 for usage errors (clap's), 1 also for errors before any
+/// report exists (no cluster, unreadable scenarios). 101 is never used on purpose: it is what a Rust
 /// panic exits with, and a crash must not read as a finding.
 pub fn exit_code(report: &RunReport) -> i32 {
     let tally = report.tally();
-    if tally.failed > 0 {
+    if report.preflight_rejected() {
+        MANIFESTS_REJECTED
+    } else if tally.failed > 0 {
         PROBES_FAILED
     } else if tally.errors > 0 || tally.setup_errors > 0 {
         PROBES_ERRORED

@@ -6,7 +6,7 @@
 
 use super::ReportError;
 use super::console;
-use super::model::{CiliumInfo, ProbeReport, RunReport, ScenarioReport, Verdict};
+use super::model::{CiliumInfo, PreflightCheck, ProbeReport, RunReport, ScenarioReport, Verdict};
 use quick_junit::{
     NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
 };
@@ -28,6 +28,9 @@ pub fn to_junit(report: &RunReport) -> Report {
     let properties = run_properties(report);
     let mut junit = Report::new("cnicheck");
     junit.set_time(seconds(report.duration_secs));
+    if !report.preflight.is_empty() {
+        junit.add_test_suite(preflight_suite(&report.preflight, &properties));
+    }
     for scenario in &report.scenarios {
         junit.add_test_suite(scenario_suite(scenario, &properties));
     }
@@ -112,6 +115,40 @@ fn scenario_suite(scenario: &ScenarioReport, properties: &[Property]) -> TestSui
     }
     suite
 }
+
+/// The dry run of every manifest: one testcase per object, named `preflight::dry-run::FILE::OBJECT`.
+fn preflight_suite(checks: &[PreflightCheck], properties: &[Property]) -> TestSuite {
+    let mut suite = TestSuite::new(PREFLIGHT_SUITE);
+    suite.add_properties(properties.iter().cloned());
+    for check in checks {
+        let message = check.message.as_deref().unwrap_or_default();
+        let status = match check.verdict {
+            Verdict::Fail | Verdict::Error => {
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                status
+                    .set_message(message)
+                    .set_type("rejected")
+                    .set_description(format!(
+                        "file:   {}\nobject: {}\nwhy:    {message}",
+                        check.file, check.object
+                    ));
+                status
+            }
+            Verdict::Skip => {
+                let mut status = TestCaseStatus::skipped();
+                status.set_message(message);
+                status
+            }
+            Verdict::Pass | Verdict::Flaky => TestCaseStatus::success(),
+        };
+        let mut case = TestCase::new(check.name.as_str(), status);
+        case.set_classname(PREFLIGHT_SUITE);
+        suite.add_test_case(case);
+    }
+    suite
+}
+
+const PREFLIGHT_SUITE: &str = "preflight";
 
 /// A testcase standing for the whole scenario, named `SCENARIO::WHAT`.
 fn scenario_case(scenario: &ScenarioReport, what: &str, status: TestCaseStatus) -> TestCase {

@@ -17,7 +17,35 @@ pub struct RunReport {
     /// RFC 3339.
     pub started_at: String,
     pub duration_secs: f64,
+    /// The server-side dry run of every manifest before anything was deployed. When one was
+    /// rejected, no scenario ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preflight: Vec<PreflightCheck>,
     pub scenarios: Vec<ScenarioReport>,
+}
+
+/// One object of a manifest, checked by a server-side dry run before the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreflightCheck {
+    /// `preflight::dry-run::FILE::KIND/NAME`.
+    pub name: String,
+    /// The manifest, as scenario reports name files.
+    pub file: String,
+    /// `KIND/NAME` as written in the manifest (`-` when the file could not be read).
+    pub object: String,
+    /// Pass (accepted), Fail (rejected: the message is the API server's or cnicheck's reason),
+    /// or Skip (the cluster does not serve the kind).
+    pub verdict: Verdict,
+    pub message: Option<String>,
+}
+
+impl RunReport {
+    /// Whether the preflight rejected a manifest (and so nothing ran).
+    pub fn preflight_rejected(&self) -> bool {
+        self.preflight
+            .iter()
+            .any(|check| check.verdict == Verdict::Fail)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

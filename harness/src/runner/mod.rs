@@ -9,6 +9,7 @@ pub mod cells;
 mod deploy;
 mod execute;
 mod plan;
+mod preflight;
 mod scenario_run;
 
 pub use plan::{DEFAULT_PROBE_TIMEOUT_SECS, ExternalTarget};
@@ -16,10 +17,10 @@ pub use plan::{DEFAULT_PROBE_TIMEOUT_SECS, ExternalTarget};
 use crate::checks::CheckOptions;
 use crate::cluster::{self, CiliumInstall, ClusterError, CniInfo, Images, NodeInfo, RunId};
 use crate::multus::NadOptions;
-use crate::report::console::Console;
 use crate::report::model::{
     ClusterInfo, ProbeReport, REPORT_FORMAT_VERSION, RunReport, ScenarioReport,
 };
+use crate::report::{self, console::Console};
 use crate::scenario::{LoadedScenario, ScenarioError};
 use futures::StreamExt;
 use kube::Client;
@@ -111,6 +112,43 @@ pub async fn run(
         cluster::cluster_info(&client, &run.namespace(), cilium.as_ref()).await?;
     info.namespace = format!("{}*", run.namespace());
     let cni = cluster::detect_cni(&client).await?;
+    let external_host = options
+        .external
+        .as_ref()
+        .and_then(|target| target.0.host_str());
+    let preflight = preflight::dry_run(&client, &run, selections, external_host).await?;
+    let _ = Console::stderr().preflight_finished(&preflight.checks);
+    // Deleted while the scenarios run; awaited before the report is done.
+    let preflight_cleanup = {
+        let client = client.clone();
+        let namespace = preflight.namespace.clone();
+        async move {
+            if let Some(namespace) = namespace
+                && let Err(error) =
+                    cluster::delete_namespace(&client, &namespace, PREFLIGHT_DELETE_TIMEOUT).await
+            {
+                tracing::warn!("{error}");
+            }
+        }
+    };
+    let report = |scenarios, preflight| RunReport {
+        format_version: REPORT_FORMAT_VERSION,
+        cnicheck_version: env!("CARGO_PKG_VERSION").to_string(),
+        arguments: arguments.clone(),
+        cluster: info.clone(),
+        started_at: started_at.clone(),
+        duration_secs: started.elapsed().as_secs_f64(),
+        preflight,
+        scenarios,
+    };
+    if preflight
+        .checks
+        .iter()
+        .any(|check| check.verdict == report::model::Verdict::Fail)
+    {
+        preflight_cleanup.await;
+        return Ok(report(Vec::new(), preflight.checks));
+    }
     let parallel = options.parallel.max(1);
     let context = SuiteContext {
         client,
@@ -122,27 +160,23 @@ pub async fn run(
         console: Mutex::new(Console::stderr()),
     };
     let context = &context;
-    let mut scenarios: Vec<(usize, ScenarioReport)> =
-        futures::stream::iter(selections.iter().enumerate())
-            .map(|(index, selection)| async move {
-                let report = scenario_run::run_scenario(context, index, selection).await;
-                context.scenario_done(&report);
-                (index, report)
-            })
-            .buffer_unordered(parallel)
-            .collect()
-            .await;
+    let run_scenarios = futures::stream::iter(selections.iter().enumerate())
+        .map(|(index, selection)| async move {
+            let report = scenario_run::run_scenario(context, index, selection).await;
+            context.scenario_done(&report);
+            (index, report)
+        })
+        .buffer_unordered(parallel)
+        .collect::<Vec<(usize, ScenarioReport)>>();
+    let (mut scenarios, ()) = futures::join!(run_scenarios, preflight_cleanup);
     scenarios.sort_by_key(|(index, _)| *index);
-    Ok(RunReport {
-        format_version: REPORT_FORMAT_VERSION,
-        cnicheck_version: env!("CARGO_PKG_VERSION").to_string(),
-        arguments,
-        cluster: info,
-        started_at,
-        duration_secs: started.elapsed().as_secs_f64(),
-        scenarios: scenarios.into_iter().map(|(_, report)| report).collect(),
-    })
+    Ok(report(
+        scenarios.into_iter().map(|(_, report)| report).collect(),
+        preflight.checks,
+    ))
 }
+
+const PREFLIGHT_DELETE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// RFC 3339 in UTC, without pulling in a date crate for one timestamp.
 fn humantime_rfc3339(time: SystemTime) -> String {

@@ -158,6 +158,10 @@ async fn deploy_and_probe(
         run: &context.run,
         scenario: &scenario.name.value,
         namespaces,
+        external_host: options
+            .external
+            .as_ref()
+            .and_then(|target| target.0.host_str()),
     };
     let mut applied: BTreeMap<String, Vec<AppliedObject>> = BTreeMap::new();
     let apply = async |path: &str, applied: &mut BTreeMap<String, Vec<AppliedObject>>| {

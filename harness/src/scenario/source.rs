@@ -41,6 +41,16 @@ impl ScenarioSource {
         }
     }
 
+    /// How reports name a manifest (relative to the scenario): its path, or `builtin/...`.
+    pub fn manifest_name(&self, relative: &str) -> String {
+        match self {
+            ScenarioSource::File(path) => sibling(path, relative).display().to_string(),
+            ScenarioSource::Builtin(path) => {
+                format!("{BUILTIN_PREFIX}/{}", embedded_sibling(path, relative))
+            }
+        }
+    }
+
     pub(crate) fn manifest_exists(&self, relative: &str) -> bool {
         match self {
             ScenarioSource::File(path) => sibling(path, relative).is_file(),
@@ -107,6 +117,12 @@ pub(super) const BUILTIN_SCENARIOS: &[(&str, &str)] = embed![
     "policy-ipblock.yaml",
     "multus.yaml",
     "cilium.yaml",
+    "cilium-l3-l4.yaml",
+    "cilium-entities.yaml",
+    "cilium-cidr.yaml",
+    "cilium-l7-http.yaml",
+    "cilium-fqdn.yaml",
+    "cilium-clusterwide.yaml",
 ];
 
 /// Everything the built-in scenarios apply.
@@ -122,6 +138,12 @@ const BUILTIN_MANIFESTS: &[(&str, &str)] = embed![
     "manifests/policy-allow-named-port-http.yaml",
     "manifests/policy-ipblock-ingress.yaml",
     "manifests/policy-ipblock-egress.yaml",
+    "manifests/cnp-l3-l4.yaml",
+    "manifests/cnp-entities.yaml",
+    "manifests/cnp-cidr.yaml",
+    "manifests/cnp-l7-http.yaml",
+    "manifests/cnp-fqdn.yaml",
+    "manifests/ccnp-deny-locked-zone.yaml",
 ];
 
 fn find_builtin_manifest(path: &str) -> Option<&'static str> {
