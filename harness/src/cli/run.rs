@@ -59,6 +59,10 @@ pub struct RunArgs {
     /// Write the JSON report here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Compare the run with an earlier one's JSON report and print what changed, as `cnicheck
+    /// diff` does (the exit code stays the run's own). Read before anything else happens.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
     #[command(flatten)]
     pub tests: libtest_mimic::Arguments,
 }
@@ -115,6 +119,13 @@ pub fn run(args: RunArgs) -> u8 {
         .into_iter()
         .filter(|selection| !selection.selected.is_empty())
         .collect();
+    let baseline = match args.baseline.as_deref().map(report::json::read).transpose() {
+        Ok(baseline) => baseline,
+        Err(error) => {
+            eprintln!("cnicheck: {error}");
+            return EXIT_TOOL_ERROR;
+        }
+    };
 
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let report = match runtime.block_on(run_on_cluster(&args, &selections)) {
@@ -127,6 +138,10 @@ pub fn run(args: RunArgs) -> u8 {
     let _ = libtest_mimic::run(&args.tests, trials);
     let mut console = Console::stderr();
     let _ = console.summary(&report);
+    if let Some(baseline) = &baseline {
+        eprintln!();
+        let _ = console.diff(&report::diff::diff(baseline, &report));
+    }
     u8::try_from(report::exit_code(&report)).unwrap_or(EXIT_TOOL_ERROR)
 }
 
@@ -238,11 +253,10 @@ fn trials(selections: &[Selection<'_>], report: &RunReport) -> Vec<Trial> {
             let outcome: Result<(), Failed> = if let Some(error) = &scenario_report.setup_error {
                 Err(format!("setup failed: {error}").into())
             } else {
-                let prefix = format!("{} [", cell.name);
                 let problems: Vec<String> = scenario_report
                     .probes
                     .iter()
-                    .filter(|probe| probe.name == cell.name || probe.name.starts_with(&prefix))
+                    .filter(|probe| probe.cell_name() == cell.name)
                     .filter(|probe| matches!(probe.verdict, Verdict::Fail | Verdict::Error))
                     .map(report::console::failure_block)
                     .collect();
