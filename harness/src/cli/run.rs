@@ -23,11 +23,14 @@ pub struct RunArgs {
     pub kubeconfig: Option<PathBuf>,
     #[arg(long)]
     pub context: Option<String>,
-    /// Registry prefix for cnicheck's images (air-gapped clusters: your mirror).
-    #[arg(long, default_value = "ghcr.io/cnicheck", env = "CNICHECK_REGISTRY")]
-    pub registry: String,
-    /// Full agent image reference; overrides --registry.
-    #[arg(long, env = "CNICHECK_AGENT_IMAGE")]
+    /// Your mirror of cnicheck's images (air-gapped clusters): replaces `ghcr.io` in the agent
+    /// image, so `REGISTRY/cnicheck/agent:VERSION` is deployed. E.g.
+    /// 123456789012.dkr.ecr.us-west-2.amazonaws.com/ghcr for an ECR pull-through cache.
+    #[arg(long, value_name = "REGISTRY", env = "CNICHECK_IMAGE_REGISTRY",
+          value_parser = cluster::parse_registry_prefix)]
+    pub image_registry: Option<String>,
+    /// Full agent image reference; wins over --image-registry.
+    #[arg(long, value_name = "IMAGE", env = "CNICHECK_AGENT_IMAGE")]
     pub agent_image: Option<String>,
     #[arg(long, value_enum, default_value = "if-not-present")]
     pub pull_policy: PullPolicyArg,
@@ -175,7 +178,7 @@ async fn run_on_cluster(args: &RunArgs, selections: &[Selection<'_>]) -> Result<
     eprintln!("cnicheck run {run}: {} scenario(s)", selections.len());
     let options = RunOptions {
         images: Images {
-            registry: args.registry.clone(),
+            registry: args.image_registry.clone(),
             agent: args.agent_image.clone(),
             pull_policy: args.pull_policy.into(),
         },
