@@ -515,7 +515,9 @@ fn diff_console_puts_regressions_first_with_what_was_observed() {
     let diff = diff::diff(&all_passing_baseline(), &report());
     let text = console::render_diff(&diff, false);
     eprintln!("{text}");
-    let regressions = text.find("Regressions: passed before, not now (2)").unwrap();
+    let regressions = text
+        .find("Regressions: passed before, not now (2)")
+        .unwrap();
     let skips = text.find("New skips (1)").unwrap();
     let flakes = text.find("New flakes (1)").unwrap();
     assert!(regressions < skips && skips < flakes, "{text}");
@@ -535,10 +537,7 @@ fn diff_console_puts_regressions_first_with_what_was_observed() {
         assert!(text.contains(needle), "lacks `{needle}`:\n{text}");
     }
     assert!(!text.contains('\u{1b}') && !text.contains('\u{0}'));
-    assert_eq!(
-        cnicheck::report::diff_exit_code(&diff),
-        exit::REGRESSIONS
-    );
+    assert_eq!(cnicheck::report::diff_exit_code(&diff), exit::REGRESSIONS);
     let reversed = diff::diff(&report(), &all_passing_baseline());
     assert_eq!(reversed.fixed.len(), 2);
     assert_eq!(cnicheck::report::diff_exit_code(&reversed), exit::SUCCESS);

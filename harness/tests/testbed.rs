@@ -537,7 +537,11 @@ fn diff_names_exactly_the_cells_that_regressed() {
             &baseline_arg,
         ],
     );
-    assert_eq!(output.status.code(), Some(100), "the run keeps its own code");
+    assert_eq!(
+        output.status.code(),
+        Some(100),
+        "the run keeps its own code"
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("Regressions: passed before, not now (1)"),
@@ -628,7 +632,9 @@ impl Drop for RbacExample {
             let client = cluster::connect(None, None).await.unwrap();
             for object in self.0.iter().rev() {
                 let api = api_for(&client, object).await;
-                if let Err(error) = api.delete(&object.name_any(), &DeleteParams::default()).await
+                if let Err(error) = api
+                    .delete(&object.name_any(), &DeleteParams::default())
+                    .await
                 {
                     eprintln!("could not delete {}: {error}", object.name_any());
                 }

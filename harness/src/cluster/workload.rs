@@ -656,13 +656,20 @@ mod tests {
 
     #[test]
     fn registry_prefixes_are_host_and_path_only() {
-        for good in ["registry.local:5000", "harbor.example.com/proxy/ghcr", "ghcr.io"] {
+        for good in [
+            "registry.local:5000",
+            "harbor.example.com/proxy/ghcr",
+            "ghcr.io",
+        ] {
             assert_eq!(parse_registry_prefix(good).as_deref(), Ok(good));
         }
         for (bad, why) in [
             ("", "empty"),
             ("/", "empty"),
-            ("https://123456789012.dkr.ecr.us-west-2.amazonaws.com", "scheme"),
+            (
+                "https://123456789012.dkr.ecr.us-west-2.amazonaws.com",
+                "scheme",
+            ),
             ("registry.local/mirror:v1", "has a tag"),
             ("registry.local//mirror", "empty path segment"),
             ("registry.local/mirror@sha256:ab", "not a registry prefix"),

@@ -374,7 +374,9 @@ mod tests {
     #[test]
     fn sorts_changes_by_kind_and_counts_the_rest() {
         use Verdict::{Error, Fail, Flaky, Pass, Skip};
-        let pairs: [(&str, Option<Verdict>, Option<Verdict>); 12] = [
+        // A cell's verdict before and after.
+        type Pair = (&'static str, Option<Verdict>, Option<Verdict>);
+        let pairs: [Pair; 12] = [
             ("pass-fail", Some(Pass), Some(Fail)),
             ("flaky-error", Some(Flaky), Some(Error)),
             ("pass-skip", Some(Pass), Some(Skip)),
@@ -388,7 +390,7 @@ mod tests {
             ("error-fail", Some(Error), Some(Fail)),
             ("flaky-pass", Some(Flaky), Some(Pass)),
         ];
-        let side = |pick: fn(&(&str, Option<Verdict>, Option<Verdict>)) -> Option<Verdict>| {
+        let side = |pick: fn(&Pair) -> Option<Verdict>| {
             let probes = pairs
                 .iter()
                 .filter_map(|pair| Some(probe(pair.0, "client-0", pick(pair)?)))
@@ -446,7 +448,10 @@ mod tests {
 
     #[test]
     fn cells_match_across_runs_whatever_their_addresses() {
-        let baseline = run(vec![scenario("s", vec![probe(A, "client-0", Verdict::Pass)])]);
+        let baseline = run(vec![scenario(
+            "s",
+            vec![probe(A, "client-0", Verdict::Pass)],
+        )]);
         let mut moved = probe(A, "client-0", Verdict::Pass);
         moved.name = format!("{A} [client-0 -> 10.244.9.9:9000 (server-0)]");
         moved.target_address = "10.244.9.9:9000 (server-0)".into();
@@ -462,7 +467,10 @@ mod tests {
         assert_eq!(old.cell_name(), A);
         let diff = diff(
             &run(vec![scenario("s", vec![old])]),
-            &run(vec![scenario("s", vec![probe(A, "client-0", Verdict::Fail)])]),
+            &run(vec![scenario(
+                "s",
+                vec![probe(A, "client-0", Verdict::Fail)],
+            )]),
         );
         assert_eq!(names(&diff.regressed), [A]);
     }
@@ -540,7 +548,12 @@ mod tests {
         let diff = diff(&baseline, &current);
         assert_eq!(names(&diff.newly_flaky), [A]);
         assert_eq!(
-            diff.newly_flaky[0].after.as_ref().unwrap().detail.as_deref(),
+            diff.newly_flaky[0]
+                .after
+                .as_ref()
+                .unwrap()
+                .detail
+                .as_deref(),
             Some(
                 "cnicheck-x/client-0 on node-1 -> 10.244.1.5:9000 (server-0): attempts \
                  pass, timeout, pass, pass"
