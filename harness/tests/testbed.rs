@@ -20,7 +20,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const AGENT_IMAGE: &str = "localhost/cnicheck-agent:dev";
+/// The agent image imported into the testbed: `$CNICHECK_AGENT_IMAGE` (what `ci/test` sets),
+/// else what `ci/testbed/agent-image` builds by default.
+fn agent_image() -> String {
+    std::env::var("CNICHECK_AGENT_IMAGE").unwrap_or_else(|_| "localhost/cnicheck-agent:dev".into())
+}
 const EXTERNAL_TARGET: &str = "http://outside.cnicheck.test/";
 
 fn workdir(test: &str) -> PathBuf {
@@ -36,7 +40,7 @@ fn cnicheck(dir: &Path, extra: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_cnicheck"));
     command.arg("run");
     if !extra.contains(&"--agent-image") {
-        command.args(["--agent-image", AGENT_IMAGE, "--pull-policy", "never"]);
+        command.args(["--agent-image", &agent_image(), "--pull-policy", "never"]);
     }
     command
         .args([
@@ -506,6 +510,7 @@ fn a_blocked_node_port_is_reported_exactly_in_its_direction() {
             );
         }
     }
+}
 
 #[test]
 #[ignore = "needs the testbed: run through ci/test"]
