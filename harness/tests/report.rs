@@ -8,7 +8,7 @@ use cnicheck::report::model::{
     CiliumInfo, ClusterInfo, ComponentInfo, PreflightCheck, ProbeReport, REPORT_FORMAT_VERSION,
     Reach, RunReport, ScenarioReport, Verdict,
 };
-use cnicheck::report::{ReportError, console, exit, exit_code, json, junit};
+use cnicheck::report::{ReportError, console, diff, exit, exit_code, json, junit};
 use cnicheck::scenario::model::{Expectation, Protocol};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -36,6 +36,7 @@ fn probe(
     let pod = from.split(' ').next().unwrap();
     ProbeReport {
         name: format!("{phase}::{pod}->{to}:{protocol}/{port}"),
+        cell: String::new(),
         phase: phase.into(),
         from: from.into(),
         to: to.into(),
@@ -398,6 +399,7 @@ fn console_progress_lines() {
 fn cilium_check() -> ScenarioReport {
     let image = |pod: &str, node: &str| ProbeReport {
         name: format!("image [{pod} on {node}]"),
+        cell: "image".into(),
         phase: "agent".into(),
         from: format!("kube-system/{pod} on {node}"),
         to: "container cilium-agent".into(),
@@ -689,4 +691,94 @@ fn exit_code_policy() {
     assert_eq!(exit_code(&nothing_ran), exit::NO_PROBES_RAN);
 
     assert_eq!(exit_code(&rejected_report()), exit::MANIFESTS_REJECTED);
+}
+
+// ---- diff --------------------------------------------------------------------------------------
+
+/// The fixture as it was before things went wrong: every probe passed at once.
+fn all_passing_baseline() -> RunReport {
+    let mut baseline = report();
+    for scenario in &mut baseline.scenarios {
+        for probe in &mut scenario.probes {
+            probe.verdict = Verdict::Pass;
+            probe.attempts = 1;
+            probe.earlier_attempts.clear();
+        }
+    }
+    baseline.started_at = "2026-11-20T09:00:00Z".into();
+    baseline.cluster.cni_version = Some("1.17.5".into());
+    baseline
+}
+
+#[test]
+fn diff_console_puts_regressions_first_with_what_was_observed() {
+    let diff = diff::diff(&all_passing_baseline(), &report());
+    let text = console::render_diff(&diff, false);
+    eprintln!("{text}");
+    let regressions = text
+        .find("Regressions: passed before, not now (2)")
+        .unwrap();
+    let skips = text.find("New skips (1)").unwrap();
+    let flakes = text.find("New flakes (1)").unwrap();
+    assert!(regressions < skips && skips < flakes, "{text}");
+    for needle in [
+        "baseline: started 2026-11-20T09:00:00Z, cnicheck 0.1.0, Kubernetes v1.34.1, 2 nodes, \
+         CNI cilium 1.17.5",
+        "current:  started 2026-11-22T10:00:00Z",
+        "FAIL policy-deny::enforce::cnicheck-x/client-b-0->pod:server:tcp/9000 (was pass)",
+        "expected denied, observed connected",
+        "ERROR policy-deny::enforce::cnicheck-x/client-b-0->pod:other:tcp/9000 (was pass)",
+        "observed could not run: exec failed: container not found",
+        "FLAKY pod-to-pod::baseline::client-a-0->pod:server:http/8081 (was pass)",
+        "attempts timeout, pass",
+        "Diff 2 regressions, 1 newly skipped, 1 newly flaky, 0 fixed, 0 added, 0 removed; \
+         unchanged: 3 passing, 0 flaky, 0 failing, 0 skipped",
+    ] {
+        assert!(text.contains(needle), "lacks `{needle}`:\n{text}");
+    }
+    assert!(!text.contains('\u{1b}') && !text.contains('\u{0}'));
+    assert_eq!(cnicheck::report::diff_exit_code(&diff), exit::REGRESSIONS);
+    let reversed = diff::diff(&report(), &all_passing_baseline());
+    assert_eq!(reversed.fixed.len(), 2);
+    assert_eq!(cnicheck::report::diff_exit_code(&reversed), exit::SUCCESS);
+}
+
+fn cnicheck_diff(baseline: &Path, current: &Path, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cnicheck"))
+        .arg("diff")
+        .arg(baseline)
+        .arg(current)
+        .args(extra)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn diff_command_exit_codes_and_json_output() {
+    let (baseline, current) = (temp_path("baseline.json"), temp_path("current.json"));
+    json::write(&all_passing_baseline(), &baseline).unwrap();
+    json::write(&report(), &current).unwrap();
+
+    let regressed = cnicheck_diff(&baseline, &current, &["--format", "json"]);
+    let fixed = cnicheck_diff(&current, &baseline, &[]);
+    let missing = cnicheck_diff(&baseline, &temp_path("missing.json"), &[]);
+    let not_a_report = cnicheck_diff(&baseline, Path::new(env!("CARGO_MANIFEST_DIR")), &[]);
+    std::fs::remove_file(&baseline).unwrap();
+    std::fs::remove_file(&current).unwrap();
+
+    assert_eq!(regressed.status.code(), Some(100));
+    let machine: diff::ReportDiff = serde_json::from_slice(&regressed.stdout).unwrap();
+    assert_eq!(machine.regressed.len(), 2);
+    assert_eq!(machine.format_version, diff::DIFF_FORMAT_VERSION);
+
+    assert_eq!(fixed.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&fixed.stdout).contains("Fixed (2)"));
+
+    for unreadable in [missing, not_a_report] {
+        assert_eq!(unreadable.status.code(), Some(1));
+        assert!(unreadable.stdout.is_empty());
+        let stderr = String::from_utf8_lossy(&unreadable.stderr);
+        assert!(stderr.contains("cnicheck diff: cannot read"), "{stderr}");
+    }
 }

@@ -10,17 +10,23 @@
 //! scenarios skip here (no Cilium agents) while their policies pass the dry-run preflight
 //! against the installed CRDs, and a misspelled policy stops the run before anything is
 //! deployed; a killed run is cleaned up by `cnicheck cleanup`, and an interrupted one cleans up
-//! after itself.
+//! after itself; `cnicheck diff` names exactly the cells that regressed; the documented RBAC
+//! role is all a run needs.
 
 use cnicheck::cluster::{self, labels};
 use cnicheck::report::model::{RunReport, Verdict};
-use k8s_openapi::api::core::v1::{Namespace, Pod};
-use kube::api::{Api, DeleteParams, ListParams};
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, ServiceAccount};
+use kube::api::{
+    Api, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
+};
+use kube::{Client, ResourceExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// What `ci/testbed/agent-image` builds; `CNICHECK_AGENT_IMAGE` names another build of it.
+/// The agent image imported into the testbed: `$CNICHECK_AGENT_IMAGE` (what `ci/test` sets),
+/// else what `ci/testbed/agent-image` builds by default.
 fn agent_image() -> String {
     std::env::var("CNICHECK_AGENT_IMAGE").unwrap_or_else(|_| "localhost/cnicheck-agent:dev".into())
 }
@@ -939,4 +945,223 @@ fn a_multus_range_too_small_for_the_pods_is_a_setup_error_naming_it() {
         elapsed < Duration::from_secs(75),
         "took {elapsed:?}: an exhausted range must fail after the stuck grace, not the timeout"
     );
+}
+
+#[test]
+#[ignore = "needs the testbed: run through ci/test"]
+fn diff_names_exactly_the_cells_that_regressed() {
+    let before = workdir("diff-baseline");
+    let (output, _) = run(&before, &["--group", "dns"]);
+    assert_eq!(output.status.code(), Some(0), "the baseline run must pass");
+    let baseline = before.join("report.json");
+
+    // The same scenario, with one expectation wrong: a name that does not exist "resolves".
+    let after = workdir("diff-current");
+    let builtin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/dns.yaml");
+    let yaml = std::fs::read_to_string(builtin).unwrap();
+    assert_eq!(yaml.matches("expect: nxdomain").count(), 1);
+    let wrong = write_scenario(
+        &after,
+        "dns.yaml",
+        &yaml.replace("expect: nxdomain", "expect: allowed"),
+    );
+    let baseline_arg = baseline.display().to_string();
+    let (output, _) = run(
+        &after,
+        &[
+            "-f",
+            &wrong,
+            "--propagation-timeout",
+            "10",
+            "--baseline",
+            &baseline_arg,
+        ],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(100),
+        "the run keeps its own code"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("Regressions: passed before, not now (1)"),
+        "run --baseline prints the comparison"
+    );
+
+    let diff = Command::new(env!("CARGO_BIN_EXE_cnicheck"))
+        .args(["diff", "--format", "json"])
+        .arg(&baseline)
+        .arg(after.join("report.json"))
+        .output()
+        .unwrap();
+    eprintln!("{}", String::from_utf8_lossy(&diff.stderr));
+    assert_eq!(diff.status.code(), Some(100), "regressions exit 100");
+    let diff: cnicheck::report::diff::ReportDiff = serde_json::from_slice(&diff.stdout).unwrap();
+    let regressed: Vec<&str> = diff.regressed.iter().map(|c| c.cell.as_str()).collect();
+    assert_eq!(
+        regressed,
+        ["dns::lookups::client->dns:cnicheck-no-such-service.default.svc.cluster.local:dns"]
+    );
+    let after_outcome = diff.regressed[0].after.as_ref().unwrap();
+    assert_eq!(after_outcome.verdict, Verdict::Fail);
+    assert!(
+        diff.newly_skipped.is_empty()
+            && diff.newly_flaky.is_empty()
+            && diff.fixed.is_empty()
+            && diff.added.is_empty()
+            && diff.removed.is_empty(),
+        "{diff:#?}"
+    );
+    assert_eq!(diff.unchanged.passing, 2, "{diff:#?}");
+    assert!(cnicheck_namespaces().is_empty());
+}
+
+/// The objects of `manifests/rbac/` (ClusterRole, Namespace, ServiceAccount, binding).
+fn rbac_manifests() -> Vec<DynamicObject> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/rbac");
+    ["cnicheck-clusterrole.yaml", "cnicheck-serviceaccount.yaml"]
+        .iter()
+        .flat_map(|file| {
+            let text = std::fs::read_to_string(dir.join(file)).unwrap();
+            cluster::parse_manifests(&text).unwrap()
+        })
+        .collect()
+}
+
+async fn api_for(client: &Client, object: &DynamicObject) -> Api<DynamicObject> {
+    let types = object.types.as_ref().unwrap();
+    let (group, version) = types
+        .api_version
+        .split_once('/')
+        .unwrap_or(("", &types.api_version));
+    let gvk = GroupVersionKind::gvk(group, version, &types.kind);
+    let (resource, _) = kube::discovery::pinned_kind(client, &gvk).await.unwrap();
+    match &object.metadata.namespace {
+        Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    }
+}
+
+/// Removes the RBAC example's objects when dropped, also when the test fails.
+struct RbacExample(Vec<DynamicObject>);
+
+impl RbacExample {
+    fn apply() -> Self {
+        let objects = rbac_manifests();
+        block_on(async {
+            let client = cluster::connect(None, None).await.unwrap();
+            for object in &objects {
+                api_for(&client, object)
+                    .await
+                    .patch(
+                        &object.name_any(),
+                        &PatchParams::apply("cnicheck-testbed-test"),
+                        &Patch::Apply(object),
+                    )
+                    .await
+                    .unwrap();
+            }
+        });
+        RbacExample(objects)
+    }
+}
+
+impl Drop for RbacExample {
+    fn drop(&mut self) {
+        block_on(async {
+            let client = cluster::connect(None, None).await.unwrap();
+            for object in self.0.iter().rev() {
+                let api = api_for(&client, object).await;
+                if let Err(error) = api
+                    .delete(&object.name_any(), &DeleteParams::default())
+                    .await
+                {
+                    eprintln!("could not delete {}: {error}", object.name_any());
+                }
+            }
+        });
+    }
+}
+
+/// A kubeconfig for the testbed's API server that authenticates with a fresh token of the
+/// example's ServiceAccount (what `kubectl create token` mints, through the TokenRequest API).
+fn service_account_kubeconfig(path: &Path) {
+    let token = block_on(async {
+        let client = cluster::connect(None, None).await.unwrap();
+        let request = TokenRequest {
+            spec: TokenRequestSpec {
+                expiration_seconds: Some(3600),
+                ..TokenRequestSpec::default()
+            },
+            ..TokenRequest::default()
+        };
+        Api::<ServiceAccount>::namespaced(client, "cnicheck")
+            .create_token_request("cnicheck", &PostParams::default(), &request)
+            .await
+            .unwrap()
+            .status
+            .unwrap()
+            .token
+    });
+    let admin = std::env::var("KUBECONFIG").expect("KUBECONFIG names the testbed's");
+    let admin = kube::config::Kubeconfig::read_from(admin).unwrap();
+    let cluster = serde_json::to_value(&admin.clusters[0]).unwrap();
+    let kubeconfig = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [cluster],
+        "users": [{"name": "cnicheck", "user": {"token": token}}],
+        "contexts": [{"name": "cnicheck", "context": {"cluster": cluster["name"], "user": "cnicheck"}}],
+        "current-context": "cnicheck",
+    });
+    std::fs::write(path, kubeconfig.to_string()).unwrap();
+}
+
+#[test]
+#[ignore = "needs the testbed: run through ci/test"]
+fn builtin_suites_pass_as_a_service_account_with_only_the_documented_role() {
+    let dir = workdir("rbac");
+    let example = RbacExample::apply();
+    let kubeconfig = dir.join("service-account.kubeconfig");
+    service_account_kubeconfig(&kubeconfig);
+    let kubeconfig_arg = kubeconfig.display().to_string();
+
+    // The kubeconfig really is the ServiceAccount, not an admin.
+    let secrets = block_on(async {
+        let client = cluster::connect(Some(&kubeconfig), None).await.unwrap();
+        Api::<Secret>::all(client)
+            .list(&ListParams::default())
+            .await
+    });
+    assert!(
+        matches!(&secrets, Err(kube::Error::Api(status)) if status.is_forbidden()),
+        "{secrets:?}"
+    );
+
+    let (output, report) = run(&dir, &["--kubeconfig", &kubeconfig_arg]);
+    let tally = report.tally();
+    assert_eq!(output.status.code(), Some(0), "{tally:?}");
+    assert_eq!((tally.failed, tally.errors, tally.setup_errors), (0, 0, 0));
+    for needed in ["network-policy", "multus", "pod-to-service"] {
+        let scenario = report.scenarios.iter().find(|s| s.name == needed).unwrap();
+        assert!(
+            scenario.skipped.is_none() && !scenario.probes.is_empty(),
+            "{needed} did not run: {:?}",
+            scenario.skipped
+        );
+    }
+    assert!(
+        cnicheck_namespaces().is_empty(),
+        "the run left namespaces behind"
+    );
+
+    let cleanup = Command::new(env!("CARGO_BIN_EXE_cnicheck"))
+        .args(["cleanup", "--kubeconfig", &kubeconfig_arg])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&cleanup.stderr);
+    eprintln!("{stderr}");
+    assert!(cleanup.status.success(), "cleanup with the role: {stderr}");
+    assert!(stderr.contains("cleanup: 0 removed, 0 failed"), "{stderr}");
+    drop(example);
 }

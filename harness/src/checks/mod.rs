@@ -64,6 +64,8 @@ pub async fn run(
 /// rest as a probe report has them for something that is not traffic.
 fn finding(name: String, phase: &str, from: String, protocol: &str) -> ProbeReport {
     ProbeReport {
+        // Per-pod findings are `CELL [POD on NODE]`, like probes.
+        cell: name.split(" [").next().unwrap_or_default().to_string(),
         name,
         phase: phase.into(),
         from,

@@ -44,6 +44,14 @@ pub fn cleanup(args: CleanupArgs) -> u8 {
                 for failure in &report.failures {
                     eprintln!("could not remove: {failure}");
                 }
+                if !report.not_listable.is_empty() {
+                    eprintln!(
+                        "not searched: {} cluster-scoped resource type(s) this identity may \
+                         not list (-v names them)",
+                        report.not_listable.len()
+                    );
+                    tracing::info!("not listable: {}", report.not_listable.join(", "));
+                }
                 eprintln!(
                     "cleanup: {} removed, {} failed",
                     report.removed.len(),

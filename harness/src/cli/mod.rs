@@ -1,8 +1,10 @@
 //! Command-line interface. Exit codes are semantic (see [`cnicheck::report::exit`]): 0 all
-//! passed, 100 probe failures, 102 errors, 4 nothing ran, 1 cnicheck itself could not work
-//! (bad scenario files, no cluster), 2 bad usage (clap), 130/143 interrupted.
+//! passed, 100 probe failures (for `diff`: regressions), 102 errors, 4 nothing ran, 1 cnicheck
+//! itself could not work (bad scenario files, unreadable reports, no cluster), 2 bad usage
+//! (clap), 130/143 interrupted.
 
 mod cleanup;
+mod diff;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +34,9 @@ pub struct Cli {
 pub enum Command {
     /// Run scenarios against a cluster (the built-in suites unless --scenarios is given).
     Run(Box<run::RunArgs>),
+    /// Compare two runs' JSON reports: regressions, new skips, new flakes, fixed, added,
+    /// removed. Exits 100 when something that passed before does not now.
+    Diff(diff::DiffArgs),
     /// Check scenario files offline: syntax, unknown fields, references, manifests.
     Validate {
         #[arg(required = true)]
@@ -63,6 +68,7 @@ pub fn init_logging(verbose: u8) {
 pub fn dispatch(cli: Cli) -> u8 {
     match cli.command {
         Command::Run(args) => run::run(*args),
+        Command::Diff(args) => diff::diff(args),
         Command::Validate { files } => validate(&files),
         Command::Schema => {
             println!("{:#}", cnicheck::scenario::json_schema());

@@ -28,11 +28,14 @@ pub struct RunArgs {
     pub kubeconfig: Option<PathBuf>,
     #[arg(long)]
     pub context: Option<String>,
-    /// Registry prefix for cnicheck's images (air-gapped clusters: your mirror).
-    #[arg(long, default_value = "ghcr.io/cnicheck", env = "CNICHECK_REGISTRY")]
-    pub registry: String,
-    /// Full agent image reference; overrides --registry.
-    #[arg(long, env = "CNICHECK_AGENT_IMAGE")]
+    /// Your mirror of cnicheck's images (air-gapped clusters): replaces `ghcr.io` in the agent
+    /// image, so `REGISTRY/cnicheck/agent:VERSION` is deployed. E.g.
+    /// 123456789012.dkr.ecr.us-west-2.amazonaws.com/ghcr for an ECR pull-through cache.
+    #[arg(long, value_name = "REGISTRY", env = "CNICHECK_IMAGE_REGISTRY",
+          value_parser = cluster::parse_registry_prefix)]
+    pub image_registry: Option<String>,
+    /// Full agent image reference; wins over --image-registry.
+    #[arg(long, value_name = "IMAGE", env = "CNICHECK_AGENT_IMAGE")]
     pub agent_image: Option<String>,
     #[arg(long, value_enum, default_value = "if-not-present")]
     pub pull_policy: PullPolicyArg,
@@ -92,6 +95,10 @@ pub struct RunArgs {
     /// Gateway of the secondary network (inside the range's subnet); none by default.
     #[arg(long, help_heading = "Multus")]
     pub multus_gateway: Option<IpAddr>,
+    /// Compare the run with an earlier one's JSON report and print what changed, as `cnicheck
+    /// diff` does (the exit code stays the run's own). Read before anything else happens.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
     #[command(flatten)]
     pub tests: libtest_mimic::Arguments,
 }
@@ -167,6 +174,13 @@ pub fn run(args: RunArgs) -> u8 {
         .into_iter()
         .filter(|selection| !selection.selected.is_empty())
         .collect();
+    let baseline = match args.baseline.as_deref().map(report::json::read).transpose() {
+        Ok(baseline) => baseline,
+        Err(error) => {
+            eprintln!("cnicheck: {error}");
+            return EXIT_TOOL_ERROR;
+        }
+    };
     if let Some(problem) = unchecked_expectation(&check_options(&args), &selections) {
         eprintln!("cnicheck: {problem}");
         return EXIT_USAGE;
@@ -186,6 +200,10 @@ pub fn run(args: RunArgs) -> u8 {
     }
     let mut console = Console::stderr();
     let _ = console.summary(&report);
+    if let Some(baseline) = &baseline {
+        eprintln!();
+        let _ = console.diff(&report::diff::diff(baseline, &report));
+    }
     u8::try_from(report::exit_code(&report)).unwrap_or(EXIT_TOOL_ERROR)
 }
 
@@ -253,7 +271,7 @@ async fn run_on_cluster(
     eprintln!("cnicheck run {run}: {} scenario(s)", selections.len());
     let options = RunOptions {
         images: Images {
-            registry: args.registry.clone(),
+            registry: args.image_registry.clone(),
             agent: args.agent_image.clone(),
             pull_policy: args.pull_policy.into(),
         },
@@ -333,11 +351,10 @@ fn trials(selections: &[Selection<'_>], report: &RunReport) -> Vec<Trial> {
             let outcome: Result<(), Failed> = if let Some(error) = &scenario_report.setup_error {
                 Err(format!("setup failed: {error}").into())
             } else {
-                let prefix = format!("{} [", cell.name);
                 let probes: Vec<_> = scenario_report
                     .probes
                     .iter()
-                    .filter(|probe| probe.name == cell.name || probe.name.starts_with(&prefix))
+                    .filter(|probe| probe.cell_name() == cell.name)
                     .collect();
                 if !probes.is_empty() && probes.iter().all(|probe| probe.verdict == Verdict::Skip) {
                     // A cell whose every probe was skipped did not pass: libtest says "ignored".

@@ -42,7 +42,7 @@ pub use placement::plan_nodes;
 pub use wait::{PodProblem, WaitOptions, wait_for_pods_ready, wait_for_service_endpoints};
 pub use workload::{
     AGENT_BINARY, AGENT_CONTAINER, Images, PullPolicy, WorkloadContext, build_pods, build_service,
-    create_workload,
+    create_workload, parse_registry_prefix,
 };
 
 use std::path::PathBuf;

@@ -161,6 +161,9 @@ pub struct CleanupReport {
     /// `Kind name` (cluster-scoped objects and namespaces).
     pub removed: Vec<String>,
     pub failures: Vec<ClusterError>,
+    /// Cluster-scoped resource types (plural) this identity may not list, so not searched.
+    /// With cnicheck's least-privilege role (manifests/rbac) it can create none of them either.
+    pub not_listable: Vec<String>,
 }
 
 /// Deletes every namespace and cluster-scoped object labelled as made by cnicheck (only
@@ -184,14 +187,17 @@ pub async fn cleanup_leftovers(
         }
         let api = Api::<DynamicObject>::all_with(client.clone(), &resource);
         // One unavailable API (an aggregated API server that is down) must not stop the rest.
-        let objects = match api
-            .list_metadata(&params)
-            .await
-            .doing(|| format!("listing {} labelled {selector}", resource.plural))
-        {
+        let objects = match api.list_metadata(&params).await {
             Ok(objects) => objects,
-            Err(error) => {
-                report.failures.push(error);
+            Err(kube::Error::Api(status)) if status.is_forbidden() => {
+                report.not_listable.push(resource.plural.clone());
+                continue;
+            }
+            Err(source) => {
+                report.failures.push(ClusterError::Api {
+                    doing: format!("listing {} labelled {selector}", resource.plural),
+                    source: Box::new(source),
+                });
                 continue;
             }
         };

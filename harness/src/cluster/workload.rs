@@ -57,37 +57,67 @@ impl PullPolicy {
     }
 }
 
-/// Where cnicheck's images come from.
-#[derive(Debug, Clone)]
+/// The registry cnicheck's images are published to; a mirror replaces it ([`Images::registry`]).
+pub const DEFAULT_REGISTRY: &str = "ghcr.io";
+/// The agent image's repository in the registry: the agent is `ghcr.io/cnicheck/agent:VERSION`,
+/// tagged with the version of the cnicheck that deploys it.
+pub const AGENT_REPOSITORY: &str = "cnicheck/agent";
+
+/// Where cnicheck's images come from. Today the agent is the only image cnicheck deploys;
+/// scenario manifests are the user's and are applied as written.
+#[derive(Debug, Clone, Default)]
 pub struct Images {
-    /// Registry and path prefix of cnicheck's images, e.g. `ghcr.io/cnicheck` or a mirror.
-    pub registry: String,
-    /// Full reference of the agent image, replacing `{registry}/agent:{version}`
-    /// (e.g. `localhost/cnicheck-agent:dev`).
+    /// Registry (and path prefix) replacing [`DEFAULT_REGISTRY`] in cnicheck's image
+    /// references, repository and tag kept: a mirror for air-gapped clusters, e.g.
+    /// `123456789012.dkr.ecr.us-west-2.amazonaws.com/ghcr` (an ECR pull-through cache of
+    /// ghcr.io) gives `123456789012.dkr.ecr.us-west-2.amazonaws.com/ghcr/cnicheck/agent:VERSION`.
+    /// Checked by [`parse_registry_prefix`].
+    pub registry: Option<String>,
+    /// Full reference of the agent image (e.g. `localhost/cnicheck-agent:dev`); wins over
+    /// `registry`.
     pub agent: Option<String>,
     pub pull_policy: PullPolicy,
-}
-
-impl Default for Images {
-    fn default() -> Self {
-        Images {
-            registry: "ghcr.io/cnicheck".into(),
-            agent: None,
-            pull_policy: PullPolicy::default(),
-        }
-    }
 }
 
 impl Images {
     pub fn agent_image(&self) -> String {
         self.agent.clone().unwrap_or_else(|| {
             format!(
-                "{}/agent:{}",
-                self.registry.trim_end_matches('/'),
+                "{}/{AGENT_REPOSITORY}:{}",
+                self.registry.as_deref().unwrap_or(DEFAULT_REGISTRY),
                 env!("CARGO_PKG_VERSION")
             )
         })
     }
+}
+
+/// A registry prefix as an image reference starts: `host[:port][/path...]`, without scheme,
+/// tag or digest (the repository and tag are cnicheck's). A trailing `/` is dropped.
+pub fn parse_registry_prefix(text: &str) -> Result<String, String> {
+    let prefix = text.trim_end_matches('/');
+    let example = "e.g. 123456789012.dkr.ecr.us-west-2.amazonaws.com/mirror";
+    if prefix.is_empty() {
+        return Err(format!("the registry prefix is empty; {example}"));
+    }
+    if prefix.contains("://") {
+        return Err(format!(
+            "`{text}` has a scheme; give the registry as image references start, {example}"
+        ));
+    }
+    if prefix.contains(|c: char| c.is_whitespace() || c == '@') {
+        return Err(format!("`{text}` is not a registry prefix; {example}"));
+    }
+    let mut segments = prefix.split('/');
+    let _host = segments.next();
+    if let Some(segment) = segments.find(|segment| segment.is_empty() || segment.contains(':')) {
+        let why = if segment.is_empty() {
+            "has an empty path segment".to_owned()
+        } else {
+            format!("has a tag (`{segment}`): cnicheck adds its repository and version")
+        };
+        return Err(format!("`{text}` {why}; {example}"));
+    }
+    Ok(prefix.to_owned())
 }
 
 /// Where and for whom a workload is built.
@@ -625,18 +655,52 @@ mod tests {
     }
 
     #[test]
+    fn registry_prefixes_are_host_and_path_only() {
+        for good in [
+            "registry.local:5000",
+            "harbor.example.com/proxy/ghcr",
+            "ghcr.io",
+        ] {
+            assert_eq!(parse_registry_prefix(good).as_deref(), Ok(good));
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            ("/", "empty"),
+            (
+                "https://123456789012.dkr.ecr.us-west-2.amazonaws.com",
+                "scheme",
+            ),
+            ("registry.local/mirror:v1", "has a tag"),
+            ("registry.local//mirror", "empty path segment"),
+            ("registry.local/mirror@sha256:ab", "not a registry prefix"),
+            ("registry.local mirror", "not a registry prefix"),
+        ] {
+            let error = parse_registry_prefix(bad).unwrap_err();
+            assert!(error.contains(why), "{bad:?}: {error}");
+        }
+    }
+
+    #[test]
     fn images_come_from_the_registry_or_an_override() {
+        let version = env!("CARGO_PKG_VERSION");
+        assert_eq!(
+            Images::default().agent_image(),
+            format!("ghcr.io/cnicheck/agent:{version}")
+        );
+        let ecr = "123456789012.dkr.ecr.us-west-2.amazonaws.com/mirror";
         let mirror = Images {
-            registry: "registry.example.com/mirror/".into(),
+            registry: Some(parse_registry_prefix(&format!("{ecr}/")).unwrap()),
             ..Images::default()
         };
         assert_eq!(
             mirror.agent_image(),
-            format!(
-                "registry.example.com/mirror/agent:{}",
-                env!("CARGO_PKG_VERSION")
-            )
+            format!("{ecr}/cnicheck/agent:{version}")
         );
+        let both = Images {
+            agent: Some("localhost/cnicheck-agent:dev".into()),
+            ..mirror
+        };
+        assert_eq!(both.agent_image(), "localhost/cnicheck-agent:dev");
         let testbed = Images {
             agent: Some("localhost/cnicheck-agent:dev".into()),
             pull_policy: PullPolicy::Never,

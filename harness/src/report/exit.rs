@@ -1,5 +1,6 @@
-//! The exit code of a run, decided from its report.
+//! The exit code of a run, decided from its report, and of `cnicheck diff`, from the diff.
 
+use super::diff::ReportDiff;
 use super::model::RunReport;
 
 /// The server-side dry run rejected a manifest, so nothing was deployed: a bad scenario file,
@@ -42,6 +43,22 @@ pub fn exit_code(report: &RunReport) -> i32 {
         PROBES_ERRORED
     } else if tally.passed + tally.flaky == 0 {
         NO_PROBES_RAN
+    } else {
+        SUCCESS
+    }
+}
+
+/// `cnicheck diff`: a cell that passed in the baseline fails or errors now. The same number as
+/// [`PROBES_FAILED`]: a definite finding, which is what 100 means throughout.
+pub const REGRESSIONS: i32 = 100;
+
+/// The exit code of `cnicheck diff`: [`REGRESSIONS`] when something that passed does not any
+/// more, else [`SUCCESS`]. New skips, new flakes, removed cells and cells that were already
+/// failing are reported but do not count: the run's own exit code covers what fails now.
+/// An unreadable report is 1, like any input cnicheck cannot work with.
+pub fn diff_exit_code(diff: &ReportDiff) -> i32 {
+    if diff.has_regressions() {
+        REGRESSIONS
     } else {
         SUCCESS
     }

@@ -1,12 +1,13 @@
-//! `--json`: the [`RunReport`] as pretty JSON, and reading it back for `cnicheck diff`.
+//! `--json`: the [`RunReport`] (or a [`super::diff::ReportDiff`]) as pretty JSON, and reading a
+//! report back for `cnicheck diff`.
 
 use super::ReportError;
 use super::model::{REPORT_FORMAT_VERSION, RunReport};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-pub fn to_string(report: &RunReport) -> Result<String, ReportError> {
-    serde_json::to_string_pretty(report).map_err(ReportError::EncodeJson)
+pub fn to_string(value: &impl Serialize) -> Result<String, ReportError> {
+    serde_json::to_string_pretty(value).map_err(ReportError::EncodeJson)
 }
 
 pub fn write(report: &RunReport, path: &Path) -> Result<(), ReportError> {

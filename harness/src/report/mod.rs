@@ -1,9 +1,11 @@
-//! Reporters: console, JUnit and JSON, all fed from one [`model::RunReport`].
+//! Reporters: console, JUnit and JSON, all fed from one [`model::RunReport`], and the
+//! comparison of two reports ([`diff`]).
 //!
 //! The runner produces the report; reporters only render it, so a report read back from
 //! `--json` renders exactly like a live one.
 
 pub mod console;
+pub mod diff;
 pub mod exit;
 pub mod json;
 pub mod junit;
@@ -12,7 +14,7 @@ pub mod text;
 
 use std::path::PathBuf;
 
-pub use exit::exit_code;
+pub use exit::{diff_exit_code, exit_code};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {

@@ -106,8 +106,14 @@ pub struct ScenarioReport {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProbeReport {
-    /// Full test name: `scenario::phase::from->to:protocol/port`.
+    /// Full test name: the cell's, then this probe's source pod and target address
+    /// (`scenario::phase::from->to:protocol/port [client-0 -> 10.244.1.5:9000 (server-0)]`).
     pub name: String,
+    /// The matrix cell this probe belongs to (`scenario::phase::from->to:protocol/port`, the
+    /// name `--list` shows): unlike `name`, the same in every run. Empty in reports written
+    /// before it existed; use [`ProbeReport::cell_name`].
+    #[serde(default)]
+    pub cell: String,
     pub phase: String,
     /// Source pod (`namespace/pod on node`).
     pub from: String,
@@ -136,6 +142,19 @@ pub struct ProbeReport {
     pub message: Option<String>,
     /// A shell command that reproduces this probe by hand.
     pub reproduce: String,
+}
+
+impl ProbeReport {
+    /// The cell's name, also for reports that predate the `cell` field: there, a probe's name
+    /// is its cell's followed by ` [source -> target]` (or the cell's alone).
+    pub fn cell_name(&self) -> &str {
+        if !self.cell.is_empty() {
+            return &self.cell;
+        }
+        self.name
+            .find(" [")
+            .map_or(self.name.as_str(), |end| &self.name[..end])
+    }
 }
 
 /// One attempt of a probe that was retried.

@@ -186,6 +186,7 @@ fn report(
     let last = attempts.last();
     ProbeReport {
         name: probe.name.clone(),
+        cell: probe.cell.clone(),
         phase: probe.phase.clone(),
         from: probe.source_label(),
         to: probe.to.clone(),

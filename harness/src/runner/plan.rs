@@ -20,6 +20,8 @@ pub struct ExternalTarget(pub Url);
 #[derive(Debug, Clone)]
 pub struct PlannedProbe {
     pub name: String,
+    /// The name of the cell the probe belongs to.
+    pub cell: String,
     pub phase: String,
     pub source: DeployedPod,
     pub to: String,
@@ -119,6 +121,7 @@ pub fn plan_phase(
                 match address_expectation(source, interface, deployment) {
                     Ok(address) => planned.push(PlannedProbe {
                         name: format!("{} [{}]", cell.name, source.name),
+                        cell: cell.name.clone(),
                         phase: phase.name.value.clone(),
                         source: source.clone(),
                         to: cell.to.clone(),
@@ -187,6 +190,7 @@ pub fn plan_phase(
                         "{} [{} -> {}]",
                         cell.name, source.name, destination.describe
                     ),
+                    cell: cell.name.clone(),
                     phase: phase.name.value.clone(),
                     source: source.clone(),
                     to: cell.to.clone(),

@@ -265,6 +265,7 @@ fn unplannable_report(
     let expected = set.expectation_for(&cell.from, &cell.to);
     ProbeReport {
         name: cell.name.clone(),
+        cell: cell.name.clone(),
         phase: phase.name.value.clone(),
         from: cell.from.clone(),
         to: cell.to.clone(),
