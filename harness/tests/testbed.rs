@@ -793,7 +793,7 @@ fn a_cilium_look_alike_is_inspected_and_its_missing_cilium_health_is_an_error() 
     let cilium = report.cluster.cilium.as_ref().expect("Cilium found");
     assert_eq!(cilium.namespace, stand_in.namespace);
     assert_eq!(cilium.agent.ready, cilium.agent.desired);
-    assert_eq!(cilium.agent.images, [image.clone()]);
+    assert_eq!(cilium.agent.images, std::slice::from_ref(&image));
     let results = &report.scenarios[0].probes;
     let verdict_of = |prefix: &str| -> Vec<Verdict> {
         results

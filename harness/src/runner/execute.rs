@@ -10,7 +10,7 @@ use crate::report::model::{ProbeReport, Reach, Verdict};
 use crate::scenario::model::Protocol;
 use futures::future::join_all;
 use kube::Client;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 /// How a phase treats probes that did not observe what was expected.
@@ -99,6 +99,13 @@ enum Half {
     Receiver,
 }
 
+/// One request of a pod's batch, and the probe (and half of it) its result belongs to.
+struct BatchEntry<'a> {
+    probe: usize,
+    half: Half,
+    request: &'a ProbeRequest,
+}
+
 /// Runs `pending` probes, one batch per pod, all batches concurrently: a pod's batch holds the
 /// probes it sends and the deliveries it confirms as a receiver, so both halves overlap.
 async fn run_round(
@@ -106,47 +113,44 @@ async fn run_round(
     probes: &[PlannedProbe],
     pending: &[usize],
 ) -> Vec<(usize, ProbeResult)> {
-    let mut by_pod: BTreeMap<String, (PodRef, Vec<(usize, Half, ProbeRequest)>)> = BTreeMap::new();
-    let mut add = |pod: PodRef, entry| {
-        by_pod
-            .entry(pod.to_string())
-            .or_insert_with(|| (pod, Vec::new()))
-            .1
-            .push(entry);
-    };
+    let mut by_pod: HashMap<PodRef, Vec<BatchEntry<'_>>> = HashMap::new();
     for &index in pending {
         let probe = &probes[index];
-        add(probe.pod(), (index, Half::Source, probe.request.clone()));
+        by_pod.entry(probe.pod()).or_default().push(BatchEntry {
+            probe: index,
+            half: Half::Source,
+            request: &probe.request,
+        });
         if let Some(receiver) = &probe.receiver {
-            add(
-                receiver.pod.clone(),
-                (index, Half::Receiver, receiver.request.clone()),
-            );
+            by_pod
+                .entry(receiver.pod.clone())
+                .or_default()
+                .push(BatchEntry {
+                    probe: index,
+                    half: Half::Receiver,
+                    request: &receiver.request,
+                });
         }
     }
-    let batches = by_pod.into_values().map(|(pod, entries)| async move {
+    let batches = by_pod.into_iter().map(|(pod, entries)| async move {
         let requests: Vec<_> = entries
             .iter()
             .enumerate()
-            .map(|(id, (_, _, request))| ProbeRequest {
+            .map(|(id, entry)| ProbeRequest {
                 id: id as u32,
-                ..request.clone()
+                ..entry.request.clone()
             })
             .collect();
         let deadline = cluster::batch_deadline(&requests);
         let results = cluster::run_agent_batch(client, &pod, &requests, deadline).await;
-        entries
-            .into_iter()
-            .map(|(index, half, _)| (index, half))
-            .zip(results)
-            .collect::<Vec<_>>()
+        entries.into_iter().zip(results).collect::<Vec<_>>()
     });
     let mut sources = BTreeMap::new();
     let mut receivers = BTreeMap::new();
-    for ((index, half), result) in join_all(batches).await.into_iter().flatten() {
-        match half {
-            Half::Source => sources.insert(index, result),
-            Half::Receiver => receivers.insert(index, result),
+    for (entry, result) in join_all(batches).await.into_iter().flatten() {
+        match entry.half {
+            Half::Source => sources.insert(entry.probe, result),
+            Half::Receiver => receivers.insert(entry.probe, result),
         };
     }
     sources
