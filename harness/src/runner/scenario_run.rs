@@ -118,10 +118,10 @@ async fn unmet_requirement(context: &SuiteContext, scenario: &Scenario) -> Optio
             "needs --external-target (cnicheck never probes a public address on its own)".into(),
         );
     }
-    if requires.cilium && context.cni.name != "cilium" {
+    if requires.cilium && context.cilium.is_none() {
         return Some(format!(
-            "needs Cilium, the cluster runs {}",
-            context.cni.name
+            "needs Cilium: {}",
+            checks::cilium::absence(&context.cni.name)
         ));
     }
     if !requires.crds.is_empty() {

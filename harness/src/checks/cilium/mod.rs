@@ -131,14 +131,18 @@ pub(super) async fn run(
 }
 
 /// No Cilium: skipped, unless an image was expected, which then fails.
+/// Why a cluster counts as running no Cilium; skip reasons of everything that needs it say so.
+pub fn absence(cni: &str) -> String {
+    format!("no DaemonSet {AGENT_DAEMONSET} in any namespace (the cluster's CNI: {cni})")
+}
+
 fn without_cilium(
     scenario: &str,
     cni: &str,
     expectations: &Expectations,
     selected: &dyn Fn(&str) -> bool,
 ) -> CheckOutcome {
-    let absence =
-        format!("no DaemonSet {AGENT_DAEMONSET} in any namespace (the cluster's CNI: {cni})");
+    let absence = absence(cni);
     let reason = format!("needs Cilium: {absence}");
     if expectations.agent_image.is_none() && expectations.operator_image.is_none() {
         return CheckOutcome::Skipped(reason);
