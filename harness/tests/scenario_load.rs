@@ -648,6 +648,21 @@ fn numbers_must_be_sensible() {
 }
 
 #[test]
+fn a_port_needs_a_protocol_that_has_ports() {
+    let yaml = BASE.replace("protocol: http\n", "protocol: icmp\n        port: 8080\n");
+    assert_errors(
+        "icmp_port",
+        &yaml,
+        &[(
+            11,
+            19,
+            "protocol icmp has no port, but this probe set gives `port: 8080`",
+            "remove `port`",
+        )],
+    );
+}
+
+#[test]
 fn requirements_follow_from_use() {
     let yaml = BASE.replace("to: pod:server", "to: external").replace(
         "  - name: client\n",

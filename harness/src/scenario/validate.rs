@@ -337,6 +337,19 @@ impl<'a> Checker<'a> {
                 format!("name the interface to check as the target: `to: interface:{interface}`"),
             );
         }
+        if let Some(port) = probes.port
+            && matches!(protocol, Protocol::Icmp | Protocol::Dns | Protocol::Address)
+        {
+            // The port lives in a plain field; the protocol is what makes it wrong.
+            self.report(
+                probes.protocol.referenced,
+                format!(
+                    "protocol {} has no port, but this probe set gives `port: {port}`",
+                    protocol.name()
+                ),
+                "remove `port`, or use tcp, udp or http(s) to probe a port".to_owned(),
+            );
+        }
         if let Some(timeout) = &probes.timeout
             && !(timeout.value > 0.0 && timeout.value.is_finite())
         {
