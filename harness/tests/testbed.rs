@@ -550,12 +550,10 @@ fn node_ports_pass_between_every_ordered_pair_of_nodes() {
 #[ignore = "needs the testbed: run through ci/test"]
 fn a_blocked_node_port_is_reported_exactly_in_its_direction() {
     let firewall = Firewall;
-    for (what, from, to) in [
-        ("udp/6081", 1, 2),
-        ("udp/6081", 2, 1),
-        ("tcp/4240", 1, 2),
-        ("icmp", 2, 1),
-    ] {
+    let cases = ["udp/6081", "tcp/4240", "icmp"]
+        .into_iter()
+        .flat_map(|what| [(what, 1, 2), (what, 2, 1)]);
+    for (what, from, to) in cases {
         let dir = workdir(&format!(
             "node-port-fault-{}-{from}-{to}",
             what.replace('/', "-")
