@@ -214,6 +214,7 @@ fn report() -> RunReport {
             skipped,
             broken,
         ],
+        kept_namespaces: false,
     }
 }
 
@@ -330,6 +331,27 @@ it is missing, not yet enforced, or does not select these pods
     assert!(
         !summary.contains("client-a-0 -- cnicheck agent probe tcp"),
         "{summary}"
+    );
+}
+
+#[test]
+fn console_says_reproduce_commands_need_the_pods_kept() {
+    const HINT: &str = "rerun with --keep to keep them";
+    let mut report = report();
+    assert!(
+        console::render_summary(&report, false).contains(HINT),
+        "failures in deleted pods need the hint"
+    );
+    report.kept_namespaces = true;
+    assert!(!console::render_summary(&report, false).contains(HINT));
+    let only_cilium_failed = RunReport {
+        scenarios: vec![cilium_check()],
+        kept_namespaces: false,
+        ..report
+    };
+    assert!(
+        !console::render_summary(&only_cilium_failed, false).contains(HINT),
+        "Cilium's pods are not the run's: their commands work without --keep"
     );
 }
 

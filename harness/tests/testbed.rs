@@ -187,7 +187,22 @@ fn a_policy_that_blocks_an_expected_connection_fails_clearly() {
          phases:\n  - name: deny-all\n    apply: [deny.yaml]\n    probes:\n      - from: client\n\
          \x20       to: pod:server\n        protocol: http\n        expect: allowed\n",
     );
-    let (output, report) = run(&dir, &["-f", &scenario, "--propagation-timeout", "10"]);
+    // Kept, so that its reproduce commands can be pasted; given the kubeconfig by flag, which
+    // those commands must carry.
+    let kubeconfig = std::env::var("KUBECONFIG").expect("ci/test sets KUBECONFIG");
+    let (output, report) = run(
+        &dir,
+        &[
+            "-f",
+            &scenario,
+            "--propagation-timeout",
+            "10",
+            "--keep",
+            "--kubeconfig",
+            &kubeconfig,
+        ],
+    );
+    let kept = KeptRun::of(&report);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(100), "probe failures exit 100");
     let probes = &report.scenarios[0].probes;
@@ -201,13 +216,67 @@ fn a_policy_that_blocks_an_expected_connection_fails_clearly() {
         "allowed",
         "client-0",
         "server-0",
-        "kubectl -n",
+        "kubectl --kubeconfig",
         "agent probe",
     ] {
         assert!(
             stderr.contains(needle),
             "the failure message lacks `{needle}`"
         );
+    }
+    // Pasted into a shell whose environment names no cluster, the command observes again
+    // what the run observed.
+    let reproduce = Command::new("sh")
+        .args(["-c", &probes[0].reproduce])
+        .env_remove("KUBECONFIG")
+        .env("PATH", testbed_path())
+        .output()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&reproduce.stdout);
+    assert!(
+        reproduce.status.success(),
+        "{}: {}",
+        probes[0].reproduce,
+        String::from_utf8_lossy(&reproduce.stderr)
+    );
+    assert!(
+        answer.contains(r#""outcome":"refused""#),
+        "the run observed {}, the reproduce command: {answer}",
+        probes[0].observed
+    );
+    drop(kept);
+}
+
+/// `$PATH` with the testbed's kubectl first (`ci/testbed/up` links it there).
+fn testbed_path() -> String {
+    let path = std::env::var("PATH").unwrap_or_default();
+    format!("/var/lib/cnicheck-testbed/bin:{path}")
+}
+
+/// A run made with `--keep`, removed by `cnicheck cleanup --run` when this is dropped.
+struct KeptRun(String);
+
+impl KeptRun {
+    fn of(report: &RunReport) -> Self {
+        let run = report
+            .cluster
+            .namespace
+            .trim_start_matches("cnicheck-")
+            .trim_end_matches('*');
+        KeptRun(run.to_string())
+    }
+}
+
+impl Drop for KeptRun {
+    fn drop(&mut self) {
+        let cleanup = Command::new(env!("CARGO_BIN_EXE_cnicheck"))
+            .args(["cleanup", "--run", &self.0])
+            .status();
+        let removed = cleanup.is_ok_and(|status| status.success());
+        // A second panic while a failed assertion unwinds would abort the test binary.
+        if !removed && !std::thread::panicking() {
+            panic!("cnicheck cleanup --run {} failed", self.0);
+        }
     }
 }
 

@@ -9,7 +9,7 @@
 
 pub mod cilium;
 
-use crate::cluster::CiliumInstall;
+use crate::cluster::{CiliumInstall, Kubectl};
 use crate::report::model::{ProbeReport, Reach, Verdict};
 use crate::scenario::model::BuiltinCheck;
 use kube::Client;
@@ -31,6 +31,8 @@ pub struct CheckContext<'a> {
     /// Cilium as the run found it at its start.
     pub cilium: Option<&'a CiliumInstall>,
     pub options: &'a CheckOptions,
+    /// How reproduce commands reach the cluster.
+    pub kubectl: &'a Kubectl,
 }
 
 /// The command line's settings for checks.

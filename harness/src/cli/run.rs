@@ -4,7 +4,7 @@
 
 use super::{EXIT_TOOL_ERROR, EXIT_USAGE, print_scenario_errors};
 use cnicheck::checks::{CheckOptions, cilium};
-use cnicheck::cluster::{self, Images, PullPolicy, RunId};
+use cnicheck::cluster::{self, Images, Kubectl, PullPolicy, RunId};
 use cnicheck::image::ImageRef;
 use cnicheck::multus::{IpRange, MultusError, NadOptions, Plugin};
 use cnicheck::report::{self, console::Console, model::RunReport, model::Verdict};
@@ -285,6 +285,7 @@ async fn run_on_cluster(
         parallel: args.tests.test_threads.unwrap_or(selections.len().max(1)),
         checks: check_options(args),
         multus,
+        kubectl: Kubectl::new(args.kubeconfig.as_deref(), args.context.as_deref()),
     };
     let arguments: Vec<String> = std::env::args().collect();
     tokio::select! {

@@ -12,6 +12,7 @@ mod diagnostics;
 mod events;
 mod exec;
 mod inspect;
+mod kubectl;
 pub mod labels;
 mod namespace;
 mod placement;
@@ -36,6 +37,7 @@ pub use inspect::{
     CniInfo, NodeInfo, cluster_info, detect_cni, list_nodes, missing_crds,
     network_attachment_config, server_version,
 };
+pub use kubectl::Kubectl;
 pub use labels::RunId;
 pub use namespace::{CleanupReport, cleanup_leftovers, create_namespace, delete_namespace};
 pub use placement::plan_nodes;

@@ -203,6 +203,15 @@ fn write_summary(out: &mut String, report: &RunReport, palette: Palette) -> fmt:
     for scenario in &report.scenarios {
         write_scenario_problems(out, scenario, palette)?;
     }
+    if !report.kept_namespaces
+        && all_probes(report).any(|probe| ran_in_run_pod(report, probe) && is_wrong(probe))
+    {
+        writeln!(
+            out,
+            "The reproduce commands above exec into the run's pods, which were deleted with it: \
+             rerun with --keep to keep them, then `cnicheck cleanup` to remove them.\n"
+        )?;
+    }
     let flaky: Vec<&ProbeReport> = all_probes(report)
         .filter(|probe| probe.verdict == Verdict::Flaky)
         .collect();
@@ -233,6 +242,12 @@ fn all_probes(report: &RunReport) -> impl Iterator<Item = &ProbeReport> {
         .scenarios
         .iter()
         .flat_map(|scenario| &scenario.probes)
+}
+
+/// Whether `probe` came from one of the run's own pods (not, say, a Cilium agent a check asked).
+fn ran_in_run_pod(report: &RunReport, probe: &ProbeReport) -> bool {
+    let run_namespaces = report.cluster.namespace.trim_end_matches('*');
+    !run_namespaces.is_empty() && probe.from.starts_with(run_namespaces)
 }
 
 fn is_wrong(probe: &ProbeReport) -> bool {

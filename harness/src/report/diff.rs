@@ -361,6 +361,7 @@ mod tests {
             started_at: "2026-11-22T10:00:00Z".into(),
             duration_secs: 1.0,
             scenarios,
+            kept_namespaces: false,
         }
     }
 

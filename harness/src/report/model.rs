@@ -22,6 +22,10 @@ pub struct RunReport {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub preflight: Vec<PreflightCheck>,
     pub scenarios: Vec<ScenarioReport>,
+    /// Whether the run's namespaces and pods were left in place (`--keep`): reproduce commands
+    /// that exec into them work only then.
+    #[serde(default)]
+    pub kept_namespaces: bool,
 }
 
 /// One object of a manifest, checked by a server-side dry run before the run.

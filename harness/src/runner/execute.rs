@@ -3,7 +3,7 @@
 //! Probes that did not observe what was expected run again while the phase allows retries.
 
 use super::plan::PlannedProbe;
-use crate::cluster::{self, PodRef};
+use crate::cluster::{self, Kubectl, PodRef};
 use crate::judge::{self, Judgement};
 use crate::probe::{Outcome, ProbeRequest, ProbeResult};
 use crate::report::model::{ProbeReport, Reach, Verdict};
@@ -37,6 +37,7 @@ pub async fn run_probes(
     client: &Client,
     probes: &[PlannedProbe],
     policy: RetryPolicy,
+    kubectl: &Kubectl,
 ) -> Vec<ProbeReport> {
     let started = Instant::now();
     let mut attempts: Vec<Vec<Judgement>> = vec![Vec::new(); probes.len()];
@@ -88,7 +89,7 @@ pub async fn run_probes(
         .iter()
         .zip(attempts)
         .zip(durations)
-        .map(|((probe, attempts), duration)| report(probe, &attempts, duration, policy))
+        .map(|((probe, attempts), duration)| report(probe, &attempts, duration, policy, kubectl))
         .collect()
 }
 
@@ -182,6 +183,7 @@ fn report(
     attempts: &[Judgement],
     duration: Duration,
     policy: RetryPolicy,
+    kubectl: &Kubectl,
 ) -> ProbeReport {
     let (mut verdict, count) = judge::final_verdict(attempts);
     if verdict == Verdict::Flaky && !matches!(policy, RetryPolicy::Retries(_)) {
@@ -220,7 +222,7 @@ fn report(
             Verdict::Pass | Verdict::Skip => None,
             _ => last.map(|judgement| explain(probe, judgement)),
         },
-        reproduce: reproduce_command(probe),
+        reproduce: reproduce_command(probe, kubectl),
     }
 }
 
@@ -255,13 +257,14 @@ fn explain(probe: &PlannedProbe, judgement: &Judgement) -> String {
 }
 
 /// The same probe by hand, through the same agent: what a user pastes to see it again.
-fn reproduce_command(probe: &PlannedProbe) -> String {
+fn reproduce_command(probe: &PlannedProbe, kubectl: &Kubectl) -> String {
     let request = serde_json::to_string(&probe.request).unwrap_or_default();
-    format!(
-        "echo '{request}' | kubectl -n {} exec -i {} -c {} -- {} agent probe",
+    let exec = kubectl.command(format_args!(
+        "-n {} exec -i {} -c {} -- {} agent probe",
         probe.source.namespace,
         probe.source.name,
         cluster::AGENT_CONTAINER,
         cluster::AGENT_BINARY,
-    )
+    ));
+    format!("echo '{request}' | {exec}")
 }

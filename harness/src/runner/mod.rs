@@ -15,7 +15,9 @@ mod scenario_run;
 pub use plan::{DEFAULT_PROBE_TIMEOUT_SECS, ExternalTarget};
 
 use crate::checks::CheckOptions;
-use crate::cluster::{self, CiliumInstall, ClusterError, CniInfo, Images, NodeInfo, RunId};
+use crate::cluster::{
+    self, CiliumInstall, ClusterError, CniInfo, Images, Kubectl, NodeInfo, RunId,
+};
 use crate::multus::NadOptions;
 use crate::report::model::{
     ClusterInfo, ProbeReport, REPORT_FORMAT_VERSION, RunReport, ScenarioReport,
@@ -59,6 +61,8 @@ pub struct RunOptions {
     pub checks: CheckOptions,
     /// The NetworkAttachmentDefinition of scenarios with a `multus-network`.
     pub multus: NadOptions,
+    /// How reproduce commands reach the cluster.
+    pub kubectl: Kubectl,
 }
 
 /// What every scenario of a run shares.
@@ -131,6 +135,7 @@ pub async fn run(
             }
         }
     };
+    let keep = options.keep;
     let report = |scenarios, preflight| RunReport {
         format_version: REPORT_FORMAT_VERSION,
         cnicheck_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -140,6 +145,7 @@ pub async fn run(
         duration_secs: started.elapsed().as_secs_f64(),
         preflight,
         scenarios,
+        kept_namespaces: keep,
     };
     if preflight
         .checks

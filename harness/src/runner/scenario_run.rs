@@ -90,6 +90,7 @@ async fn run_check(
         cni: &context.cni.name,
         cilium: context.cilium.as_ref(),
         options: &context.options.checks,
+        kubectl: &context.options.kubectl,
     };
     let is_selected = |test: &str| selected.contains(test);
     match checks::run(check, &report.name, &check_context, &is_selected).await {
@@ -220,7 +221,8 @@ async fn deploy_and_probe(
             RetryPolicy::Retries(options.retries)
         };
         let probing = Instant::now();
-        let mut reports = execute::run_probes(&context.client, &probes, policy).await;
+        let mut reports =
+            execute::run_probes(&context.client, &probes, policy, &context.options.kubectl).await;
         tracing::info!(
             "{}::{}: {} probes from {} pods in {:.2}s",
             scenario.name.value,

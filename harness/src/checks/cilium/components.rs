@@ -2,12 +2,17 @@
 //! the user expects?
 
 use super::super::finding;
-use crate::cluster::{Component, ComponentPod};
+use crate::cluster::{Component, ComponentPod, Kubectl};
 use crate::image::{ImageRef, RunningImage};
 use crate::report::model::{ProbeReport, Verdict};
 
 /// `test` is `agent::ready` or `operator::ready`.
-pub(super) fn readiness(scenario: &str, test: &str, component: &Component) -> ProbeReport {
+pub(super) fn readiness(
+    scenario: &str,
+    test: &str,
+    component: &Component,
+    kubectl: &Kubectl,
+) -> ProbeReport {
     let phase = test.split("::").next().unwrap_or(test);
     let mut result = finding(
         format!("{scenario}::{test}"),
@@ -29,12 +34,7 @@ pub(super) fn readiness(scenario: &str, test: &str, component: &Component) -> Pr
         ));
     }
     result.observed = observed;
-    result.reproduce = format!(
-        "kubectl -n {} describe {} {}",
-        component.namespace,
-        component.kind.to_lowercase(),
-        component.name
-    );
+    result.reproduce = describe(component, kubectl);
     if desired > 0 && ready >= desired {
         return result;
     }
@@ -79,6 +79,7 @@ pub(super) fn images(
     component: &Component,
     expected: Option<&ImageRef>,
     flag: &str,
+    kubectl: &Kubectl,
 ) -> Vec<ProbeReport> {
     let phase = test.split("::").next().unwrap_or(test);
     let expected_text =
@@ -101,12 +102,7 @@ pub(super) fn images(
             "{} has no pods to run any image",
             component.object()
         ));
-        result.reproduce = format!(
-            "kubectl -n {} describe {} {}",
-            component.namespace,
-            component.kind.to_lowercase(),
-            component.name
-        );
+        result.reproduce = describe(component, kubectl);
         return vec![result];
     }
     component
@@ -121,12 +117,12 @@ pub(super) fn images(
             );
             result.to = format!("container {}", component.container);
             result.expected = expected_text.clone();
-            result.reproduce = format!(
-                "kubectl -n {} get pod {} -o jsonpath='{{.spec.containers[?(@.name==\"{container}\")].image}}{{\"\\n\"}}{{.status.containerStatuses[?(@.name==\"{container}\")].imageID}}{{\"\\n\"}}'",
+            result.reproduce = kubectl.command(format_args!(
+                "-n {} get pod {} -o jsonpath='{{.spec.containers[?(@.name==\"{container}\")].image}}{{\"\\n\"}}{{.status.containerStatuses[?(@.name==\"{container}\")].imageID}}{{\"\\n\"}}'",
                 pod.pod.namespace,
                 pod.pod.name,
                 container = component.container
-            );
+            ));
             judge_image(&mut result, pod, component.container, expected);
             result
         })
@@ -187,6 +183,16 @@ fn judge_image(
     }
 }
 
+/// What a user runs to see why a component is not ready.
+fn describe(component: &Component, kubectl: &Kubectl) -> String {
+    kubectl.command(format_args!(
+        "-n {} describe {} {}",
+        component.namespace,
+        component.kind.to_lowercase(),
+        component.name
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,7 +214,7 @@ mod tests {
             &[("worker-1", true), ("worker-2", true)],
             EKS_AGENT_ID,
         );
-        let ready = readiness("cilium", "agent::ready", &cilium.agent);
+        let ready = readiness("cilium", "agent::ready", &cilium.agent, &Kubectl::default());
         assert_eq!(ready.name, "cilium::agent::ready");
         assert_eq!(ready.verdict, Verdict::Pass);
         assert_eq!(
@@ -224,6 +230,7 @@ mod tests {
             "cilium",
             "operator::ready",
             cilium.operator.as_ref().unwrap(),
+            &Kubectl::default(),
         );
         assert_eq!(
             (operator.verdict, operator.observed.as_str()),
@@ -235,7 +242,7 @@ mod tests {
             &[("worker-1", true), ("worker-2", false)],
             EKS_AGENT_ID,
         );
-        let ready = readiness("cilium", "agent::ready", &cilium.agent);
+        let ready = readiness("cilium", "agent::ready", &cilium.agent, &Kubectl::default());
         assert_eq!(ready.verdict, Verdict::Fail);
         assert_eq!(ready.observed, "1/2 ready");
         let message = ready.message.unwrap();
@@ -246,7 +253,12 @@ mod tests {
 
         let mut rolling = install(UPSTREAM, &[("worker-1", true)], "");
         rolling.agent.up_to_date = 0;
-        let ready = readiness("cilium", "agent::ready", &rolling.agent);
+        let ready = readiness(
+            "cilium",
+            "agent::ready",
+            &rolling.agent,
+            &Kubectl::default(),
+        );
         assert_eq!(ready.verdict, Verdict::Pass);
         assert_eq!(
             ready.observed,
@@ -255,7 +267,7 @@ mod tests {
 
         let mut none = install(UPSTREAM, &[("worker-1", true)], "");
         (none.agent.desired, none.agent.ready) = (0, 0);
-        let ready = readiness("cilium", "agent::ready", &none.agent);
+        let ready = readiness("cilium", "agent::ready", &none.agent, &Kubectl::default());
         assert_eq!(ready.verdict, Verdict::Fail, "0/0 is not ready");
         assert!(ready.message.unwrap().contains("match no node"));
     }
@@ -273,6 +285,7 @@ mod tests {
             &cilium.agent,
             None,
             "--expect-cilium-image",
+            &Kubectl::default(),
         );
         assert_eq!(results.len(), 2);
         let first = &results[0];
@@ -306,6 +319,7 @@ mod tests {
             &cilium.agent,
             Some(&image(EKS_AGENT)),
             "--expect-cilium-image",
+            &Kubectl::default(),
         );
         assert!(
             agents.iter().all(|result| result.verdict == Verdict::Pass),
@@ -319,6 +333,7 @@ mod tests {
             operator,
             Some(&image(EKS_OPERATOR)),
             "--expect-cilium-operator-image",
+            &Kubectl::default(),
         );
         assert_eq!(operators.len(), 2);
         assert!(
@@ -341,6 +356,7 @@ mod tests {
             &cilium.agent,
             Some(&image(EKS_AGENT)),
             "--expect-cilium-image",
+            &Kubectl::default(),
         );
         let result = &results[0];
         assert_eq!(result.verdict, Verdict::Fail);
@@ -367,6 +383,7 @@ mod tests {
             &cilium.agent,
             Some(&older),
             "--expect-cilium-image",
+            &Kubectl::default(),
         )[0];
         assert_eq!(result.verdict, Verdict::Fail);
         assert!(
@@ -390,6 +407,7 @@ mod tests {
             &cilium.agent,
             Some(&pinned),
             "--expect-cilium-image",
+            &Kubectl::default(),
         )[0];
         assert_eq!(result.verdict, Verdict::Pass, "{result:#?}");
         let other = image(
@@ -401,6 +419,7 @@ mod tests {
             &cilium.agent,
             Some(&other),
             "--expect-cilium-image",
+            &Kubectl::default(),
         )[0];
         assert_eq!(result.verdict, Verdict::Fail);
         assert!(
@@ -423,6 +442,7 @@ mod tests {
             &cilium.agent,
             Some(&expected),
             "--expect-cilium-image",
+            &Kubectl::default(),
         )[0];
         assert_eq!(result.verdict, Verdict::Pass, "{result:#?}");
         let not_pulled = install(EKS_ANYWHERE, &[("worker-1", false)], "");
@@ -432,6 +452,7 @@ mod tests {
             &not_pulled.agent,
             Some(&expected),
             "--expect-cilium-image",
+            &Kubectl::default(),
         )[0];
         assert_eq!(result.verdict, Verdict::Error, "{result:#?}");
     }
@@ -447,6 +468,7 @@ mod tests {
             &cilium.agent,
             Some(&expected),
             "--expect-cilium-image",
+            &Kubectl::default(),
         );
         assert_eq!(results.len(), 1);
         assert_eq!(
@@ -459,6 +481,7 @@ mod tests {
             &cilium.agent,
             None,
             "--expect-cilium-image",
+            &Kubectl::default(),
         );
         assert_eq!(results[0].verdict, Verdict::Skip);
     }

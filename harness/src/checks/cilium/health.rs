@@ -8,7 +8,7 @@
 //! here, never a pass.
 
 use super::super::finding;
-use crate::cluster::{self, CiliumInstall, ComponentPod, PodRef};
+use crate::cluster::{self, CiliumInstall, ComponentPod, Kubectl, PodRef};
 use crate::report::model::{ProbeReport, Reach, Verdict};
 use futures::StreamExt;
 use kube::Client;
@@ -130,6 +130,7 @@ pub(super) async fn run(
     scenario: &str,
     install: &CiliumInstall,
     selected: &dyn Fn(&str) -> bool,
+    kubectl: &Kubectl,
 ) -> Vec<ProbeReport> {
     let tests: Vec<(&str, Target, Protocol)> = TESTS
         .into_iter()
@@ -165,7 +166,7 @@ pub(super) async fn run(
     answers
         .into_iter()
         .flat_map(|(index, answer, took)| {
-            let source = Source::new(scenario, agents[index]);
+            let source = Source::new(scenario, agents[index], kubectl);
             let status = answer.and_then(|stdout| parse(&stdout));
             let mut results = judge(&source, &peers, &tests, status);
             for result in &mut results {
@@ -192,25 +193,27 @@ struct Source<'a> {
     pod: &'a PodRef,
     node: &'a str,
     described: String,
+    kubectl: &'a Kubectl,
 }
 
 impl<'a> Source<'a> {
-    fn new(scenario: &'a str, agent: &'a ComponentPod) -> Self {
+    fn new(scenario: &'a str, agent: &'a ComponentPod, kubectl: &'a Kubectl) -> Self {
         Source {
             scenario,
             pod: &agent.pod,
             node: agent.node.as_deref().unwrap_or("no node"),
             described: agent.describe(),
+            kubectl,
         }
     }
 
     fn reproduce(&self) -> String {
-        format!(
-            "kubectl -n {} exec {} -c {} -- cilium-health status --verbose",
+        self.kubectl.command(format_args!(
+            "-n {} exec {} -c {} -- cilium-health status --verbose",
             self.pod.namespace,
             self.pod.name,
             cluster::CILIUM_AGENT_CONTAINER
-        )
+        ))
     }
 }
 
@@ -416,7 +419,8 @@ mod tests {
     /// Judges `fixture` as reported by the agent on kind-worker, for `peers` and every test.
     fn judged(status: Result<HealthStatus, String>, peers: &[&str]) -> Vec<ProbeReport> {
         let cilium = install(EKS_ANYWHERE, &[("kind-worker", true)], "");
-        let source = Source::new("cilium", &cilium.agent.pods[0]);
+        let kubectl = Kubectl::default();
+        let source = Source::new("cilium", &cilium.agent.pods[0], &kubectl);
         judge(&source, peers, &TESTS, status)
     }
 

@@ -19,6 +19,7 @@ mod health;
 use super::{CheckContext, CheckOutcome, finding};
 use crate::cluster::{
     CILIUM_AGENT_DAEMONSET as AGENT_DAEMONSET, CILIUM_OPERATOR_DEPLOYMENT as OPERATOR_DEPLOYMENT,
+    Kubectl,
 };
 use crate::image::ImageRef;
 use crate::report::model::{ProbeReport, Verdict};
@@ -73,13 +74,18 @@ pub(super) async fn run(
     context: &CheckContext<'_>,
     selected: &dyn Fn(&str) -> bool,
 ) -> CheckOutcome {
-    let expectations = &context.options.cilium;
+    let (expectations, kubectl) = (&context.options.cilium, context.kubectl);
     let Some(install) = context.cilium else {
-        return without_cilium(scenario, context.cni, expectations, selected);
+        return without_cilium(scenario, context.cni, expectations, selected, kubectl);
     };
     let mut results = Vec::new();
     if selected(AGENT_READY) {
-        results.push(components::readiness(scenario, AGENT_READY, &install.agent));
+        results.push(components::readiness(
+            scenario,
+            AGENT_READY,
+            &install.agent,
+            kubectl,
+        ));
     }
     if selected(AGENT_IMAGE) {
         results.extend(components::images(
@@ -88,12 +94,18 @@ pub(super) async fn run(
             &install.agent,
             expectations.agent_image.as_ref(),
             AGENT_IMAGE_FLAG,
+            kubectl,
         ));
     }
     match &install.operator {
         Some(operator) => {
             if selected(OPERATOR_READY) {
-                results.push(components::readiness(scenario, OPERATOR_READY, operator));
+                results.push(components::readiness(
+                    scenario,
+                    OPERATOR_READY,
+                    operator,
+                    kubectl,
+                ));
             }
             if selected(OPERATOR_IMAGE) {
                 results.extend(components::images(
@@ -102,6 +114,7 @@ pub(super) async fn run(
                     operator,
                     expectations.operator_image.as_ref(),
                     OPERATOR_IMAGE_FLAG,
+                    kubectl,
                 ));
             }
         }
@@ -113,7 +126,14 @@ pub(super) async fn run(
             );
             if selected(OPERATOR_READY) {
                 let expected = "a ready operator".to_string();
-                let result = absent(scenario, OPERATOR_READY, &operator, expected, Verdict::Fail);
+                let result = absent(
+                    scenario,
+                    OPERATOR_READY,
+                    &operator,
+                    expected,
+                    Verdict::Fail,
+                    kubectl,
+                );
                 results.push(explained(result, why.clone()));
             }
             if selected(OPERATOR_IMAGE) {
@@ -121,12 +141,19 @@ pub(super) async fn run(
                 let expected = expectations.operator_image.as_ref();
                 let verdict = expected.map_or(Verdict::Skip, |_| Verdict::Fail);
                 let expected = expected.map(ToString::to_string).unwrap_or_default();
-                let result = absent(scenario, OPERATOR_IMAGE, &operator, expected, verdict);
+                let result = absent(
+                    scenario,
+                    OPERATOR_IMAGE,
+                    &operator,
+                    expected,
+                    verdict,
+                    kubectl,
+                );
                 results.push(explained(result, why));
             }
         }
     }
-    results.extend(health::run(context.client, scenario, install, selected).await);
+    results.extend(health::run(context.client, scenario, install, selected, kubectl).await);
     CheckOutcome::Ran(results)
 }
 
@@ -141,6 +168,7 @@ fn without_cilium(
     cni: &str,
     expectations: &Expectations,
     selected: &dyn Fn(&str) -> bool,
+    kubectl: &Kubectl,
 ) -> CheckOutcome {
     let absence = absence(cni);
     let reason = format!("needs Cilium: {absence}");
@@ -163,11 +191,19 @@ fn without_cilium(
                     "the cluster",
                     image.to_string(),
                     Verdict::Fail,
+                    kubectl,
                 ),
                 format!("{image} is expected, but the cluster runs no Cilium: {absence}"),
             ),
             None => explained(
-                absent(scenario, test, "the cluster", String::new(), Verdict::Skip),
+                absent(
+                    scenario,
+                    test,
+                    "the cluster",
+                    String::new(),
+                    Verdict::Skip,
+                    kubectl,
+                ),
                 reason.clone(),
             ),
         })
@@ -182,13 +218,14 @@ fn absent(
     subject: &str,
     expected: String,
     verdict: Verdict,
+    kubectl: &Kubectl,
 ) -> ProbeReport {
     let (phase, what) = test.split_once("::").unwrap_or((test, test));
     let mut result = finding(format!("{scenario}::{test}"), phase, subject.into(), what);
     result.expected = expected;
     result.observed = "not found".into();
     result.verdict = verdict;
-    result.reproduce = "kubectl get daemonsets,deployments --all-namespaces | grep cilium".into();
+    result.reproduce = kubectl.command("get daemonsets,deployments --all-namespaces | grep cilium");
     result
 }
 
@@ -224,6 +261,7 @@ mod tests {
             cni: "kube-router",
             cilium,
             options: &options,
+            kubectl: &Kubectl::new(Some(std::path::Path::new("/run/eks-a.kubeconfig")), None),
         };
         run("cilium", &context, &|test| tests.contains(&test)).await
     }
@@ -282,6 +320,12 @@ mod tests {
                 "public.ecr.aws/eks/cilium/cilium:v1.17.6-0 is expected, but the cluster runs no \
                  Cilium: no DaemonSet cilium in any namespace (the cluster's CNI: kube-router)"
             )
+        );
+        assert_eq!(
+            agent_image.reproduce,
+            "kubectl --kubeconfig /run/eks-a.kubeconfig get daemonsets,deployments \
+             --all-namespaces | grep cilium",
+            "reproduce commands reach the cluster the run was told to use"
         );
     }
 
