@@ -238,8 +238,7 @@ fn destinations(
             .ok_or_else(|| format!("workload `{reference}` was not deployed"))
     };
     let with_port = |host: &str| match port {
-        Some(port) if host.contains(':') => format!("[{host}]:{port}"),
-        Some(port) => format!("{host}:{port}"),
+        Some(port) => host_and_port(host, port),
         None => host.to_string(),
     };
     Ok(match target {
@@ -403,6 +402,15 @@ fn node_port(
         .and_then(|node_port| u16::try_from(node_port).ok())
 }
 
+/// `host:port`, with an IPv6 address in brackets as URLs and socket addresses write it.
+fn host_and_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 fn action(set: &ProbeSet, destination: &Destination) -> ProbeAction {
     let host = destination.host.clone();
     let port = destination.port.unwrap_or_default();
@@ -410,14 +418,9 @@ fn action(set: &ProbeSet, destination: &Destination) -> ProbeAction {
         Protocol::Tcp => ProbeAction::Tcp { host, port },
         Protocol::Http | Protocol::Https => {
             let scheme = set.protocol.value.name();
-            let host = if host.contains(':') {
-                format!("[{host}]")
-            } else {
-                host
-            };
             let path = set.path.as_deref().unwrap_or("/");
             ProbeAction::Http {
-                url: format!("{scheme}://{host}:{port}{path}"),
+                url: format!("{scheme}://{}{path}", host_and_port(&host, port)),
             }
         }
         Protocol::Udp => ProbeAction::Udp {
