@@ -442,3 +442,18 @@ fn action(set: &ProbeSet, destination: &Destination) -> ProbeAction {
 fn marker() -> String {
     format!("cnicheck-{:016x}", rand::random::<u64>())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_hosts_are_bracketed_before_a_port() {
+        assert_eq!(
+            host_and_port("fd00:10:244::5", 8080),
+            "[fd00:10:244::5]:8080"
+        );
+        assert_eq!(host_and_port("10.244.1.5", 8080), "10.244.1.5:8080");
+        assert_eq!(host_and_port("server.ns.svc", 80), "server.ns.svc:80");
+    }
+}
