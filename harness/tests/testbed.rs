@@ -212,8 +212,15 @@ fn a_policy_that_blocks_an_expected_connection_fails_clearly() {
         "{probes:#?}"
     );
     for needle in [
-        "expected",
-        "allowed",
+        // The truth tables: rows from, columns to, every cell wrong.
+        "Matrix wrong-expectation / deny-all: http/8080: 2 of 2 cells wrong",
+        "  expected:\n",
+        "  observed:\n",
+        "  diff:\n",
+        "  !  !\n",
+        // A block per wrong cell.
+        "expected:  allowed",
+        "observed:  refused",
         "client-0",
         "server-0",
         "kubectl --kubeconfig",
