@@ -231,27 +231,31 @@ fn a_policy_that_blocks_an_expected_connection_fails_clearly() {
             "the failure message lacks `{needle}`"
         );
     }
-    // Pasted into a shell whose environment names no cluster, the command observes again
-    // what the run observed.
-    let reproduce = Command::new("sh")
-        .args(["-c", &probes[0].reproduce])
-        .env_remove("KUBECONFIG")
-        .env("PATH", testbed_path())
-        .output()
-        .unwrap();
-    let answer = String::from_utf8_lossy(&reproduce.stdout);
-    assert!(
-        reproduce.status.success(),
-        "{}: {}",
-        probes[0].reproduce,
-        String::from_utf8_lossy(&reproduce.stderr)
-    );
+    // Pasted, the command observes again what the run observed.
+    let answer = paste(&probes[0].reproduce);
     assert!(
         answer.contains(r#""outcome":"refused""#),
         "the run observed {}, the reproduce command: {answer}",
         probes[0].observed
     );
     drop(kept);
+}
+
+/// Runs a reproduce command as a user pastes it, in a shell whose environment names no cluster,
+/// and returns what it printed.
+fn paste(command: &str) -> String {
+    let output = Command::new("sh")
+        .args(["-c", command])
+        .env_remove("KUBECONFIG")
+        .env("PATH", testbed_path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{command}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// `$PATH` with the testbed's kubectl first (`ci/testbed/up` links it there).
@@ -637,9 +641,37 @@ fn a_blocked_node_port_is_reported_exactly_in_its_direction() {
         firewall.block(from, to, what);
         let (output, report) = run(
             &dir,
-            &["--group", "node-ports", "--propagation-timeout", "5"],
+            &[
+                "--group",
+                "node-ports",
+                "--propagation-timeout",
+                "5",
+                "--keep",
+            ],
         );
+        let kept = KeptRun::of(&report);
+        let failed_reproduce = report.scenarios[0]
+            .probes
+            .iter()
+            .find(|probe| probe.verdict != Verdict::Pass)
+            .map(|probe| probe.reproduce.clone())
+            .unwrap_or_default();
+        let while_blocked = paste(&failed_reproduce);
         Firewall::run(&["unblock", &from.to_string(), &to.to_string(), what]);
+        let once_unblocked = paste(&failed_reproduce);
+        drop(kept);
+        assert!(
+            while_blocked.contains(r#""outcome":"timeout""#)
+                && !once_unblocked.contains(r#""outcome":"timeout""#),
+            "{what} {from}->{to}: the reproduce command observes the block, and its removal \
+             ({failed_reproduce}): blocked {while_blocked}, unblocked {once_unblocked}"
+        );
+        if what.starts_with("udp") {
+            assert!(
+                once_unblocked.contains(r#""outcome":"udp-received""#),
+                "UDP is confirmed by the receiver in the reproduce command too: {once_unblocked}"
+            );
+        }
         assert_eq!(
             output.status.code(),
             Some(100),

@@ -33,7 +33,7 @@ impl Kubectl {
 
 /// `word` as one POSIX shell word: as it is when it holds nothing the shell would interpret,
 /// else in single quotes.
-fn shell_word(word: &str) -> String {
+pub fn shell_word(word: &str) -> String {
     let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+=:@%,".contains(c);
     if !word.is_empty() && word.chars().all(plain) {
         word.to_string()

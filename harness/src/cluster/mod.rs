@@ -37,7 +37,7 @@ pub use inspect::{
     CniInfo, NodeInfo, cluster_info, detect_cni, list_nodes, missing_crds,
     network_attachment_config, server_version,
 };
-pub use kubectl::Kubectl;
+pub use kubectl::{Kubectl, shell_word};
 pub use labels::RunId;
 pub use namespace::{CleanupReport, cleanup_leftovers, create_namespace, delete_namespace};
 pub use placement::plan_nodes;

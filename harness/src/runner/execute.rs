@@ -256,15 +256,28 @@ fn explain(probe: &PlannedProbe, judgement: &Judgement) -> String {
     )
 }
 
-/// The same probe by hand, through the same agent: what a user pastes to see it again.
+/// The same probe by hand, through the same agents: what a user pastes to see it again. Where a
+/// receiver confirms delivery, its answer is the observation, so it starts watching first and
+/// the sender's own line is left out.
 fn reproduce_command(probe: &PlannedProbe, kubectl: &Kubectl) -> String {
-    let request = serde_json::to_string(&probe.request).unwrap_or_default();
+    let send = agent_probe_command(&probe.pod(), &probe.request, kubectl);
+    match &probe.receiver {
+        None => send,
+        Some(receiver) => format!(
+            "{} & sleep 0.5; {send} > /dev/null; wait",
+            agent_probe_command(&receiver.pod, &receiver.request, kubectl)
+        ),
+    }
+}
+
+fn agent_probe_command(pod: &PodRef, request: &ProbeRequest, kubectl: &Kubectl) -> String {
+    let request = serde_json::to_string(request).unwrap_or_default();
     let exec = kubectl.command(format_args!(
         "-n {} exec -i {} -c {} -- {} agent probe",
-        probe.source.namespace,
-        probe.source.name,
+        pod.namespace,
+        pod.name,
         cluster::AGENT_CONTAINER,
         cluster::AGENT_BINARY,
     ));
-    format!("echo '{request}' | {exec}")
+    format!("echo {} | {exec}", cluster::shell_word(&request))
 }
