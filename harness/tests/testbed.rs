@@ -231,8 +231,9 @@ fn a_policy_that_blocks_an_expected_connection_fails_clearly() {
             "the failure message lacks `{needle}`"
         );
     }
-    // Pasted, the command observes again what the run observed.
-    let answer = paste(&probes[0].reproduce);
+    // Pasted into a shell whose environment names no cluster, the command observes again what
+    // the run observed.
+    let answer = paste(&probes[0].reproduce, &["KUBECONFIG"]);
     assert!(
         answer.contains(r#""outcome":"refused""#),
         "the run observed {}, the reproduce command: {answer}",
@@ -241,15 +242,15 @@ fn a_policy_that_blocks_an_expected_connection_fails_clearly() {
     drop(kept);
 }
 
-/// Runs a reproduce command as a user pastes it, in a shell whose environment names no cluster,
-/// and returns what it printed.
-fn paste(command: &str) -> String {
-    let output = Command::new("sh")
-        .args(["-c", command])
-        .env_remove("KUBECONFIG")
-        .env("PATH", testbed_path())
-        .output()
-        .unwrap();
+/// Runs a reproduce command as a user pastes it into the shell that ran cnicheck, less the
+/// environment variables `unset`, and returns what it printed.
+fn paste(command: &str, unset: &[&str]) -> String {
+    let mut shell = Command::new("sh");
+    shell.args(["-c", command]).env("PATH", testbed_path());
+    for variable in unset {
+        shell.env_remove(variable);
+    }
+    let output = shell.output().unwrap();
     assert!(
         output.status.success(),
         "{command}: {}",
@@ -526,6 +527,30 @@ fn a_killed_run_is_removed_by_cleanup() {
 
 #[test]
 #[ignore = "needs the testbed: run through ci/test"]
+fn a_kubeconfig_list_in_the_environment_is_merged_as_kubectl_does() {
+    let dir = workdir("kubeconfig-list");
+    let admin = std::env::var("KUBECONFIG").expect("KUBECONFIG names the testbed's");
+    let other = dir.join("other.kubeconfig");
+    std::fs::write(
+        &other,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: elsewhere\n  cluster: {server: https://127.0.0.1:1}\n\
+         users:\n- name: nobody\n  user: {token: none}\ncontexts:\n- name: elsewhere\n  context: {cluster: elsewhere, user: nobody}\n",
+    )
+    .unwrap();
+    let cleanup = Command::new(env!("CARGO_BIN_EXE_cnicheck"))
+        .arg("cleanup")
+        .env("KUBECONFIG", format!("{admin}:{}", other.display()))
+        .output()
+        .unwrap();
+    assert!(
+        cleanup.status.success(),
+        "the first file's current context wins: {}",
+        String::from_utf8_lossy(&cleanup.stderr)
+    );
+}
+
+#[test]
+#[ignore = "needs the testbed: run through ci/test"]
 fn an_interrupted_run_cleans_up_after_itself() {
     let dir = workdir("interrupted");
     let mut child = start_connectivity_run(&dir);
@@ -656,9 +681,9 @@ fn a_blocked_node_port_is_reported_exactly_in_its_direction() {
             .find(|probe| probe.verdict != Verdict::Pass)
             .map(|probe| probe.reproduce.clone())
             .unwrap_or_default();
-        let while_blocked = paste(&failed_reproduce);
+        let while_blocked = paste(&failed_reproduce, &[]);
         Firewall::run(&["unblock", &from.to_string(), &to.to_string(), what]);
-        let once_unblocked = paste(&failed_reproduce);
+        let once_unblocked = paste(&failed_reproduce, &[]);
         drop(kept);
         assert!(
             while_blocked.contains(r#""outcome":"timeout""#)

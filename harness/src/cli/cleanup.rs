@@ -10,8 +10,11 @@ pub struct CleanupArgs {
     /// Only this run's objects (the id in namespace names `cnicheck-<run>-...`); all runs otherwise.
     #[arg(long)]
     pub run: Option<String>,
-    #[arg(long, env = "KUBECONFIG")]
+    /// Kubeconfig of the cluster to clean, else `$KUBECONFIG` (a list of files is merged),
+    /// ~/.kube/config, the in-cluster config
+    #[arg(long)]
     pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use instead of its current one
     #[arg(long)]
     pub context: Option<String>,
     /// How long to wait for deletions, in seconds.

@@ -24,8 +24,12 @@ pub struct RunArgs {
     /// Only scenarios in these groups (e.g. connectivity, dns, policy).
     #[arg(long = "group", value_name = "GROUP")]
     pub groups: Vec<String>,
-    #[arg(long, env = "KUBECONFIG")]
+    /// Kubeconfig of the cluster to test, else `$KUBECONFIG` (a list of files is merged, as
+    /// kubectl does), ~/.kube/config, the in-cluster config; exec credential plugins (`aws eks
+    /// get-token`) work
+    #[arg(long)]
     pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use instead of its current one
     #[arg(long)]
     pub context: Option<String>,
     /// Your mirror of cnicheck's images (air-gapped clusters): replaces `ghcr.io` in the agent
@@ -55,7 +59,8 @@ pub struct RunArgs {
     /// Extra attempts for failing probes in other phases (a pass on retry is reported flaky).
     #[arg(long, default_value_t = 0)]
     pub retries: u32,
-    /// Keep the namespaces after the run, for debugging.
+    /// Keep the namespaces and pods after the run, for debugging and for the failures' reproduce
+    /// commands; `cnicheck cleanup --run ID` removes them
     #[arg(long)]
     pub keep: bool,
     /// Where to put diagnostics (pod logs, events, objects) of scenarios that failed.
