@@ -472,3 +472,60 @@ async fn agent_fails_the_batch_on_a_request_without_id() {
     assert!(!output.contains(END_OF_RESULTS), "{output}");
     assert_eq!(output.lines().count(), 1, "{output}");
 }
+
+fn udp_send(id: u32, address: SocketAddr, marker: &str) -> ProbeRequest {
+    request(
+        id,
+        ProbeAction::UdpSend {
+            host: address.ip().to_string(),
+            port: address.port(),
+            marker: marker.to_owned(),
+        },
+    )
+}
+
+fn udp_receive(id: u32, port: u16, marker: &str) -> ProbeRequest {
+    request(
+        id,
+        ProbeAction::UdpReceive {
+            port,
+            marker: marker.to_owned(),
+        },
+    )
+}
+
+/// The node-port check of UDP 6081 in one batch, as a sender and its receiver run it: the
+/// receiver's raw socket confirms delivery where nothing listens and where a socket holds the
+/// port and swallows every datagram, as Cilium's kernel GENEVE device does. Needs CAP_NET_RAW
+/// (the tests run as root, as CI does).
+#[tokio::test]
+async fn agent_udp_receiver_confirms_delivery_whether_or_not_a_socket_holds_the_port() {
+    let free = closed_udp_port().await;
+    let holder = UdpSocket::bind((LOOPBACK, 0)).await.expect("bind");
+    let held = holder.local_addr().expect("address");
+    let watched = closed_udp_port().await;
+    let outcomes = run_batch(&[
+        udp_receive(1, free.port(), "cnicheck-to-a-free-port"),
+        udp_send(2, free, "cnicheck-to-a-free-port"),
+        udp_receive(3, held.port(), "cnicheck-to-a-held-port"),
+        udp_send(4, held, "cnicheck-to-a-held-port"),
+        // Someone else's datagrams to the watched port are no delivery of ours.
+        udp_receive(5, watched.port(), "cnicheck-expected-marker"),
+        udp_send(6, watched, "cnicheck-another-marker"),
+    ])
+    .await;
+    let received = Outcome::UdpReceived {
+        source: "127.0.0.1".into(),
+    };
+    assert_eq!(outcomes[&1], received, "nothing listens");
+    assert_eq!(outcomes[&3], received, "a socket holds the port");
+    assert_eq!(outcomes[&5], Outcome::Timeout, "another marker");
+    for sender in [2, 4, 6] {
+        assert!(
+            matches!(outcomes[&sender], Outcome::UdpSent { datagrams } if datagrams > 0),
+            "{:?}",
+            outcomes[&sender]
+        );
+    }
+    drop(holder);
+}
