@@ -95,13 +95,18 @@ fn parse_object(document: usize, value: serde_json::Value) -> Result<DynamicObje
     serde_json::from_value(value).map_err(|error| invalid(error.to_string()))
 }
 
-/// `Kind/name` as written in the manifest: how reports name an object.
+/// `Kind/name`, or `Kind/namespace/name` where the manifest names a namespace (an alias of the
+/// scenario's), as written in the manifest: how reports name an object. One file may hold the
+/// same policy for two namespaces.
 pub fn object_label(object: &DynamicObject) -> String {
     let kind = object
         .types
         .as_ref()
         .map_or("object", |types| types.kind.as_str());
-    format!("{kind}/{}", object.name_any())
+    match &object.metadata.namespace {
+        Some(namespace) => format!("{kind}/{namespace}/{}", object.name_any()),
+        None => format!("{kind}/{}", object.name_any()),
+    }
 }
 
 /// Applies `objects` server-side (field manager [`FIELD_MANAGER`], strict field validation,
@@ -434,6 +439,12 @@ spec:
         assert_eq!(objects[0].name_any(), "deny-ingress");
         assert_eq!(objects[0].data["spec"]["policyTypes"][0], "Ingress");
         assert_eq!(objects[1].metadata.namespace.as_deref(), Some("other"));
+        assert_eq!(object_label(&objects[0]), "NetworkPolicy/deny-ingress");
+        assert_eq!(
+            object_label(&objects[1]),
+            "NetworkAttachmentDefinition/other/macvlan",
+            "the same name may stand in two namespaces of one file"
+        );
     }
 
     #[test]

@@ -35,7 +35,8 @@ pub struct PreflightCheck {
     pub name: String,
     /// The manifest, as scenario reports name files.
     pub file: String,
-    /// `KIND/NAME` as written in the manifest (`-` when the file could not be read).
+    /// `KIND/NAME` (`KIND/NAMESPACE/NAME` where the manifest names a namespace) as written in
+    /// the manifest (`-` when the file could not be read).
     pub object: String,
     /// Pass (accepted), Fail (rejected: the message is the API server's or cnicheck's reason),
     /// or Skip (the cluster does not serve the kind).
