@@ -146,6 +146,7 @@ fn report() -> RunReport {
     RunReport {
         format_version: REPORT_FORMAT_VERSION,
         cnicheck_version: "0.1.0".into(),
+        run_id: "x".into(),
         arguments: vec![
             "cnicheck".into(),
             "run".into(),
@@ -343,7 +344,12 @@ fn console_says_reproduce_commands_need_the_pods_kept() {
         "failures in deleted pods need the hint"
     );
     report.kept_namespaces = true;
-    assert!(!console::render_summary(&report, false).contains(HINT));
+    let kept = console::render_summary(&report, false);
+    assert!(!kept.contains(HINT));
+    assert!(
+        kept.contains("`cnicheck cleanup --run x` removes them"),
+        "a kept run says how to remove it: {kept}"
+    );
     let only_cilium_failed = RunReport {
         scenarios: vec![cilium_check()],
         kept_namespaces: false,
@@ -509,6 +515,7 @@ fn junit_has_one_suite_per_scenario_and_one_case_per_probe() {
         r#"<testsuite name="policy-deny" tests="4" skipped="0" errors="1" failures="1""#,
         r#"<property name="cni.images" value="public.ecr.aws/eks/cilium/cilium:v1.17.6-0,public.ecr.aws/eks/cilium/operator-generic:v1.17.6-0"/>"#,
         r#"<property name="cnicheck.arguments" value="cnicheck run --junit out.xml"/>"#,
+        r#"<property name="cnicheck.run-id" value="x"/>"#,
         r#"<property name="cluster.nodes" value="2"/>"#,
         r#"<testcase name="node-ports::setup" classname="node-ports">"#,
         r#"<error message="Deployment server did not become ready in 120s"#,

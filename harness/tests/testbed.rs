@@ -270,12 +270,8 @@ struct KeptRun(String);
 
 impl KeptRun {
     fn of(report: &RunReport) -> Self {
-        let run = report
-            .cluster
-            .namespace
-            .trim_start_matches("cnicheck-")
-            .trim_end_matches('*');
-        KeptRun(run.to_string())
+        assert!(report.kept_namespaces, "the run was made with --keep");
+        KeptRun(report.run_id.clone())
     }
 }
 

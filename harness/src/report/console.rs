@@ -203,9 +203,14 @@ fn write_summary(out: &mut String, report: &RunReport, palette: Palette) -> fmt:
     for scenario in &report.scenarios {
         write_scenario_problems(out, scenario, palette)?;
     }
-    if !report.kept_namespaces
-        && all_probes(report).any(|probe| ran_in_run_pod(report, probe) && is_wrong(probe))
-    {
+    if report.kept_namespaces {
+        writeln!(
+            out,
+            "The run's namespaces {} were kept (--keep): `cnicheck cleanup --run {}` removes \
+             them.\n",
+            report.cluster.namespace, report.run_id
+        )?;
+    } else if all_probes(report).any(|probe| ran_in_run_pod(report, probe) && is_wrong(probe)) {
         writeln!(
             out,
             "The reproduce commands above exec into the run's pods, which were deleted with it: \

@@ -355,6 +355,7 @@ mod tests {
         RunReport {
             format_version: 1,
             cnicheck_version: "0.1.0".into(),
+            run_id: "t0run".into(),
             arguments: Vec::new(),
             preflight: Vec::new(),
             cluster: ClusterInfo::default(),

@@ -43,6 +43,7 @@ fn run_properties(report: &RunReport) -> Vec<Property> {
     let cluster = &report.cluster;
     [
         ("cnicheck.version", report.cnicheck_version.clone()),
+        ("cnicheck.run-id", report.run_id.clone()),
         ("cnicheck.arguments", report.arguments.join(" ")),
         ("cnicheck.started-at", report.started_at.clone()),
         ("cluster.server-version", cluster.server_version.clone()),

@@ -11,6 +11,10 @@ pub const REPORT_FORMAT_VERSION: u32 = 1;
 pub struct RunReport {
     pub format_version: u32,
     pub cnicheck_version: String,
+    /// The id in the run's namespace names and labels (`cnicheck cleanup --run ID`). Empty in
+    /// reports written before it existed.
+    #[serde(default)]
+    pub run_id: String,
     /// The command line, for reproduction.
     pub arguments: Vec<String>,
     pub cluster: ClusterInfo,

@@ -135,10 +135,11 @@ pub async fn run(
             }
         }
     };
-    let keep = options.keep;
+    let (keep, run_id) = (options.keep, run.to_string());
     let report = |scenarios, preflight| RunReport {
         format_version: REPORT_FORMAT_VERSION,
         cnicheck_version: env!("CARGO_PKG_VERSION").to_string(),
+        run_id: run_id.clone(),
         arguments: arguments.clone(),
         cluster: info.clone(),
         started_at: started_at.clone(),
