@@ -260,13 +260,20 @@ fn destinations(
                         })?,
                     None => pod.ip.clone(),
                 };
+                let is_node = matches!(target, Target::Node(_));
+                // A host-network pod's address is its node's: the node is what it stands for.
+                let describe = if is_node {
+                    format!("{} (node {})", with_port(&host), pod.node)
+                } else {
+                    format!("{} ({})", with_port(&host), pod.name)
+                };
                 Ok(Destination {
                     pod: Some(PodRef {
                         namespace: pod.namespace.clone(),
                         name: pod.name.clone(),
                     }),
-                    node: matches!(target, Target::Node(_)).then(|| pod.node.clone()),
-                    describe: format!("{} ({})", with_port(&host), pod.name),
+                    node: is_node.then(|| pod.node.clone()),
+                    describe,
                     host,
                     port,
                 })
