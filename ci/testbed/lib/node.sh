@@ -9,12 +9,15 @@ NODE_PRIVATE_DIRS="/var/lib/kubelet /var/log/pods /var/log/containers /var/lib/c
 # Kernel tunables the kubelet insists on (it rewrites them otherwise); see prepare_node_mounts.
 KUBELET_TUNABLES="vm/overcommit_memory:1 kernel/panic:10 kernel/panic_on_oops:1"
 
-cgroup_hierarchies() { find /sys/fs/cgroup -mindepth 1 -maxdepth 1 -type d ! -name unified; }
+# Each node's cgroup root is made in the v1 hierarchies; runc mirrors every container's cgroup path
+# into the cgroup2 hierarchy as well (hybrid mode), so what the testbed leaves is found in all of them.
+cgroup_v1_hierarchies() { find /sys/fs/cgroup -mindepth 1 -maxdepth 1 -type d ! -name unified; }
+cgroup_all_hierarchies() { cgroup_v1_hierarchies; [ -d /sys/fs/cgroup/unified ] && echo /sys/fs/cgroup/unified; }
 
 # make_cgroup_root N: /testbed-nodeN in every v1 hierarchy (cpuset needs cpus and mems to be usable).
 make_cgroup_root() {
   local root="/$(node_name "$1")" h
-  for h in $(cgroup_hierarchies); do
+  for h in $(cgroup_v1_hierarchies); do
     mkdir -p "$h$root"
     if [ -e "$h/cpuset.cpus" ]; then
       cat "$h/cpuset.cpus" > "$h$root/cpuset.cpus"
