@@ -2,10 +2,8 @@
 
 mod cli;
 
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
-    let args = cli::Cli::parse();
+    let args = cli::parse();
     cli::init_logging(args.verbose);
     std::process::ExitCode::from(cli::dispatch(args))
 }

@@ -6,8 +6,9 @@
 mod cleanup;
 mod diff;
 mod run;
+mod select;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use cnicheck::agent::AgentCommand;
 use std::path::PathBuf;
 
@@ -49,6 +50,12 @@ pub enum Command {
     /// Inside test pods: serve test traffic, or run a batch of probes.
     #[command(subcommand)]
     Agent(AgentCommand),
+}
+
+/// The command line, with the parts of `--help` that depend on the built-in suites.
+pub fn parse() -> Cli {
+    let command = Cli::command().mut_subcommand("run", |run| run.after_help(select::groups_help()));
+    Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|error| error.exit())
 }
 
 pub fn init_logging(verbose: u8) {

@@ -2,13 +2,14 @@
 //! the cluster, lists or filters tests libtest-style, runs the selection, writes the reports,
 //! and removes everything it created, also when interrupted.
 
+use super::select::{self, SelectArgs};
 use super::{EXIT_TOOL_ERROR, EXIT_USAGE, print_scenario_errors};
 use cnicheck::checks::{CheckOptions, cilium};
 use cnicheck::cluster::{self, Images, Kubectl, PullPolicy, RunId};
 use cnicheck::image::ImageRef;
 use cnicheck::multus::{IpRange, MultusError, NadOptions, Plugin};
 use cnicheck::report::{self, console::Console, model::RunReport, model::Verdict};
-use cnicheck::runner::{self, ExternalTarget, RunOptions, Selection, cells};
+use cnicheck::runner::{self, ExternalTarget, RunOptions, Selection};
 use cnicheck::scenario::model::BuiltinCheck;
 use cnicheck::scenario::{self, LoadedScenario};
 use libtest_mimic::{Failed, Trial};
@@ -18,12 +19,19 @@ use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Scenario files to run instead of the built-in suites.
-    #[arg(long = "scenarios", short = 'f', value_name = "FILE")]
+    /// Scenario files to run instead of the built-in suites: several after one -f
+    /// (`-f a.yaml b.yaml`, or a shell glob), or -f repeated
+    #[arg(long = "scenarios", short = 'f', value_name = "FILE", num_args = 1..)]
     pub scenarios: Vec<PathBuf>,
-    /// Only scenarios in these groups (e.g. connectivity, dns, policy).
-    #[arg(long = "group", value_name = "GROUP")]
-    pub groups: Vec<String>,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Scenarios run at once (default: all of the selected ones)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub test_threads: Option<u16>,
+    /// How test results are printed on stdout: one line per test (pretty), one character
+    /// per test (terse), or libtest's JSON lines (json)
+    #[arg(long, value_enum, default_value = "pretty")]
+    pub format: OutputFormat,
     /// Kubeconfig of the cluster to test, else `$KUBECONFIG` (a list of files is merged, as
     /// kubectl does), ~/.kube/config, the in-cluster config; exec credential plugins (`aws eks
     /// get-token`) work
@@ -104,8 +112,13 @@ pub struct RunArgs {
     /// diff` does (the exit code stays the run's own). Read before anything else happens.
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
-    #[command(flatten)]
-    pub tests: libtest_mimic::Arguments,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum OutputFormat {
+    Pretty,
+    Terse,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -145,6 +158,10 @@ pub fn run(args: RunArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
+    if let Err(error) = args.select.check_filters() {
+        eprintln!("cnicheck: {error}");
+        return EXIT_USAGE;
+    }
     let scenarios = match load(&args) {
         Ok(scenarios) => scenarios,
         Err(errors) => {
@@ -152,28 +169,21 @@ pub fn run(args: RunArgs) -> u8 {
             return EXIT_TOOL_ERROR;
         }
     };
-    let selections: Vec<Selection<'_>> = scenarios
-        .iter()
-        .map(|scenario| {
-            let cells = cells::cells(&scenario.scenario);
-            let selected = (0..cells.len())
-                .filter(|&i| cells::is_selected(&cells[i].name, &args.tests))
-                .collect();
-            Selection {
-                scenario,
-                cells,
-                selected,
-            }
-        })
-        .collect();
-    if args.tests.list {
-        let trials = selections
-            .iter()
-            .flat_map(|selection| &selection.cells)
-            .map(|cell| Trial::test(cell.name.clone(), || Ok(())))
-            .collect();
-        let _ = libtest_mimic::run(&args.tests, trials);
+    let scenarios = match args.select.scenarios_in_groups(scenarios) {
+        Ok(scenarios) => scenarios,
+        Err(error) => {
+            eprintln!("cnicheck: {error}");
+            return EXIT_USAGE;
+        }
+    };
+    let selections = args.select.select(&scenarios);
+    if args.select.list {
+        print!("{}", select::list(&selections));
         return 0;
+    }
+    if let Err(error) = args.select.check_not_empty(&selections) {
+        eprintln!("cnicheck: {error}");
+        return u8::try_from(report::exit::NO_PROBES_RAN).unwrap_or(EXIT_TOOL_ERROR);
     }
     let selections: Vec<Selection<'_>> = selections
         .into_iter()
@@ -201,7 +211,7 @@ pub fn run(args: RunArgs) -> u8 {
     if !report.preflight_rejected() {
         let trials = trials(&selections, &report);
         // The exit code is cnicheck's own (semantic, see report::exit); libtest only prints.
-        let _ = libtest_mimic::run(&args.tests, trials);
+        let _ = libtest_mimic::run(&libtest_printing(&args), trials);
     }
     let mut console = Console::stderr();
     let _ = console.summary(&report);
@@ -210,6 +220,26 @@ pub fn run(args: RunArgs) -> u8 {
         let _ = console.diff(&report::diff::diff(baseline, &report));
     }
     u8::try_from(report::exit_code(&report)).unwrap_or(EXIT_TOOL_ERROR)
+}
+
+/// libtest prints the verdicts the run reached; the trials are the selection already, so it
+/// filters nothing itself.
+fn libtest_printing(args: &RunArgs) -> libtest_mimic::Arguments {
+    use libtest_mimic::{ColorSetting, FormatSetting};
+    libtest_mimic::Arguments {
+        format: Some(match args.format {
+            OutputFormat::Pretty => FormatSetting::Pretty,
+            OutputFormat::Terse => FormatSetting::Terse,
+            OutputFormat::Json => FormatSetting::Json,
+        }),
+        color: Some(if report::console::colors_wanted(&std::io::stdout()) {
+            ColorSetting::Always
+        } else {
+            ColorSetting::Never
+        }),
+        test_threads: Some(1),
+        ..libtest_mimic::Arguments::default()
+    }
 }
 
 fn check_options(args: &RunArgs) -> CheckOptions {
@@ -243,22 +273,11 @@ fn unchecked_expectation(options: &CheckOptions, selections: &[Selection<'_>]) -
 }
 
 fn load(args: &RunArgs) -> Result<Vec<LoadedScenario>, Vec<scenario::ScenarioError>> {
-    let scenarios = if args.scenarios.is_empty() {
-        scenario::builtin()
+    if args.scenarios.is_empty() {
+        Ok(scenario::builtin())
     } else {
-        scenario::load_all(&args.scenarios)?
-    };
-    Ok(scenarios
-        .into_iter()
-        .filter(|loaded| {
-            args.groups.is_empty()
-                || loaded
-                    .scenario
-                    .groups
-                    .iter()
-                    .any(|group| args.groups.contains(group))
-        })
-        .collect())
+        scenario::load_all(&args.scenarios)
+    }
 }
 
 async fn run_on_cluster(
@@ -287,7 +306,9 @@ async fn run_on_cluster(
         retries: args.retries,
         keep: args.keep,
         artifacts: args.artifacts.clone(),
-        parallel: args.tests.test_threads.unwrap_or(selections.len().max(1)),
+        parallel: args
+            .test_threads
+            .map_or(selections.len().max(1), usize::from),
         checks: check_options(args),
         multus,
         kubectl: Kubectl::new(args.kubeconfig.as_deref(), args.context.as_deref()),

@@ -86,17 +86,28 @@ pub fn destination_port(set: &ProbeSet) -> Option<u16> {
     })
 }
 
-/// Which test names a run selects, with libtest's rules: a name is selected when it contains
-/// the filter (or equals it, with `--exact`) and contains none of the `--skip` patterns.
-pub fn is_selected(name: &str, args: &libtest_mimic::Arguments) -> bool {
-    let matches = |pattern: &str| {
-        if args.exact {
-            name == pattern
-        } else {
-            name.contains(pattern)
-        }
-    };
-    args.filter.as_deref().is_none_or(matches) && !args.skip.iter().any(|skip| matches(skip))
+/// Which test names a run selects, with `cargo test`'s rules: a name is selected when it
+/// contains one of the filters (or equals it, with `exact`), or there are no filters, and it
+/// contains none of the `skip` patterns (equals none, with `exact`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TestFilter {
+    pub filters: Vec<String>,
+    pub skip: Vec<String>,
+    pub exact: bool,
+}
+
+impl TestFilter {
+    pub fn selects(&self, name: &str) -> bool {
+        let matches = |pattern: &String| {
+            if self.exact {
+                name == pattern
+            } else {
+                name.contains(pattern.as_str())
+            }
+        };
+        (self.filters.is_empty() || self.filters.iter().any(matches))
+            && !self.skip.iter().any(matches)
+    }
 }
 
 #[cfg(test)]
@@ -134,17 +145,26 @@ mod tests {
     }
 
     #[test]
-    fn selection_follows_libtest_filter_exact_and_skip() {
-        let args = |argv: &[&str]| {
-            let mut full = vec!["cnicheck"];
-            full.extend_from_slice(argv);
-            libtest_mimic::Arguments::from_iter(full)
+    fn selection_follows_cargo_test_filters_exact_and_skip() {
+        let filter = |filters: &[&str], skip: &[&str], exact: bool| TestFilter {
+            filters: filters.iter().map(ToString::to_string).collect(),
+            skip: skip.iter().map(ToString::to_string).collect(),
+            exact,
         };
         let name = "dns::lookup::client->dns:kubernetes:dns";
-        assert!(is_selected(name, &args(&[])));
-        assert!(is_selected(name, &args(&["lookup"])));
-        assert!(!is_selected(name, &args(&["lookup", "--exact"])));
-        assert!(is_selected(name, &args(&[name, "--exact"])));
-        assert!(!is_selected(name, &args(&["--skip", "dns::"])));
+        assert!(filter(&[], &[], false).selects(name));
+        assert!(filter(&["lookup"], &[], false).selects(name));
+        assert!(
+            filter(&["nothing", "lookup"], &[], false).selects(name),
+            "any filter"
+        );
+        assert!(!filter(&["nothing", "else"], &[], false).selects(name));
+        assert!(!filter(&["lookup"], &[], true).selects(name));
+        assert!(filter(&[name], &[], true).selects(name));
+        assert!(!filter(&[], &["dns::"], false).selects(name));
+        assert!(
+            filter(&[], &["dns::"], true).selects(name),
+            "--exact applies to --skip"
+        );
     }
 }
