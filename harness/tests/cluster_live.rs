@@ -44,7 +44,9 @@ where
     F: FnOnce(Client, RunId) -> Fut,
     Fut: Future<Output = Result<(), ClusterError>>,
 {
-    let client = cluster::connect(None, None).await?;
+    let client = cluster::connect(None, None, cluster::DEFAULT_API_TIMEOUT)
+        .await?
+        .client;
     let run = RunId::generate();
     eprintln!("run {run}");
     cluster::create_namespace(&client, &run.namespace(), &run, &NamespaceSpec::default()).await?;
@@ -79,7 +81,9 @@ where
 #[tokio::test]
 #[ignore = "needs a cluster"]
 async fn inspects_the_cluster() -> Result<(), ClusterError> {
-    let client = cluster::connect(None, None).await?;
+    let client = cluster::connect(None, None, cluster::DEFAULT_API_TIMEOUT)
+        .await?
+        .client;
     let cilium = cluster::find_cilium(&client).await?;
     let info = cluster::cluster_info(&client, "none", cilium.as_ref()).await?;
     eprintln!("{info:?}");

@@ -90,7 +90,10 @@ fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
 /// Namespaces cnicheck made that still exist (Terminating ones included).
 fn cnicheck_namespaces() -> Vec<String> {
     block_on(async {
-        let client = cluster::connect(None, None).await.unwrap();
+        let client = cluster::connect(None, None, cluster::DEFAULT_API_TIMEOUT)
+            .await
+            .unwrap()
+            .client;
         Api::<Namespace>::all(client)
             .list(&ListParams::default().labels(&labels::managed_selector(None)))
             .await
@@ -388,7 +391,10 @@ fn probes_of_an_agent_deleted_mid_run_are_errors_not_passes() {
         .spawn()
         .unwrap();
     let deleted = block_on(async {
-        let client = cluster::connect(None, None).await.unwrap();
+        let client = cluster::connect(None, None, cluster::DEFAULT_API_TIMEOUT)
+            .await
+            .unwrap()
+            .client;
         let pods = Api::<Pod>::all(client.clone());
         let selector = format!("{}=victim", labels::WORKLOAD);
         let deadline = Instant::now() + Duration::from_secs(90);
@@ -850,7 +856,10 @@ impl StandInCilium {
             }))
             .unwrap();
         block_on(async {
-            let client = cluster::connect(None, None).await.unwrap();
+            let client = cluster::connect(None, None, cluster::DEFAULT_API_TIMEOUT)
+                .await
+                .unwrap()
+                .client;
             cluster::create_namespace(&client, &namespace, &run, &Default::default())
                 .await
                 .unwrap();
@@ -874,7 +883,10 @@ impl StandInCilium {
             Duration::from_secs(90),
             || {
                 block_on(async {
-                    let client = cluster::connect(None, None).await.unwrap();
+                    let client = cluster::connect(None, None, cluster::DEFAULT_API_TIMEOUT)
+                        .await
+                        .unwrap()
+                        .client;
                     let cilium = cluster::find_cilium(&client).await.unwrap().unwrap();
                     let operator = cilium.operator.unwrap();
                     cilium.agent.desired > 0
@@ -889,7 +901,10 @@ impl StandInCilium {
 impl Drop for StandInCilium {
     fn drop(&mut self) {
         block_on(async {
-            let client = cluster::connect(None, None).await.unwrap();
+            let client = cluster::connect(None, None, cluster::DEFAULT_API_TIMEOUT)
+                .await
+                .unwrap()
+                .client;
             if let Err(error) =
                 cluster::delete_namespace(&client, &self.namespace, Duration::from_secs(120)).await
             {
@@ -1176,7 +1191,10 @@ impl RbacExample {
     fn apply() -> Self {
         let objects = rbac_manifests();
         block_on(async {
-            let client = cluster::connect(None, None).await.unwrap();
+            let client = cluster::connect(None, None, cluster::DEFAULT_API_TIMEOUT)
+                .await
+                .unwrap()
+                .client;
             for object in &objects {
                 api_for(&client, object)
                     .await
@@ -1196,7 +1214,10 @@ impl RbacExample {
 impl Drop for RbacExample {
     fn drop(&mut self) {
         block_on(async {
-            let client = cluster::connect(None, None).await.unwrap();
+            let client = cluster::connect(None, None, cluster::DEFAULT_API_TIMEOUT)
+                .await
+                .unwrap()
+                .client;
             for object in self.0.iter().rev() {
                 let api = api_for(&client, object).await;
                 if let Err(error) = api
@@ -1214,7 +1235,10 @@ impl Drop for RbacExample {
 /// example's ServiceAccount (what `kubectl create token` mints, through the TokenRequest API).
 fn service_account_kubeconfig(path: &Path) {
     let token = block_on(async {
-        let client = cluster::connect(None, None).await.unwrap();
+        let client = cluster::connect(None, None, cluster::DEFAULT_API_TIMEOUT)
+            .await
+            .unwrap()
+            .client;
         let request = TokenRequest {
             spec: TokenRequestSpec {
                 expiration_seconds: Some(3600),
@@ -1255,7 +1279,10 @@ fn builtin_suites_pass_as_a_service_account_with_only_the_documented_role() {
 
     // The kubeconfig really is the ServiceAccount, not an admin.
     let secrets = block_on(async {
-        let client = cluster::connect(Some(&kubeconfig), None).await.unwrap();
+        let client = cluster::connect(Some(&kubeconfig), None, cluster::DEFAULT_API_TIMEOUT)
+            .await
+            .unwrap()
+            .client;
         Api::<Secret>::all(client)
             .list(&ListParams::default())
             .await

@@ -17,22 +17,31 @@ pub struct CleanupArgs {
     /// The kubeconfig context to use instead of its current one
     #[arg(long)]
     pub context: Option<String>,
-    /// How long to wait for deletions, in seconds.
+    /// Seconds the whole cleanup may take: finding the objects and waiting for them to be gone.
     #[arg(long, default_value_t = 180)]
     pub timeout: u64,
+    /// Seconds each call to the API server may take (connecting included).
+    #[arg(long, value_name = "SECONDS", default_value_t = cluster::DEFAULT_API_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub api_timeout: u64,
 }
 
 pub fn cleanup(args: CleanupArgs) -> u8 {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     runtime.block_on(async {
-        let client =
-            match cluster::connect(args.kubeconfig.as_deref(), args.context.as_deref()).await {
-                Ok(client) => client,
-                Err(error) => {
-                    eprintln!("cnicheck cleanup: {error}");
-                    return EXIT_TOOL_ERROR;
-                }
-            };
+        let cluster::Cluster { client, server } = match cluster::connect(
+            args.kubeconfig.as_deref(),
+            args.context.as_deref(),
+            Duration::from_secs(args.api_timeout),
+        )
+        .await
+        {
+            Ok(connected) => connected,
+            Err(error) => {
+                eprintln!("cnicheck cleanup: {error}");
+                return EXIT_TOOL_ERROR;
+            }
+        };
         match cluster::cleanup_leftovers(
             &client,
             args.run.as_deref(),
@@ -45,7 +54,7 @@ pub fn cleanup(args: CleanupArgs) -> u8 {
                     eprintln!("removed {removed}");
                 }
                 for failure in &report.failures {
-                    eprintln!("could not remove: {failure}");
+                    eprintln!("could not remove: {}", server.failed(failure));
                 }
                 if !report.not_listable.is_empty() {
                     eprintln!(
@@ -67,7 +76,7 @@ pub fn cleanup(args: CleanupArgs) -> u8 {
                 }
             }
             Err(error) => {
-                eprintln!("cnicheck cleanup: {error}");
+                eprintln!("cnicheck cleanup: {}", server.failed(&error));
                 EXIT_TOOL_ERROR
             }
         }

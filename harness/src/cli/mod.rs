@@ -59,9 +59,11 @@ pub fn parse() -> Cli {
 }
 
 pub fn init_logging(verbose: u8) {
+    // kube logs each failed request as an ERROR in its own terms (`client error (Connect)`);
+    // cnicheck's errors say the same in words, so those lines only come with -vv.
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
+        0 => "warn,kube_client::client::builder=off",
+        1 => "info,kube_client::client::builder=off",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -69,6 +71,7 @@ pub fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(cnicheck::report::console::colors_wanted(&std::io::stderr()))
         .init();
 }
 

@@ -57,6 +57,11 @@ pub struct RunArgs {
     /// Seconds to wait for pods, Services and deletions.
     #[arg(long, default_value_t = 180)]
     pub setup_timeout: u64,
+    /// Seconds each call to the API server may take (connecting included; a watch may take
+    /// its own length on top). A stalled server ends the run after this long.
+    #[arg(long, value_name = "SECONDS", default_value_t = cluster::DEFAULT_API_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub api_timeout: u64,
     /// Seconds a phase that applied or deleted objects polls for the expected state.
     #[arg(long, default_value_t = 60)]
     pub propagation_timeout: u64,
@@ -204,7 +209,12 @@ pub fn run(args: RunArgs) -> u8 {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let report = match runtime.block_on(run_on_cluster(&args, &selections, multus)) {
         Ok(report) => report,
-        Err(code) => return code,
+        Err(code) => {
+            // Interrupted twice, or the cluster failed: do not wait for blocking tasks (a
+            // name lookup, a credential plugin) that may never end.
+            runtime.shutdown_background();
+            return code;
+        }
     };
     write_reports(&args, &report);
     // Nothing ran when the preflight rejected a manifest: no test results to print.
@@ -285,14 +295,24 @@ async fn run_on_cluster(
     selections: &[Selection<'_>],
     multus: NadOptions,
 ) -> Result<RunReport, u8> {
-    let client = cluster::connect(args.kubeconfig.as_deref(), args.context.as_deref())
-        .await
-        .map_err(|error| {
-            eprintln!("cnicheck: {error}");
-            EXIT_TOOL_ERROR
-        })?;
+    let mut interrupts = Interrupts::listen();
+    let api_timeout = Duration::from_secs(args.api_timeout);
+    let connected = cluster::connect(
+        args.kubeconfig.as_deref(),
+        args.context.as_deref(),
+        api_timeout,
+    )
+    .await
+    .map_err(|error| {
+        eprintln!("cnicheck: {error}");
+        EXIT_TOOL_ERROR
+    })?;
+    let (client, server) = (connected.client, connected.server);
     let run = RunId::generate();
-    eprintln!("cnicheck run {run}: {} scenario(s)", selections.len());
+    eprintln!(
+        "cnicheck run {run}: {} scenario(s) on {server}",
+        selections.len()
+    );
     let options = RunOptions {
         images: Images {
             registry: args.image_registry.clone(),
@@ -313,35 +333,91 @@ async fn run_on_cluster(
         multus,
         kubectl: Kubectl::new(args.kubeconfig.as_deref(), args.context.as_deref()),
     };
+    let remove_command = options.kubectl.cleanup_command(&run);
     let arguments: Vec<String> = std::env::args().collect();
-    tokio::select! {
+    let code = tokio::select! {
         outcome = runner::run(client.clone(), run.clone(), selections, options, arguments) => {
-            outcome.map_err(|error| {
-                eprintln!("cnicheck: {error}");
+            return outcome.map_err(|error| {
+                eprintln!("cnicheck: {}", server.failed(&error));
                 EXIT_TOOL_ERROR
-            })
+            });
         }
-        code = interrupted() => {
-            eprintln!("cnicheck: interrupted; removing everything run {run} created ...");
-            match cluster::cleanup_leftovers(&client, Some(run.as_str()), Duration::from_secs(args.setup_timeout)).await {
-                Ok(report) => eprintln!("cnicheck: removed {} object(s)", report.removed.len()),
-                Err(error) => eprintln!("cnicheck: cleanup failed ({error}); run `cnicheck cleanup --run {run}`"),
+        code = interrupts.next() => code,
+    };
+    // Deletions get the setup timeout, and finding what to delete a call or two more.
+    let cleanup_timeout = Duration::from_secs(args.setup_timeout) + 2 * api_timeout;
+    eprintln!(
+        "cnicheck: interrupted; removing everything run {run} created (for up to {} s; \
+         interrupt again to stop and leave it) ...",
+        cleanup_timeout.as_secs()
+    );
+    tokio::select! {
+        outcome = cluster::cleanup_leftovers(&client, Some(run.as_str()), cleanup_timeout) => {
+            match outcome {
+                Ok(report) if report.failures.is_empty() => {
+                    eprintln!("cnicheck: removed {} object(s)", report.removed.len());
+                }
+                Ok(report) => {
+                    for failure in &report.failures {
+                        eprintln!("cnicheck: could not remove: {}", server.failed(failure));
+                    }
+                    eprintln!(
+                        "cnicheck: removed {} object(s), {} left; `{remove_command}` retries",
+                        report.removed.len(),
+                        report.failures.len()
+                    );
+                }
+                Err(error) => eprintln!(
+                    "cnicheck: cleanup failed: {}\ncnicheck: run `{remove_command}` to remove what \
+                     run {run} left",
+                    server.failed(&error)
+                ),
             }
+            Err(code)
+        }
+        code = interrupts.next() => {
+            eprintln!(
+                "cnicheck: interrupted again: stopped cleaning up; left in place: whatever run \
+                 {run} created (namespaces {}*, objects labelled {}={run}) on {server}\n\
+                 cnicheck: remove it with `{remove_command}`",
+                run.namespace(),
+                cluster::labels::RUN,
+            );
             Err(code)
         }
     }
 }
 
-/// Resolves on Ctrl-C (exit code 130) or SIGTERM (143).
-async fn interrupted() -> u8 {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = match signal(SignalKind::terminate()) {
-        Ok(stream) => stream,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => 130,
-        _ = terminate.recv() => 143,
+/// SIGINT and SIGTERM, caught from the start so that each one is seen (not only the first:
+/// a second one must stop the cleanup the first one started).
+struct Interrupts {
+    terminate: Option<tokio::signal::unix::Signal>,
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl Interrupts {
+    fn listen() -> Interrupts {
+        use tokio::signal::unix::{SignalKind, signal};
+        Interrupts {
+            terminate: signal(SignalKind::terminate()).ok(),
+            interrupt: signal(SignalKind::interrupt()).ok(),
+        }
+    }
+
+    /// Resolves on the next Ctrl-C (exit code 130) or SIGTERM (143).
+    async fn next(&mut self) -> u8 {
+        async fn on(signal: &mut Option<tokio::signal::unix::Signal>) {
+            match signal {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            () = on(&mut self.interrupt) => 130,
+            () = on(&mut self.terminate) => 143,
+        }
     }
 }
 

@@ -1,43 +1,165 @@
-//! Connecting to the cluster.
+//! Connecting to the cluster, with a deadline on every call (see [`super::deadline`]).
 
 use super::ClusterError;
+use super::deadline::DeadlineLayer;
+use super::error::Server;
 use kube::Client;
+use kube::client::ClientBuilder;
 use kube::config::{Config, KubeConfigOptions, Kubeconfig};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long a call to the API server may take unless told otherwise: ample for a healthy
+/// server across the world, and two of them (a call, then cleanup) still end a run against a
+/// stalled one within a minute.
+pub const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A client, and the server it talks to (for messages).
+#[derive(Clone)]
+pub struct Cluster {
+    pub client: Client,
+    pub server: Server,
+}
 
 /// Builds a client from `kubeconfig` (or `$KUBECONFIG` / `~/.kube/config`) and `context` (or
 /// the current one), falling back to the in-cluster service account when neither is given
-/// and no kubeconfig exists. Exec credential plugins (EKS, GKE) work as in kubectl.
+/// and no kubeconfig exists. Exec credential plugins (EKS, GKE) work as in kubectl. Every
+/// call through the client ends within `api_timeout` (watches: their own length on top).
 pub async fn connect(
     kubeconfig: Option<&Path>,
     context: Option<&str>,
-) -> Result<Client, ClusterError> {
+    api_timeout: Duration,
+) -> Result<Cluster, ClusterError> {
     install_crypto_provider();
-    let options = KubeConfigOptions {
-        context: context.map(str::to_string),
-        ..KubeConfigOptions::default()
+    let source = match kubeconfig {
+        Some(path) => Ok(KubeconfigSource::Flag(path.to_path_buf())),
+        None => KubeconfigSource::from_environment(),
     };
-    let load_error = |source| ClusterError::LoadKubeconfig {
-        path: kubeconfig.map(Path::to_path_buf),
-        context: options.context.clone(),
-        source: Box::new(source),
+    let load_error = |source: &KubeconfigSource| {
+        let from = source.to_string();
+        let context = context.map(str::to_string);
+        move |error| ClusterError::LoadKubeconfig {
+            from,
+            context,
+            source: Box::new(error),
+        }
     };
-    let config = match (kubeconfig, context) {
-        (Some(path), _) => {
-            let file = Kubeconfig::read_from(path).map_err(load_error)?;
-            Config::from_custom_kubeconfig(file, &options)
+    let (config, context) = match source {
+        Ok(source) => {
+            let file = match &source {
+                KubeconfigSource::Flag(path) => Kubeconfig::read_from(path),
+                KubeconfigSource::Environment(_) | KubeconfigSource::Home(_) => Kubeconfig::read(),
+            }
+            .map_err(load_error(&source))?;
+            let context = context
+                .map(str::to_string)
+                .or_else(|| file.current_context.clone());
+            let options = KubeConfigOptions {
+                context: context.clone(),
+                ..KubeConfigOptions::default()
+            };
+            let config = Config::from_custom_kubeconfig(file, &options)
                 .await
-                .map_err(load_error)?
+                .map_err(load_error(&source))?;
+            (config, context)
         }
         // An explicit context only makes sense for a kubeconfig: never silently go in-cluster.
-        (None, Some(_)) => Config::from_kubeconfig(&options)
-            .await
-            .map_err(load_error)?,
-        (None, None) => Config::infer()
-            .await
-            .map_err(|error| ClusterError::InferConfig(Box::new(error)))?,
+        Err(looked_at) if context.is_some() => return Err(no_kubeconfig(looked_at, None)),
+        Err(looked_at) => match Config::incluster() {
+            Ok(config) => (config, None),
+            Err(error) => return Err(no_kubeconfig(looked_at, Some(error))),
+        },
     };
-    Client::try_from(config).map_err(|error| ClusterError::BuildClient(Box::new(error)))
+    let server = Server {
+        url: config
+            .cluster_url
+            .to_string()
+            .trim_end_matches('/')
+            .to_string(),
+        context,
+    };
+    let client = build_client(config, api_timeout).map_err(|error| ClusterError::BuildClient {
+        server: server.clone(),
+        source: Box::new(error),
+    })?;
+    Ok(Cluster { client, server })
+}
+
+/// The client for `config`, every call of which has a deadline of `api_timeout`.
+pub(super) fn build_client(
+    mut config: Config,
+    api_timeout: Duration,
+) -> Result<Client, kube::Error> {
+    config.connect_timeout = Some(api_timeout);
+    config.write_timeout = Some(api_timeout);
+    // Left unset on purpose: it is a socket idle timeout that would cut quiet exec sessions;
+    // the deadline layer bounds requests instead.
+    config.read_timeout = None;
+    Ok(ClientBuilder::try_from(config)?
+        .with_layer(&DeadlineLayer {
+            timeout: api_timeout,
+        })
+        .build())
+}
+
+/// Where the kubeconfig comes from.
+enum KubeconfigSource {
+    Flag(PathBuf),
+    /// `$KUBECONFIG`, as set (a list of files is merged).
+    Environment(String),
+    /// `~/.kube/config`
+    Home(PathBuf),
+}
+
+impl KubeconfigSource {
+    /// `$KUBECONFIG` if it names a file that exists, else `~/.kube/config` if `$KUBECONFIG`
+    /// is unset and it exists (as kubectl). Err says where it looked.
+    fn from_environment() -> Result<KubeconfigSource, String> {
+        match std::env::var_os("KUBECONFIG").filter(|value| !value.is_empty()) {
+            Some(value) if std::env::split_paths(&value).any(|path| path.exists()) => Ok(
+                KubeconfigSource::Environment(value.to_string_lossy().into_owned()),
+            ),
+            Some(value) => Err(format!(
+                "$KUBECONFIG={} (no such file)",
+                value.to_string_lossy()
+            )),
+            None => match home_kubeconfig() {
+                Some(path) if path.exists() => Ok(KubeconfigSource::Home(path)),
+                Some(path) => Err(format!("$KUBECONFIG (unset), {}", path.display())),
+                None => Err("$KUBECONFIG (unset), ~/.kube/config (no home directory)".into()),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for KubeconfigSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KubeconfigSource::Flag(path) | KubeconfigSource::Home(path) => {
+                write!(f, "{}", path.display())
+            }
+            KubeconfigSource::Environment(value) => write!(f, "$KUBECONFIG={value}"),
+        }
+    }
+}
+
+fn home_kubeconfig() -> Option<PathBuf> {
+    std::env::home_dir().map(|home| home.join(".kube").join("config"))
+}
+
+/// Neither a kubeconfig nor an in-cluster service account. Being in a pod without a token is
+/// worth its own words; not being in a pod at all is the usual case and needs none.
+fn no_kubeconfig(
+    looked_at: String,
+    in_cluster: Option<kube::config::InClusterError>,
+) -> ClusterError {
+    let in_cluster = in_cluster
+        .filter(|_| std::env::var_os("KUBERNETES_SERVICE_HOST").is_some())
+        .map(|error| super::error::chain_text(&error));
+    ClusterError::NoKubeconfig {
+        looked_at,
+        in_cluster,
+    }
 }
 
 /// rustls needs a process-wide provider when more than one could be linked in (reqwest is

@@ -189,7 +189,12 @@ async fn exec(
         Err(error) if is_not_found(&error) => {
             return ExecEnding::NotStarted(format!("pod {pod} is gone"));
         }
-        Err(error) => return ExecEnding::NotStarted(format!("exec in {pod} failed: {error}")),
+        Err(error) => {
+            return ExecEnding::NotStarted(format!(
+                "exec in {pod} failed: {}",
+                super::ApiFailure(&error)
+            ));
+        }
     };
     let (Some(mut out), Some(mut err), Some(status)) =
         (process.stdout(), process.stderr(), process.take_status())

@@ -29,6 +29,12 @@ impl Kubectl {
     pub fn command(&self, args: impl Display) -> String {
         format!("kubectl{} {args}", self.connection)
     }
+
+    /// `cnicheck cleanup --run RUN [--kubeconfig ...] [--context ...]`: cnicheck takes the
+    /// same connection flags.
+    pub fn cleanup_command(&self, run: impl Display) -> String {
+        format!("cnicheck cleanup --run {run}{}", self.connection)
+    }
 }
 
 /// `word` as one POSIX shell word: as it is when it holds nothing the shell would interpret,

@@ -8,7 +8,9 @@
 mod apply;
 mod cilium;
 mod client;
+mod deadline;
 mod diagnostics;
+mod error;
 mod events;
 mod exec;
 mod inspect;
@@ -30,8 +32,10 @@ pub use cilium::{
     CiliumInstall, Component, ComponentPod, OPERATOR_DEPLOYMENT as CILIUM_OPERATOR_DEPLOYMENT,
     find_cilium, health_status as cilium_health_status,
 };
-pub use client::connect;
+pub use client::{Cluster, DEFAULT_API_TIMEOUT, connect};
+pub use deadline::RequestTimedOut;
 pub use diagnostics::{DiagnosticsSummary, dump_namespace};
+pub use error::{ApiFailure, FailureKind, OnServer, Server};
 pub use exec::{PodRef, batch_deadline, run_agent_batch};
 pub use inspect::{
     CniInfo, NodeInfo, cluster_info, detect_cni, list_nodes, missing_crds,
@@ -53,29 +57,47 @@ use std::time::Duration;
 /// What went wrong while cnicheck was talking to the cluster, and what it was doing at the time.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error("could not load kubeconfig{}{}: {source}",
-        path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default(),
-        context.as_ref().map(|c| format!(" (context {c})")).unwrap_or_default())]
+    #[error("could not load kubeconfig {from}{}: {}",
+        context.as_ref().map(|c| format!(" (context {c})")).unwrap_or_default(),
+        error::chain_text(source.as_ref()))]
     LoadKubeconfig {
-        path: Option<PathBuf>,
+        /// The path, or `$KUBECONFIG=...`.
+        from: String,
         context: Option<String>,
         #[source]
         source: Box<kube::config::KubeconfigError>,
     },
 
-    #[error("no kubeconfig and not running in a cluster: {0}")]
-    InferConfig(#[source] Box<kube::config::InferConfigError>),
+    #[error("no kubeconfig found (looked at {looked_at}) and {}; pass --kubeconfig or set KUBECONFIG",
+        in_cluster.as_ref().map_or_else(|| "not running in a cluster".to_string(),
+            |why| format!("the in-cluster config failed ({why})")))]
+    NoKubeconfig {
+        looked_at: String,
+        /// Why the in-cluster config failed, when cnicheck runs in a pod.
+        in_cluster: Option<String>,
+    },
 
-    #[error("could not build a Kubernetes client: {0}")]
-    BuildClient(#[source] Box<kube::Error>),
+    #[error(
+        "could not set up a client for API server {server}: {}",
+        ApiFailure(source)
+    )]
+    BuildClient {
+        server: Server,
+        #[source]
+        source: Box<kube::Error>,
+    },
 
     /// A Kubernetes API call failed; `doing` says which one and on what.
-    #[error("{doing}: {source}")]
+    #[error("{doing}: {}", ApiFailure(source))]
     Api {
         doing: String,
         #[source]
         source: Box<kube::Error>,
     },
+
+    #[error("cleanup did not finish within {} s; what it removed so far is gone, the rest is \
+        still there", waited.as_secs())]
+    CleanupTimedOut { waited: Duration },
 
     #[error("invalid {what} {name:?}: {why}")]
     InvalidName {
@@ -123,7 +145,8 @@ pub enum ClusterError {
     InvalidManifest { document: usize, problem: String },
 
     #[error(
-        "{kind} ({api_version}) {name}: not served by this cluster (is its CRD installed?): {source}"
+        "{kind} ({api_version}) {name}: not served by this cluster (is its CRD installed?): {}",
+        ApiFailure(source)
     )]
     UnknownKind {
         api_version: String,

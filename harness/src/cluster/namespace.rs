@@ -1,17 +1,20 @@
 //! Run namespaces, and removing everything cnicheck left behind.
 
 use super::labels::{self, RunId};
-use super::{ApiContext, ClusterError, is_not_found};
+use super::{ApiContext, ApiFailure, ClusterError, is_not_found};
 use crate::scenario::model::NamespaceSpec;
 use futures::future::join_all;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
 use kube::discovery::{Discovery, Scope, verbs};
+use kube::runtime::wait::Error as WaitError;
 use kube::runtime::wait::delete::{Error as DeleteError, delete_and_finalize};
+use kube::runtime::watcher::Error as WatchError;
 use kube::{Client, Resource, ResourceExt};
 use std::fmt::Debug;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// Host-network agents need the `privileged` Pod Security level; the namespace is ours and
 /// short-lived, and without this a cluster enforcing `baseline` rejects them with a message
@@ -119,16 +122,39 @@ where
             doing: format!("deleting {what}"),
             source: Box::new(source),
         }),
-        Ok(Err(error)) => Err(ClusterError::DeletionTimedOut {
-            what,
-            timeout,
-            detail: format!("could not watch the deletion: {error}"),
+        Ok(Err(DeleteError::Await(WaitError::ProbeFailed(error)))) => Err(watch_failed(
+            format!("watching the deletion of {what}"),
+            error,
+        )),
+        Ok(Err(DeleteError::NoUid)) => Err(ClusterError::UnreadableObject {
+            object: what,
+            problem: "the API server's answer to its deletion has no UID to wait for".into(),
         }),
         Err(_) => Err(ClusterError::DeletionTimedOut {
             what,
             timeout,
             detail: String::new(),
         }),
+    }
+}
+
+/// A watch that failed, with the API error behind it when there is one.
+fn watch_failed(doing: String, error: WatchError) -> ClusterError {
+    let source = match error {
+        WatchError::InitialListFailed(source)
+        | WatchError::WatchStartFailed(source)
+        | WatchError::WatchFailed(source) => source,
+        WatchError::WatchError(status) => kube::Error::Api(status),
+        WatchError::NoResourceVersion => {
+            return ClusterError::UnreadableObject {
+                object: doing,
+                problem: "the watch's answer has no resourceVersion".into(),
+            };
+        }
+    };
+    ClusterError::Api {
+        doing,
+        source: Box::new(source),
     }
 }
 
@@ -151,7 +177,7 @@ async fn deletion_blockers(api: &Api<Namespace>, name: &str) -> String {
             .collect::<Vec<_>>()
             .join("; "),
         Ok(None) => "it is gone now".into(),
-        Err(error) => format!("could not read its status: {error}"),
+        Err(error) => format!("could not read its status: {}", ApiFailure(&error)),
     }
 }
 
@@ -168,49 +194,26 @@ pub struct CleanupReport {
 
 /// Deletes every namespace and cluster-scoped object labelled as made by cnicheck (only
 /// those of `run`, if given; without it, runs still in progress lose theirs too) and waits
-/// for them to be gone. Namespaced objects go with their namespaces. Continues past
-/// failures and reports them all.
+/// for them to be gone, all within `timeout`. Namespaced objects go with their namespaces.
+/// Continues past failures and reports them all, except a server that cannot be reached,
+/// which ends it at once.
 pub async fn cleanup_leftovers(
     client: &Client,
     run: Option<&str>,
     timeout: Duration,
 ) -> Result<CleanupReport, ClusterError> {
+    let deadline = Instant::now() + timeout;
     let selector = labels::managed_selector(run);
-    let params = ListParams::default().labels(&selector);
     let mut report = CleanupReport::default();
-    let mut doomed: Vec<(Api<DynamicObject>, String, String)> = Vec::new();
-    for (resource, capabilities) in cluster_scoped_resources(client).await? {
-        if !capabilities.supports_operation(verbs::LIST)
-            || !capabilities.supports_operation(verbs::DELETE)
-        {
-            continue;
-        }
-        let api = Api::<DynamicObject>::all_with(client.clone(), &resource);
-        // One unavailable API (an aggregated API server that is down) must not stop the rest.
-        let objects = match api.list_metadata(&params).await {
-            Ok(objects) => objects,
-            Err(kube::Error::Api(status)) if status.is_forbidden() => {
-                report.not_listable.push(resource.plural.clone());
-                continue;
-            }
-            Err(source) => {
-                report.failures.push(ClusterError::Api {
-                    doing: format!("listing {} labelled {selector}", resource.plural),
-                    source: Box::new(source),
-                });
-                continue;
-            }
-        };
-        for object in objects {
-            let what = format!("{} {}", resource.kind, object.name_any());
-            doomed.push((api.clone(), object.name_any(), what));
-        }
-    }
+    let doomed = tokio::time::timeout_at(deadline, find_leftovers(client, &selector, &mut report))
+        .await
+        .map_err(|_| ClusterError::CleanupTimedOut { waited: timeout })??;
     // Namespaces last would be tidier but slower; deletion order does not matter for
     // correctness, so everything goes at once and is awaited together.
+    let remaining = deadline.saturating_duration_since(Instant::now());
     let outcomes =
         join_all(doomed.iter().map(|(api, name, what)| {
-            delete_and_wait_with(api.clone(), name, what.clone(), timeout)
+            delete_and_wait_with(api.clone(), name, what.clone(), remaining)
         }))
         .await;
     for ((_, _, what), outcome) in doomed.into_iter().zip(outcomes) {
@@ -222,6 +225,53 @@ pub async fn cleanup_leftovers(
     Ok(report)
 }
 
+/// The objects labelled `selector` in every cluster-scoped resource type: their API, name,
+/// and `Kind name`. Types that cannot be listed go into `report`.
+async fn find_leftovers(
+    client: &Client,
+    selector: &str,
+    report: &mut CleanupReport,
+) -> Result<Vec<(Api<DynamicObject>, String, String)>, ClusterError> {
+    let params = ListParams::default().labels(selector);
+    let mut doomed = Vec::new();
+    for (resource, capabilities) in cluster_scoped_resources(client).await? {
+        if !capabilities.supports_operation(verbs::LIST)
+            || !capabilities.supports_operation(verbs::DELETE)
+        {
+            continue;
+        }
+        let api = Api::<DynamicObject>::all_with(client.clone(), &resource);
+        let doing = || format!("listing {} labelled {selector}", resource.plural);
+        let objects = match api.list_metadata(&params).await {
+            Ok(objects) => objects,
+            Err(kube::Error::Api(status)) if status.is_forbidden() => {
+                report.not_listable.push(resource.plural.clone());
+                continue;
+            }
+            // Every other type would wait out the same deadline.
+            Err(source) if ApiFailure(&source).kind().is_unreachable() => {
+                return Err(ClusterError::Api {
+                    doing: doing(),
+                    source: Box::new(source),
+                });
+            }
+            // One unavailable API (an aggregated API server that is down) must not stop the rest.
+            Err(source) => {
+                report.failures.push(ClusterError::Api {
+                    doing: doing(),
+                    source: Box::new(source),
+                });
+                continue;
+            }
+        };
+        for object in objects {
+            let what = format!("{} {}", resource.kind, object.name_any());
+            doomed.push((api.clone(), object.name_any(), what));
+        }
+    }
+    Ok(doomed)
+}
+
 /// Every cluster-scoped resource type the cluster serves (namespaces included), at its
 /// preferred version.
 async fn cluster_scoped_resources(
@@ -230,6 +280,12 @@ async fn cluster_scoped_resources(
     // Aggregated discovery is two requests; older API servers need one per group.
     let discovery = match Discovery::new(client.clone()).run_aggregated().await {
         Ok(discovery) => discovery,
+        Err(error) if ApiFailure(&error).kind().is_unreachable() => {
+            return Err(ClusterError::Api {
+                doing: "discovering the cluster's resource types".into(),
+                source: Box::new(error),
+            });
+        }
         Err(_) => Discovery::new(client.clone())
             .run()
             .await
