@@ -143,6 +143,10 @@ fn a_stalled_server_ends_the_run_naming_the_server_and_the_request() {
         "{stderr}"
     );
     assert!(!stderr.contains("\x1b["), "colour on a pipe: {stderr}");
+    assert!(
+        stderr.contains("once the server answers, remove them with `cnicheck cleanup --run "),
+        "what the run may have left is said: {stderr}"
+    );
     let _ = std::fs::remove_file(kubeconfig);
 }
 
@@ -162,7 +166,7 @@ fn a_second_sigterm_stops_a_stalled_cleanup_and_says_how_to_finish_it() {
     wait_for_line(
         &lines,
         &mut seen,
-        "interrupted; removing",
+        "removing everything run",
         Duration::from_secs(5),
     );
     std::thread::sleep(Duration::from_millis(300));

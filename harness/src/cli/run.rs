@@ -337,18 +337,34 @@ async fn run_on_cluster(
     let arguments: Vec<String> = std::env::args().collect();
     let code = tokio::select! {
         outcome = runner::run(client.clone(), run.clone(), selections, options, arguments) => {
-            return outcome.map_err(|error| {
-                eprintln!("cnicheck: {}", server.failed(&error));
-                EXIT_TOOL_ERROR
-            });
+            match outcome {
+                Ok(report) => return Ok(report),
+                Err(error) if error.server_unreachable() => {
+                    eprintln!(
+                        "cnicheck: {}\ncnicheck: run {run} may have left objects (namespaces {}*); \
+                         once the server answers, remove them with `{remove_command}`",
+                        server.failed(&error),
+                        run.namespace()
+                    );
+                    return Err(EXIT_TOOL_ERROR);
+                }
+                // The preflight's namespace may exist already: a failed run still cleans up.
+                Err(error) => {
+                    eprintln!("cnicheck: {}", server.failed(&error));
+                    EXIT_TOOL_ERROR
+                }
+            }
         }
-        code = interrupts.next() => code,
+        code = interrupts.next() => {
+            eprintln!("cnicheck: interrupted");
+            code
+        }
     };
     // Deletions get the setup timeout, and finding what to delete a call or two more.
     let cleanup_timeout = Duration::from_secs(args.setup_timeout) + 2 * api_timeout;
     eprintln!(
-        "cnicheck: interrupted; removing everything run {run} created (for up to {} s; \
-         interrupt again to stop and leave it) ...",
+        "cnicheck: removing everything run {run} created (for up to {} s; interrupt again to \
+         stop and leave it) ...",
         cleanup_timeout.as_secs()
     );
     tokio::select! {
@@ -377,7 +393,7 @@ async fn run_on_cluster(
         }
         code = interrupts.next() => {
             eprintln!(
-                "cnicheck: interrupted again: stopped cleaning up; left in place: whatever run \
+                "cnicheck: interrupted: stopped cleaning up; left in place: whatever run \
                  {run} created (namespaces {}*, objects labelled {}={run}) on {server}\n\
                  cnicheck: remove it with `{remove_command}`",
                 run.namespace(),

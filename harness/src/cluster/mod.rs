@@ -175,6 +175,13 @@ pub enum ClusterError {
     },
 }
 
+impl ClusterError {
+    /// Whether the API server could not be reached at all: cleaning up would fail the same way.
+    pub fn server_unreachable(&self) -> bool {
+        matches!(self, ClusterError::Api { source, .. } if ApiFailure(source).kind().is_unreachable())
+    }
+}
+
 /// Names the API call a [`kube::Error`] came from.
 trait ApiContext<T> {
     fn doing(self, doing: impl FnOnce() -> String) -> Result<T, ClusterError>;
