@@ -3,7 +3,7 @@
 
 use cnicheck::scenario::model::{Expectation, Target, WorkloadRef};
 use cnicheck::scenario::{self, Diagnostic, ScenarioError, ScenarioSource};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Writes `files` into a fresh directory named after the test and returns its path.
 fn fixture_dir(test: &str, files: &[(&str, &str)]) -> PathBuf {
@@ -31,7 +31,11 @@ fn describe(errors: &[ScenarioError]) -> String {
 /// Loads `yaml` as `TEST/s.yaml` and returns its diagnostics (panics if it loads fine).
 fn diagnostics(test: &str, yaml: &str) -> Vec<Diagnostic> {
     let dir = fixture_dir(test, &[("s.yaml", yaml)]);
-    let errors = scenario::load_file(dir.join("s.yaml")).expect_err("should not load");
+    diagnostics_of(&dir.join("s.yaml"))
+}
+
+fn diagnostics_of(path: &Path) -> Vec<Diagnostic> {
+    let errors = scenario::load_file(path).expect_err("should not load");
     errors
         .into_iter()
         .map(|error| match error {
@@ -44,7 +48,14 @@ fn diagnostics(test: &str, yaml: &str) -> Vec<Diagnostic> {
 /// Asserts exactly these errors, in order: (line, column, part of message, part of hint).
 #[track_caller]
 fn assert_errors(test: &str, yaml: &str, expected: &[(u64, u64, &str, &str)]) {
-    let found = diagnostics(test, yaml);
+    let dir = fixture_dir(test, &[("s.yaml", yaml)]);
+    assert_errors_in(&dir.join("s.yaml"), expected);
+}
+
+/// [`assert_errors`] for a file already written.
+#[track_caller]
+fn assert_errors_in(path: &Path, expected: &[(u64, u64, &str, &str)]) {
+    let found = diagnostics_of(path);
     let rendered: Vec<String> = found.iter().map(ToString::to_string).collect();
     assert_eq!(
         found.len(),
@@ -813,4 +824,50 @@ fn builtin_sources_read_embedded_manifests() {
             .is_ok()
     );
     assert!(source.read_manifest("manifests/none.yaml").is_err());
+}
+
+#[test]
+fn only_regular_files_are_read_and_never_block() {
+    let dir = fixture_dir("special_files", &[]);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("fifo.yaml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for (path, what) in [
+        (fifo, "a FIFO (named pipe), not a regular file"),
+        (PathBuf::from("/dev/zero"), "a device, not a regular file"),
+        (dir.clone(), "a directory, not a regular file"),
+    ] {
+        let errors = scenario::load_file(&path).unwrap_err();
+        let rendered = describe(&errors);
+        assert!(
+            rendered.starts_with(&format!("{}: {what}", path.display())),
+            "{rendered}"
+        );
+        assert!(rendered.contains("hint: cnicheck reads only regular files"));
+    }
+}
+
+#[test]
+fn files_are_bounded_and_utf8() {
+    let big = format!(
+        "{BASE}# {}\n",
+        "x".repeat(scenario::MAX_FILE_BYTES as usize)
+    );
+    let dir = fixture_dir("big_file", &[("s.yaml", &big)]);
+    let rendered = describe(&scenario::load_file(dir.join("s.yaml")).unwrap_err());
+    assert!(
+        rendered.contains("larger than 1048576 bytes (1 MiB)"),
+        "{rendered}"
+    );
+    let dir = fixture_dir("not_utf8", &[]);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("s.yaml"), b"name: s\ndescription: caf\xe9\n").unwrap();
+    assert_errors_in(
+        &dir.join("s.yaml"),
+        &[(2, 17, "not UTF-8 text: byte 0xe9", "save the file as UTF-8")],
+    );
 }

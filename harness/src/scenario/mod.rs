@@ -6,10 +6,12 @@
 mod error;
 mod load;
 pub mod model;
+mod read;
 mod source;
 mod validate;
 
-pub use error::{Diagnostic, ScenarioError};
+pub use error::{Diagnostic, ScenarioError, printable};
+pub use read::MAX_FILE_BYTES;
 pub use source::ScenarioSource;
 
 use model::Scenario;
@@ -37,12 +39,7 @@ pub fn load_all(
 ) -> Result<Vec<LoadedScenario>, Vec<ScenarioError>> {
     load_texts(paths.into_iter().map(|path| {
         let path = path.as_ref();
-        std::fs::read_to_string(path)
-            .map(|text| (ScenarioSource::File(path.to_owned()), Cow::Owned(text)))
-            .map_err(|source| ScenarioError::Read {
-                path: path.to_owned(),
-                source,
-            })
+        read::read_text(path).map(|text| (ScenarioSource::File(path.to_owned()), Cow::Owned(text)))
     }))
 }
 

@@ -2,6 +2,7 @@
 //! the copies of `scenarios/` compiled into the binary so the built-in suites need no files.
 
 use super::ScenarioError;
+use super::read::read_text;
 use std::borrow::Cow;
 use std::fmt;
 use std::io;
@@ -20,15 +21,7 @@ impl ScenarioSource {
     /// The text of a manifest named (as in `apply`) relative to the scenario.
     pub fn read_manifest(&self, relative: &str) -> Result<Cow<'static, str>, ScenarioError> {
         match self {
-            ScenarioSource::File(path) => {
-                let manifest = sibling(path, relative);
-                std::fs::read_to_string(&manifest)
-                    .map(Cow::Owned)
-                    .map_err(|source| ScenarioError::Read {
-                        path: manifest,
-                        source,
-                    })
-            }
+            ScenarioSource::File(path) => read_text(&sibling(path, relative)).map(Cow::Owned),
             ScenarioSource::Builtin(path) => {
                 let manifest = embedded_sibling(path, relative);
                 find_builtin_manifest(&manifest)
