@@ -40,7 +40,9 @@ fn diagnostics_of(path: &Path) -> Vec<Diagnostic> {
         .into_iter()
         .map(|error| match error {
             ScenarioError::Syntax(diagnostic) | ScenarioError::Invalid(diagnostic) => *diagnostic,
-            ScenarioError::Read { .. } => panic!("unexpected: {error}"),
+            ScenarioError::Read { .. } | ScenarioError::TooManyErrors { .. } => {
+                panic!("unexpected: {error}")
+            }
         })
         .collect()
 }
@@ -76,6 +78,9 @@ fn assert_errors_in(path: &Path, expected: &[(u64, u64, &str, &str)]) {
         assert!(actual_hint.contains(hint), "{rendered}");
     }
 }
+
+/// A valid manifest.
+const POLICY: &str = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p}\nspec: {podSelector: {}}\n";
 
 /// A valid scenario to break one line at a time.
 const BASE: &str = "\
@@ -338,6 +343,7 @@ fn duplicate_names_point_at_the_second() {
         &[
             (4, 11, "workload `client` is defined twice", "line 3"),
             (14, 11, "phase `one` is defined twice", "line 8"),
+            (14, 11, "phase `one` has no probes", "add a probe set"),
         ],
     );
 }
@@ -523,7 +529,7 @@ fn expectations_must_fit_the_protocol() {
         protocol: dns
         expect: dropped
       - from: client
-        to: dns:example.com
+        to: dns:example.org
         protocol: dns
         expect: {resolves-to: not-an-ip}
 ";
@@ -601,12 +607,9 @@ fn placement_must_name_another_workload() {
 fn manifests_must_exist_and_be_applied_before_deletion() {
     let yaml = BASE.replace(
         "  - name: one\n",
-        "  - name: zero\n    apply: [policy.yaml, missing.yaml]\n    delete: [policy.yaml]\n    probes: []\n  - name: one\n    delete: [policy.yaml, other.yaml]\n",
+        "  - name: zero\n    apply: [policy.yaml, missing.yaml]\n    delete: [policy.yaml]\n    probes: [{from: client, to: pod:server, protocol: tcp, expect: allowed}]\n  - name: one\n    delete: [policy.yaml, other.yaml]\n",
     );
-    let dir = fixture_dir(
-        "manifests",
-        &[("s.yaml", &yaml), ("policy.yaml", "kind: NetworkPolicy\n")],
-    );
+    let dir = fixture_dir("manifests", &[("s.yaml", &yaml), ("policy.yaml", POLICY)]);
     let errors = scenario::load_file(dir.join("s.yaml")).unwrap_err();
     let rendered: Vec<String> = errors.iter().map(ToString::to_string).collect();
     let headlines: Vec<&str> = rendered
@@ -629,7 +632,7 @@ fn manifests_must_exist_and_be_applied_before_deletion() {
         ]
     );
     assert!(
-        rendered[2].contains("applied by earlier phases: `policy.yaml`"),
+        rendered[2].contains("applied by earlier phases: `missing.yaml`, `policy.yaml`"),
         "{}",
         rendered[2]
     );
@@ -855,7 +858,7 @@ fn only_regular_files_are_read_and_never_block() {
 fn files_are_bounded_and_utf8() {
     let big = format!(
         "{BASE}# {}\n",
-        "x".repeat(scenario::MAX_FILE_BYTES as usize)
+        "x".repeat(scenario::limits::MAX_FILE_BYTES as usize)
     );
     let dir = fixture_dir("big_file", &[("s.yaml", &big)]);
     let rendered = describe(&scenario::load_file(dir.join("s.yaml")).unwrap_err());

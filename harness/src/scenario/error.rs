@@ -20,6 +20,16 @@ pub enum ScenarioError {
     /// A well-formed file that does not make sense (unknown workload, impossible expectation).
     #[error("{0}")]
     Invalid(Box<Diagnostic>),
+    /// The problems of a file past the first `shown`, counted rather than rendered.
+    #[error(
+        "{}: and {omitted} more problem(s) not shown (only the first {shown} of a file are)\n  hint: fix these and run `cnicheck validate` again",
+        printable(file)
+    )]
+    TooManyErrors {
+        file: String,
+        shown: usize,
+        omitted: usize,
+    },
 }
 
 /// A message about one place in a scenario file.

@@ -7,11 +7,21 @@ use serde_saphyr::{Error as YamlError, Location, MessageFormatter, UserMessageFo
 
 /// Parses `text`; `file` is the name errors show.
 pub(crate) fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
-    serde_saphyr::from_str(text).map_err(|error| {
-        let (message, hint) = explain(innermost(&error));
-        let at = error.location().unwrap_or(Location::UNKNOWN);
-        ScenarioError::Syntax(Box::new(Diagnostic::new(file, text, at, message, hint)))
-    })
+    serde_saphyr::from_str(text).map_err(|error| syntax_error(file, text, &error))
+}
+
+/// The parser's error in `file`, located, with a hint where one helps.
+pub(crate) fn syntax_error(file: &str, text: &str, error: &YamlError) -> ScenarioError {
+    let (message, hint) = explain(innermost(error));
+    let hint = hint.or_else(|| {
+        Some(
+            "check the indentation and quoting here (quote strings that hold `: `, ` #`, `{`, `}`, \
+             `[`, `]` or start with `*`, `&`, `!`)"
+                .to_owned(),
+        )
+    });
+    let at = error.location().unwrap_or(Location::UNKNOWN);
+    ScenarioError::Syntax(Box::new(Diagnostic::new(file, text, at, message, hint)))
 }
 
 /// The parser's own error, without the alias and snippet wrappers around it.

@@ -44,14 +44,60 @@ impl ScenarioSource {
         }
     }
 
-    pub(crate) fn manifest_exists(&self, relative: &str) -> bool {
-        match self {
-            ScenarioSource::File(path) => sibling(path, relative).is_file(),
-            ScenarioSource::Builtin(path) => {
-                find_builtin_manifest(&embedded_sibling(path, relative)).is_some()
+    /// The manifest's name and text, for validation: a file must be inside the scenario's
+    /// folder once symlinks are resolved, unless `allow_outside`.
+    pub(crate) fn load_manifest(
+        &self,
+        relative: &str,
+        allow_outside: bool,
+    ) -> Result<(String, Cow<'static, str>), ManifestProblem> {
+        let ScenarioSource::File(path) = self else {
+            return self
+                .read_manifest(relative)
+                .map(|text| (self.manifest_name(relative), text))
+                .map_err(|_| ManifestProblem::NotFound);
+        };
+        let folder = path.parent().unwrap_or(Path::new(""));
+        let joined = sibling(path, relative);
+        let resolved = joined.canonicalize().map_err(|error| match error.kind() {
+            io::ErrorKind::NotFound => ManifestProblem::NotFound,
+            _ => ManifestProblem::Unreadable(ScenarioError::Read {
+                path: joined.clone(),
+                source: error,
+            }),
+        })?;
+        if !allow_outside {
+            let folder = if folder.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                folder
+            };
+            let inside = folder
+                .canonicalize()
+                .is_ok_and(|folder| resolved.starts_with(folder));
+            if !inside {
+                return Err(ManifestProblem::Outside {
+                    folder: folder.display().to_string(),
+                    resolved: resolved.display().to_string(),
+                });
             }
         }
+        read_text(&resolved)
+            .map(|text| (joined.display().to_string(), Cow::Owned(text)))
+            .map_err(ManifestProblem::Unreadable)
     }
+}
+
+/// Why a manifest a scenario names cannot be checked.
+#[derive(Debug)]
+pub(crate) enum ManifestProblem {
+    NotFound,
+    /// Outside the scenario's folder (symlinks resolved), and that is not allowed.
+    Outside {
+        folder: String,
+        resolved: String,
+    },
+    Unreadable(ScenarioError),
 }
 
 /// The name diagnostics and reports use.
