@@ -60,6 +60,20 @@ fn explain(error: &YamlError) -> (String, Option<String>) {
             format!("missing field `{field}`"),
             Some(format!("add `{field}:` to this mapping")),
         ),
+        YamlError::InvalidScalar { ty, .. } => {
+            let range = match *ty {
+                "u16" => Some("a whole number from 0 to 65535"),
+                "u32" => Some("a whole number from 0 to 4294967295"),
+                "u64" | "usize" => Some("a whole number from 0 up"),
+                "f32" | "f64" => Some("a number"),
+                "bool" => Some("`true` or `false`"),
+                _ => None,
+            };
+            (
+                format!("this is not a valid {ty}"),
+                range.map(|range| format!("write {range} here")),
+            )
+        }
         YamlError::DuplicateMappingKey { .. } => (
             UserMessageFormatter.format_message(error).into_owned(),
             Some("each key may appear once per mapping; merge or remove the duplicate".to_owned()),

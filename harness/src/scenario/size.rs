@@ -2,6 +2,7 @@
 //! 100 phases is 9 million tests, found by multiplying, not by listing), and the cells that
 //! would be the same test twice.
 
+use super::limits::MAX_REPLICAS;
 use super::model::{Expectation, Placement, Scenario, Target, Workload, WorkloadRef, split_cell};
 use serde_saphyr::Location;
 use std::collections::HashMap;
@@ -26,7 +27,8 @@ pub(crate) fn measure(scenario: &Scenario) -> Size {
             .get(&reference)
             .map_or(1, |workload| match workload.placement {
                 Placement::EveryNode => 1,
-                _ => u64::from(workload.replicas.value),
+                // Too many replicas is an error of its own.
+                _ => u64::from(workload.replicas.value.min(MAX_REPLICAS)),
             })
     };
     let mut size = Size::default();
@@ -51,7 +53,7 @@ pub(crate) fn measure(scenario: &Scenario) -> Size {
             .is_none_or(|(_, f, t)| f.saturating_mul(t) < tests)
         {
             size.largest = Some((
-                set.protocol.referenced,
+                set.from.location(),
                 froms.len() as u64,
                 tos.len() as u64,
             ));

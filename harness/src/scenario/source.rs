@@ -6,7 +6,7 @@ use super::read::read_text;
 use std::borrow::Cow;
 use std::fmt;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScenarioSource {
@@ -59,6 +59,13 @@ impl ScenarioSource {
         };
         let folder = path.parent().unwrap_or(Path::new(""));
         let joined = sibling(path, relative);
+        // Lexically first, so `../../etc/x` is refused whether or not it exists.
+        if !allow_outside && escapes(relative) {
+            return Err(ManifestProblem::Outside {
+                folder: folder.display().to_string(),
+                resolved: joined.display().to_string(),
+            });
+        }
         let resolved = joined.canonicalize().map_err(|error| match error.kind() {
             io::ErrorKind::NotFound => ManifestProblem::NotFound,
             _ => ManifestProblem::Unreadable(ScenarioError::Read {
@@ -114,6 +121,23 @@ const BUILTIN_PREFIX: &str = "builtin";
 
 fn sibling(scenario: &Path, relative: &str) -> PathBuf {
     scenario.parent().unwrap_or(Path::new("")).join(relative)
+}
+
+/// Whether `relative` leaves its folder by itself: absolute, or more `..` than folders.
+fn escapes(relative: &str) -> bool {
+    let mut depth = 0usize;
+    for component in Path::new(relative).components() {
+        match component {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => match depth.checked_sub(1) {
+                Some(up) => depth = up,
+                None => return true,
+            },
+            Component::RootDir | Component::Prefix(_) => return true,
+        }
+    }
+    false
 }
 
 /// Joins and normalizes lexically: embedded files have no file system to resolve `..` for us.

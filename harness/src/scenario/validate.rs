@@ -897,7 +897,7 @@ impl<'a> Checker<'a> {
                 timeout.referenced,
                 format!(
                     "timeout must be a positive number of seconds up to {MAX_TIMEOUT_SECONDS}, not {}",
-                    timeout.value
+                    short_number(timeout.value)
                 ),
                 "remove `timeout` for the default of 2 seconds".to_owned(),
             );
@@ -1122,6 +1122,15 @@ const TEST_NAME_PART_HINT: &str = "names of phases and probe sets are part of te
 enum PathPart<'p> {
     Key(&'p str),
     Index(usize),
+}
+
+/// `1e308` rather than its 309 digits.
+fn short_number(value: f64) -> String {
+    if value.is_finite() && value.abs() >= 1e6 {
+        format!("{value:e}")
+    } else {
+        value.to_string()
+    }
 }
 
 /// The entries of a `from` or `to` as written.
