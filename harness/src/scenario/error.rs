@@ -211,16 +211,21 @@ pub(crate) fn choose_from<'a>(
     what: &str,
     candidates: impl IntoIterator<Item = &'a str> + Clone,
 ) -> String {
-    let list = candidates
-        .clone()
-        .into_iter()
-        .map(|candidate| format!("`{candidate}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let list = if list.is_empty() {
-        "none".to_owned()
-    } else {
-        list
+    // A hint stays short however many candidates there are.
+    const LISTED: usize = 20;
+    let mut listed: Vec<String> = Vec::new();
+    let mut unlisted = 0usize;
+    for candidate in candidates.clone() {
+        if listed.len() < LISTED {
+            listed.push(format!("`{candidate}`"));
+        } else {
+            unlisted += 1;
+        }
+    }
+    let list = match (listed.is_empty(), unlisted) {
+        (true, _) => "none".to_owned(),
+        (false, 0) => listed.join(", "),
+        (false, more) => format!("{} and {more} more", listed.join(", ")),
     };
     match closest(given, candidates) {
         Some(best) => format!("did you mean `{best}`? {what}: {list}"),
@@ -272,5 +277,8 @@ mod tests {
             "did you mean `server`? workloads: `client`, `server`"
         );
         assert_eq!(choose_from("x", "workloads", []), "workloads: none");
+        let many: Vec<String> = (0..25).map(|index| format!("w{index}")).collect();
+        let hint = choose_from("zzz", "workloads", many.iter().map(String::as_str));
+        assert!(hint.ends_with("`w19` and 5 more"), "{hint}");
     }
 }

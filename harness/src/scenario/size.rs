@@ -52,11 +52,7 @@ pub(crate) fn measure(scenario: &Scenario) -> Size {
             .largest
             .is_none_or(|(_, f, t)| f.saturating_mul(t) < tests)
         {
-            size.largest = Some((
-                set.from.location(),
-                froms.len() as u64,
-                tos.len() as u64,
-            ));
+            size.largest = Some((set.from.location(), froms.len() as u64, tos.len() as u64));
         }
     }
     size
