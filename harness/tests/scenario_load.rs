@@ -3,7 +3,7 @@
 
 use cnicheck::scenario::model::{Expectation, Target, WorkloadRef};
 use cnicheck::scenario::{self, Diagnostic, ScenarioError, ScenarioSource};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Writes `files` into a fresh directory named after the test and returns its path.
 fn fixture_dir(test: &str, files: &[(&str, &str)]) -> PathBuf {
@@ -31,12 +31,18 @@ fn describe(errors: &[ScenarioError]) -> String {
 /// Loads `yaml` as `TEST/s.yaml` and returns its diagnostics (panics if it loads fine).
 fn diagnostics(test: &str, yaml: &str) -> Vec<Diagnostic> {
     let dir = fixture_dir(test, &[("s.yaml", yaml)]);
-    let errors = scenario::load_file(dir.join("s.yaml")).expect_err("should not load");
+    diagnostics_of(&dir.join("s.yaml"))
+}
+
+fn diagnostics_of(path: &Path) -> Vec<Diagnostic> {
+    let errors = scenario::load_file(path).expect_err("should not load");
     errors
         .into_iter()
         .map(|error| match error {
             ScenarioError::Syntax(diagnostic) | ScenarioError::Invalid(diagnostic) => *diagnostic,
-            ScenarioError::Read { .. } => panic!("unexpected: {error}"),
+            ScenarioError::Read { .. } | ScenarioError::TooManyErrors { .. } => {
+                panic!("unexpected: {error}")
+            }
         })
         .collect()
 }
@@ -44,7 +50,14 @@ fn diagnostics(test: &str, yaml: &str) -> Vec<Diagnostic> {
 /// Asserts exactly these errors, in order: (line, column, part of message, part of hint).
 #[track_caller]
 fn assert_errors(test: &str, yaml: &str, expected: &[(u64, u64, &str, &str)]) {
-    let found = diagnostics(test, yaml);
+    let dir = fixture_dir(test, &[("s.yaml", yaml)]);
+    assert_errors_in(&dir.join("s.yaml"), expected);
+}
+
+/// [`assert_errors`] for a file already written.
+#[track_caller]
+fn assert_errors_in(path: &Path, expected: &[(u64, u64, &str, &str)]) {
+    let found = diagnostics_of(path);
     let rendered: Vec<String> = found.iter().map(ToString::to_string).collect();
     assert_eq!(
         found.len(),
@@ -65,6 +78,9 @@ fn assert_errors(test: &str, yaml: &str, expected: &[(u64, u64, &str, &str)]) {
         assert!(actual_hint.contains(hint), "{rendered}");
     }
 }
+
+/// A valid manifest.
+const POLICY: &str = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p}\nspec: {podSelector: {}}\n";
 
 /// A valid scenario to break one line at a time.
 const BASE: &str = "\
@@ -327,6 +343,7 @@ fn duplicate_names_point_at_the_second() {
         &[
             (4, 11, "workload `client` is defined twice", "line 3"),
             (14, 11, "phase `one` is defined twice", "line 8"),
+            (14, 11, "phase `one` has no probes", "add a probe set"),
         ],
     );
 }
@@ -512,7 +529,7 @@ fn expectations_must_fit_the_protocol() {
         protocol: dns
         expect: dropped
       - from: client
-        to: dns:example.com
+        to: dns:example.org
         protocol: dns
         expect: {resolves-to: not-an-ip}
 ";
@@ -590,12 +607,9 @@ fn placement_must_name_another_workload() {
 fn manifests_must_exist_and_be_applied_before_deletion() {
     let yaml = BASE.replace(
         "  - name: one\n",
-        "  - name: zero\n    apply: [policy.yaml, missing.yaml]\n    delete: [policy.yaml]\n    probes: []\n  - name: one\n    delete: [policy.yaml, other.yaml]\n",
+        "  - name: zero\n    apply: [policy.yaml, missing.yaml]\n    delete: [policy.yaml]\n    probes: [{from: client, to: pod:server, protocol: tcp, expect: allowed}]\n  - name: one\n    delete: [policy.yaml, other.yaml]\n",
     );
-    let dir = fixture_dir(
-        "manifests",
-        &[("s.yaml", &yaml), ("policy.yaml", "kind: NetworkPolicy\n")],
-    );
+    let dir = fixture_dir("manifests", &[("s.yaml", &yaml), ("policy.yaml", POLICY)]);
     let errors = scenario::load_file(dir.join("s.yaml")).unwrap_err();
     let rendered: Vec<String> = errors.iter().map(ToString::to_string).collect();
     let headlines: Vec<&str> = rendered
@@ -618,7 +632,7 @@ fn manifests_must_exist_and_be_applied_before_deletion() {
         ]
     );
     assert!(
-        rendered[2].contains("applied by earlier phases: `policy.yaml`"),
+        rendered[2].contains("applied by earlier phases: `missing.yaml`, `policy.yaml`"),
         "{}",
         rendered[2]
     );
@@ -813,4 +827,411 @@ fn builtin_sources_read_embedded_manifests() {
             .is_ok()
     );
     assert!(source.read_manifest("manifests/none.yaml").is_err());
+}
+
+#[test]
+fn only_regular_files_are_read_and_never_block() {
+    let dir = fixture_dir("special_files", &[]);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("fifo.yaml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for (path, what) in [
+        (fifo, "a FIFO (named pipe), not a regular file"),
+        (PathBuf::from("/dev/zero"), "a device, not a regular file"),
+        (dir.clone(), "a directory, not a regular file"),
+    ] {
+        let errors = scenario::load_file(&path).unwrap_err();
+        let rendered = describe(&errors);
+        assert!(
+            rendered.starts_with(&format!("{}: {what}", path.display())),
+            "{rendered}"
+        );
+        assert!(rendered.contains("hint: cnicheck reads only regular files"));
+    }
+}
+
+#[test]
+fn files_are_bounded_and_utf8() {
+    let big = format!(
+        "{BASE}# {}\n",
+        "x".repeat(scenario::limits::MAX_FILE_BYTES as usize)
+    );
+    let dir = fixture_dir("big_file", &[("s.yaml", &big)]);
+    let rendered = describe(&scenario::load_file(dir.join("s.yaml")).unwrap_err());
+    assert!(
+        rendered.contains("larger than 1048576 bytes (1 MiB)"),
+        "{rendered}"
+    );
+    let dir = fixture_dir("not_utf8", &[]);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("s.yaml"), b"name: s\ndescription: caf\xe9\n").unwrap();
+    assert_errors_in(
+        &dir.join("s.yaml"),
+        &[(2, 17, "not UTF-8 text: byte 0xe9", "save the file as UTF-8")],
+    );
+}
+
+/// `BASE` with a phase that applies `manifest`, written as `m.yaml` beside it.
+fn with_manifest(test: &str, manifest: &[u8], requires: &str) -> PathBuf {
+    let yaml = BASE
+        .replace("    probes:\n", "    apply: [m.yaml]\n    probes:\n")
+        .replace("workloads:\n", &format!("{requires}workloads:\n"));
+    let dir = fixture_dir(test, &[("s.yaml", &yaml)]);
+    std::fs::write(dir.join("m.yaml"), manifest).unwrap();
+    dir.join("s.yaml")
+}
+
+/// The rendered errors of loading `path`.
+fn rendered_errors(path: &Path) -> Vec<String> {
+    scenario::load_file(path)
+        .expect_err("should not load")
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn manifests_are_parsed_offline() {
+    let cases: [(&[u8], &str, &str); 6] = [
+        (b"kind: [\n", "m.yaml:1:7: unclosed bracket", "hint: check the indentation"),
+        (b"\x7fELF\x02\x01\x01\x00\xff\xfe", "m.yaml:1:9: not UTF-8", "save the file as UTF-8"),
+        (b"hello: world\n", "m.yaml:1:1: `apiVersion` is missing", "hint: a manifest holds Kubernetes objects"),
+        (
+            b"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: p\n  labels: {enabled: yes}\nspec: {podSelector: {}}\n",
+            "m.yaml:5:21: NetworkPolicy `metadata.labels.enabled`: expected a string, found boolean",
+            "quote it (\"yes\")",
+        ),
+        (
+            b"apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: http}]}\n",
+            "m.yaml:4:23: Service `spec.ports[0].port`: expected i32",
+            "kubectl explain service.spec.ports.port",
+        ),
+        (
+            b"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {replica: 1, selector: {}, template: {}}\n",
+            "m.yaml:4:8: Deployment has no field `spec.replica`",
+            "kubectl explain deployment.spec.replica",
+        ),
+    ];
+    for (index, (manifest, headline, hint)) in cases.into_iter().enumerate() {
+        let path = with_manifest(&format!("manifest_{index}"), manifest, "");
+        let rendered = rendered_errors(&path);
+        assert!(rendered[0].contains(headline), "{rendered:#?}");
+        assert!(rendered[0].contains(hint), "{rendered:#?}");
+    }
+    // Custom resources need only be objects; the external host variable is accepted where the
+    // scenario requires an external target.
+    let cnp = b"apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: c}\nspec:\n  endpointSelector: {}\n  egress:\n    - toFQDNs:\n        - matchName: ${CNICHECK_EXTERNAL_HOST}\n";
+    let path = with_manifest("manifest_crd", cnp, "requires: {external-target: true}\n");
+    scenario::load_file(&path).unwrap_or_else(|errors| panic!("{}", describe(&errors)));
+    let path = with_manifest("manifest_crd_no_external", cnp, "");
+    let rendered = rendered_errors(&path);
+    assert!(
+        rendered[0].contains("m.yaml:8:22: ${CNICHECK_EXTERNAL_HOST} needs an external target"),
+        "{rendered:#?}"
+    );
+}
+
+#[test]
+fn manifest_paths_stay_in_the_scenario_folder() {
+    let dir = fixture_dir("confined", &[("sub/s.yaml", ""), ("outside.yaml", POLICY)]);
+    std::os::unix::fs::symlink(dir.join("outside.yaml"), dir.join("sub/link.yaml")).unwrap();
+    for manifest in [
+        "../../../etc/passwd",
+        "/etc/shadow",
+        "/proc/self/environ",
+        "link.yaml",
+        "../outside.yaml",
+    ] {
+        let yaml = BASE.replace(
+            "    probes:\n",
+            &format!("    apply: [\"{manifest}\"]\n    probes:\n"),
+        );
+        std::fs::write(dir.join("sub/s.yaml"), &yaml).unwrap();
+        let rendered = rendered_errors(&dir.join("sub/s.yaml"));
+        assert_eq!(rendered.len(), 1, "{rendered:#?}");
+        assert!(
+            rendered[0].contains(&format!(
+                "s.yaml:8:13: manifest `{manifest}` is outside the scenario's folder"
+            )),
+            "{rendered:#?}"
+        );
+        assert!(
+            rendered[0].contains("--allow-outside-manifests"),
+            "{rendered:#?}"
+        );
+    }
+    let options = scenario::LoadOptions {
+        allow_manifests_outside: true,
+    };
+    let loaded = scenario::load_all_with([dir.join("sub/s.yaml")], &options)
+        .unwrap_or_else(|errors| panic!("{}", describe(&errors)));
+    assert_eq!(loaded.len(), 1);
+}
+
+#[test]
+fn names_kubernetes_rejects_are_errors() {
+    let long = "x".repeat(300);
+    let yaml = BASE
+        .replace("name: s\n", "name: my scenario\n")
+        .replace(
+            "  - name: client\n",
+            "  - name: Client_1.X\n    labels: {\"bad key!\": ok, app: \"-bad\"}\n",
+        )
+        .replace("from: client", "from: Client_1.X")
+        .replace("  - name: one\n", &format!("  - name: {long}\n"));
+    assert_errors(
+        "bad_names",
+        &yaml,
+        &[
+            (
+                1,
+                7,
+                "scenario name `my scenario` is not valid",
+                "labels everything it creates",
+            ),
+            (
+                3,
+                11,
+                "workload name `Client_1.X` is not valid: only lowercase",
+                "e.g. `client-1`",
+            ),
+            (
+                4,
+                35,
+                "label value `-bad` is not valid",
+                "label value is empty or",
+            ),
+            (4, 14, "label key `bad key!` is not valid", "[PREFIX/]NAME"),
+            (8, 11, "phase name `xxx", "part of test names"),
+        ],
+    );
+    assert_errors(
+        "empty_name",
+        &BASE.replace("name: s\n", "name: \"\"\n"),
+        &[(1, 7, "the scenario name is empty", "starts every test name")],
+    );
+}
+
+#[test]
+fn numbers_are_bounded() {
+    let yaml = BASE
+        .replace(
+            "  - name: client\n",
+            "  - name: client\n    replicas: 4294967295\n",
+        )
+        .replace("workloads:\n", "requires: {min-nodes: 0}\nworkloads:\n")
+        .replace(
+            "        expect: allowed\n",
+            "        expect: allowed\n        port: 0\n        timeout: 1e308\n",
+        );
+    assert_errors(
+        "big_numbers",
+        &yaml,
+        &[
+            (
+                2,
+                23,
+                "`requires.min-nodes: 0` is out of range",
+                "remove `min-nodes`",
+            ),
+            (
+                5,
+                15,
+                "`replicas: 4294967295` is more than the 100 pods",
+                "at most 100",
+            ),
+            (15, 15, "`port: 0` is not a port", "1 to 65535"),
+            (16, 18, "up to 300, not 1e308", "default of 2 seconds"),
+        ],
+    );
+    for (timeout, shown) in [(".nan", "NaN"), ("-1", "-1"), (".inf", "inf")] {
+        let yaml = BASE.replace(
+            "        expect: allowed\n",
+            &format!("        expect: allowed\n        timeout: {timeout}\n"),
+        );
+        assert_errors(
+            &format!("timeout_{shown}"),
+            &yaml,
+            &[(13, 18, &format!("not {shown}"), "default")],
+        );
+    }
+    let yaml = BASE.replace(
+        "        expect: allowed\n",
+        "        expect: allowed\n        port: 70000\n",
+    );
+    assert_errors(
+        "port_range",
+        &yaml,
+        &[(13, 15, "not a valid u16", "0 to 65535")],
+    );
+}
+
+#[test]
+fn empty_lists_make_no_tests_and_are_errors() {
+    let yaml = BASE
+        .replace("from: client", "from: []")
+        .replace("to: pod:server", "to: []");
+    assert_errors(
+        "empty_lists",
+        &yaml,
+        &[
+            (9, 15, "`from: []` is empty", "at least one entry"),
+            (10, 13, "`to: []` is empty", "at least one entry"),
+        ],
+    );
+    let yaml = BASE.replace("    probes:\n      - from: client\n        to: pod:server\n        protocol: http\n        expect: allowed\n", "    probes: []\n");
+    assert_errors(
+        "no_probes",
+        &yaml,
+        &[(7, 11, "phase `one` has no probes", "add a probe set")],
+    );
+}
+
+#[test]
+fn the_same_test_twice_is_an_error() {
+    let twice = format!(
+        "{BASE}      - from: client\n        to: [pod:server]\n        protocol: http\n        expect: denied\n      - from: [client, client]\n        to: pod:server\n        protocol: tcp\n        port: 9000\n        expect: allowed\n      - from: client\n        to: pod:server\n        protocol: tcp\n        expect: allowed\n"
+    );
+    assert_errors(
+        "same_test",
+        &twice,
+        &[
+            (
+                14,
+                14,
+                "test `client -> pod:server` (http/8080) in phase `one` expects denied here but allowed on line 10",
+                "one test has one expectation",
+            ),
+            (
+                18,
+                13,
+                "test `client -> pod:server` (tcp/9000) in phase `one` is a duplicate of the one on line 18",
+                "remove the repeated entry",
+            ),
+            (23, 13, "is a duplicate of the one on line 18", "remove"),
+        ],
+    );
+}
+
+#[test]
+fn tests_are_counted_before_they_are_expanded() {
+    // 100 phases of a 300 x 300 matrix through anchors: 9 million tests from a few KB.
+    let names: Vec<String> = (0..300).map(|index| format!("w{index}")).collect();
+    let mut yaml = format!(
+        "name: s\nworkloads:\n{}phases:\n  - name: p0\n    probes: &probes\n      - from: &from [{}]\n        to: [{}]\n        protocol: tcp\n        expect: allowed\n",
+        names
+            .iter()
+            .map(|name| format!("  - name: {name}\n"))
+            .collect::<String>(),
+        names.join(", "),
+        names
+            .iter()
+            .map(|name| format!("pod:{name}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    for phase in 1..100 {
+        yaml.push_str(&format!("  - name: p{phase}\n    probes: *probes\n"));
+    }
+    let started = std::time::Instant::now();
+    let found = diagnostics("too_many_tests", &yaml);
+    assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!((found[0].line, found[0].column), (1, 7));
+    assert!(
+        found[0]
+            .message
+            .contains("this scenario makes 9000000 tests and 9000000 probes; the largest probe set, on line 306, is 300 x 300; a run may hold at most 10000 tests"),
+        "{}",
+        found[0]
+    );
+    // Several files that are each fine may still be too much together.
+    let matrix = |name: &str| {
+        let workloads: String = (0..80)
+            .map(|index| format!("  - name: w{index}\n"))
+            .collect();
+        let list: Vec<String> = (0..80).map(|index| format!("w{index}")).collect();
+        let targets: Vec<String> = list.iter().map(|name| format!("pod:{name}")).collect();
+        format!(
+            "name: {name}\nworkloads:\n{workloads}phases:\n  - name: p\n    probes:\n      - from: [{}]\n        to: [{}]\n        protocol: tcp\n        expect: allowed\n",
+            list.join(", "),
+            targets.join(", ")
+        )
+    };
+    let dir = fixture_dir(
+        "run_size",
+        &[("a.yaml", &matrix("a")), ("b.yaml", &matrix("b"))],
+    );
+    scenario::load_file(dir.join("a.yaml")).unwrap();
+    let errors = scenario::load_all([dir.join("a.yaml"), dir.join("b.yaml")]).unwrap_err();
+    let rendered = describe(&errors);
+    assert!(
+        rendered.contains(
+            "b.yaml:1:7: with the files before it, this scenario brings the run to 12800 tests"
+        ),
+        "{rendered}"
+    );
+}
+
+#[test]
+fn many_errors_render_in_linear_time_and_are_capped() {
+    // 10,000 unknown workloads among 10,000 defined ones: every hint would list them all.
+    let defined: String = (0..10_000)
+        .map(|index| format!("  - name: w{index}\n"))
+        .collect();
+    let probes: String = (0..10_000)
+        .map(|index| {
+            format!("      - {{from: x{index}, to: pod:w0, protocol: tcp, expect: allowed}}\n")
+        })
+        .collect();
+    let yaml = format!("name: s\nworkloads:\n{defined}phases:\n  - name: p\n    probes:\n{probes}");
+    let dir = fixture_dir("many_errors", &[("s.yaml", &yaml)]);
+    let started = std::time::Instant::now();
+    let errors = scenario::load_file(dir.join("s.yaml")).unwrap_err();
+    let rendered = describe(&errors);
+    assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
+    assert_eq!(errors.len(), scenario::limits::MAX_ERRORS_PER_FILE + 1);
+    assert!(
+        rendered.ends_with("s.yaml: and 9950 more problem(s) not shown (only the first 50 of a file are)\n  hint: fix these and run `cnicheck validate` again"),
+        "{}",
+        &rendered[rendered.len() - 300..]
+    );
+}
+
+#[test]
+fn control_characters_in_names_are_rejected_and_escaped() {
+    let yaml = BASE
+        .replace("name: s\n", "name: \"s\\e]0;pwned\\a\"\n")
+        .replace("  - name: server\n", "  - name: \"server\\nok: forged\"\n")
+        .replace("to: pod:server", "to: \"pod:server\\nok: forged\"");
+    let found = diagnostics("control_characters", &yaml);
+    let rendered: String = found.iter().map(|found| format!("{found}\n")).collect();
+    assert!(
+        !rendered.contains('\u{1b}') && !rendered.contains('\u{7}'),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains("scenario name `s\\u{1b}]0;pwned\\u{7}` is not valid"),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains("workload name `server\\nok: forged` is not valid"),
+        "{rendered}"
+    );
+    assert!(
+        rendered.lines().all(|line| !line.starts_with("ok: forged")),
+        "{rendered}"
+    );
+    assert_eq!(
+        scenario::printable("a\u{1b}]0;t\u{7}\nb"),
+        "a\\u{1b}]0;t\\u{7}\\nb"
+    );
+    assert!(matches!(
+        scenario::printable("plain"),
+        std::borrow::Cow::Borrowed("plain")
+    ));
 }

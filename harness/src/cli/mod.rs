@@ -42,6 +42,9 @@ pub enum Command {
     Validate {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Let scenarios apply manifests outside their own folder
+        #[arg(long)]
+        allow_outside_manifests: bool,
     },
     /// Print the JSON Schema of scenario files (for editors).
     Schema,
@@ -79,7 +82,10 @@ pub fn dispatch(cli: Cli) -> u8 {
     match cli.command {
         Command::Run(args) => run::run(*args),
         Command::Diff(args) => diff::diff(args),
-        Command::Validate { files } => validate(&files),
+        Command::Validate {
+            files,
+            allow_outside_manifests,
+        } => validate(&files, allow_outside_manifests),
         Command::Schema => {
             println!("{:#}", cnicheck::scenario::json_schema());
             0
@@ -98,8 +104,11 @@ pub fn dispatch(cli: Cli) -> u8 {
     }
 }
 
-fn validate(files: &[PathBuf]) -> u8 {
-    match cnicheck::scenario::load_all(files) {
+fn validate(files: &[PathBuf], allow_manifests_outside: bool) -> u8 {
+    let options = cnicheck::scenario::LoadOptions {
+        allow_manifests_outside,
+    };
+    match cnicheck::scenario::load_all_with(files, &options) {
         Ok(scenarios) => {
             for loaded in &scenarios {
                 eprintln!("ok: {} ({})", loaded.source, loaded.scenario.name.value);

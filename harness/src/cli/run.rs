@@ -23,6 +23,9 @@ pub struct RunArgs {
     /// (`-f a.yaml b.yaml`, or a shell glob), or -f repeated
     #[arg(long = "scenarios", short = 'f', value_name = "FILE", num_args = 1..)]
     pub scenarios: Vec<PathBuf>,
+    /// Let scenario files apply manifests outside their own folder
+    #[arg(long)]
+    pub allow_outside_manifests: bool,
     #[command(flatten)]
     pub select: SelectArgs,
     /// Scenarios run at once (default: all of the selected ones)
@@ -286,7 +289,10 @@ fn load(args: &RunArgs) -> Result<Vec<LoadedScenario>, Vec<scenario::ScenarioErr
     if args.scenarios.is_empty() {
         Ok(scenario::builtin())
     } else {
-        scenario::load_all(&args.scenarios)
+        let options = scenario::LoadOptions {
+            allow_manifests_outside: args.allow_outside_manifests,
+        };
+        scenario::load_all_with(&args.scenarios, &options)
     }
 }
 

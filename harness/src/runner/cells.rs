@@ -2,8 +2,7 @@
 //! workload and a `to` target of one probe set). `--list` and name filters work on these, with
 //! no cluster needed. A cell runs from every pod of its workload to every address of its target.
 
-use crate::probe::ports;
-use crate::scenario::model::{ProbeSet, Protocol, Scenario};
+use crate::scenario::model::Scenario;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cell {
@@ -42,9 +41,7 @@ pub fn cells(scenario: &Scenario) -> Vec<Cell> {
                         phase.name.value,
                         from.value,
                         to.value,
-                        set.name
-                            .clone()
-                            .unwrap_or_else(|| protocol_and_port(set, &to.value)),
+                        set.test_label(&to.value),
                     );
                     cells.push(Cell {
                         phase: phase_index,
@@ -58,32 +55,6 @@ pub fn cells(scenario: &Scenario) -> Vec<Cell> {
         }
     }
     cells
-}
-
-/// `tcp/9000`, `icmp`: what a cell is called when its probe set has no name. An `external`
-/// target's port comes from `--external-target`, unknown until the run.
-fn protocol_and_port(set: &ProbeSet, to: &str) -> String {
-    let protocol = set.protocol.value.name();
-    let port = if to == "external" {
-        set.port
-    } else {
-        destination_port(set)
-    };
-    match port {
-        Some(port) => format!("{protocol}/{port}"),
-        None => protocol.to_string(),
-    }
-}
-
-/// The port a probe set targets: its own, or the agent's port for its protocol.
-pub fn destination_port(set: &ProbeSet) -> Option<u16> {
-    set.port.or(match set.protocol.value {
-        Protocol::Tcp => Some(ports::TCP_ECHO),
-        Protocol::Http => Some(ports::HTTP),
-        Protocol::Https => Some(443),
-        Protocol::Udp => Some(ports::UDP_ECHO),
-        Protocol::Icmp | Protocol::Dns | Protocol::Address => None,
-    })
 }
 
 /// Which test names a run selects, with `cargo test`'s rules: a name is selected when it

@@ -1,11 +1,10 @@
 //! Puts a scenario's workloads on the cluster and records where everything landed: namespaces,
 //! pods (IPs, nodes, Multus interfaces) and Services. Probes are planned from this record.
 
-use super::cells::destination_port;
 use crate::cluster::{self, ClusterError, Images, NodeInfo, RunId, WaitOptions, WorkloadContext};
 use crate::multus::{self, IpRange};
 use crate::probe::ports;
-use crate::scenario::model::{NamespaceSpec, Protocol, Scenario, Target, WorkloadRef};
+use crate::scenario::model::{NamespaceSpec, ProbeSet, Protocol, Scenario, Target, WorkloadRef};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::Client;
 use std::collections::{BTreeMap, BTreeSet};
@@ -243,7 +242,7 @@ fn node_tcp_ports(scenario: &Scenario, workload: WorkloadRef<'_>) -> Vec<u16> {
                 matches!(Target::parse(&to.value), Some(Target::Node(target)) if target == workload)
             })
         })
-        .filter_map(destination_port)
+        .filter_map(ProbeSet::destination_port)
         .filter(|port| !own_ports.contains(port))
         .collect();
     tcp_ports.sort_unstable();

@@ -1,7 +1,7 @@
 //! Turns the selected cells of a phase into concrete probes: from each pod of the `from`
 //! workload to each address of the `to` target, as agent requests.
 
-use super::cells::{Cell, destination_port};
+use super::cells::Cell;
 use super::deploy::{DeployedPod, Deployment};
 use crate::cluster::PodRef;
 use crate::judge::{AddressExpectation, RecordedAttachment};
@@ -230,7 +230,7 @@ fn destinations(
     deployment: &Deployment,
     external: Option<&ExternalTarget>,
 ) -> Result<Vec<Destination>, String> {
-    let port = destination_port(set);
+    let port = set.destination_port();
     let target = Target::parse(to).ok_or_else(|| format!("unknown target `{to}`"))?;
     let workload = |reference: WorkloadRef<'_>| {
         deployment

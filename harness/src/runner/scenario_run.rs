@@ -273,7 +273,7 @@ fn unplannable_report(
         to: cell.to.clone(),
         target_address: String::new(),
         protocol: set.protocol.value.name().into(),
-        port: super::cells::destination_port(set),
+        port: set.destination_port(),
         expected: crate::judge::expected_summary(expected),
         observed: "not run".into(),
         expected_reach: crate::judge::expected_reach(expected),

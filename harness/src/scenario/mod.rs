@@ -4,12 +4,18 @@
 //! suites compiled into the binary, [`json_schema`] backs `cnicheck schema`.
 
 mod error;
+pub mod limits;
 mod load;
+mod manifest;
 pub mod model;
+mod names;
+mod read;
+mod size;
 mod source;
+mod tree;
 mod validate;
 
-pub use error::{Diagnostic, ScenarioError};
+pub use error::{Diagnostic, ScenarioError, printable};
 pub use source::ScenarioSource;
 
 use model::Scenario;
@@ -30,20 +36,33 @@ pub fn load_file(path: impl AsRef<Path>) -> Result<LoadedScenario, Vec<ScenarioE
     Ok(loaded.remove(0))
 }
 
+/// What loading may accept beyond the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Read manifests outside the scenario file's folder (`../x.yaml`, `/abs/x.yaml`, symlinks
+    /// that lead out). Off by default, so a scenario file cannot make cnicheck read, and send
+    /// to the cluster, files it has no business with.
+    pub allow_manifests_outside: bool,
+}
+
 /// Loads and validates scenario files, reporting every problem in every file; scenario names
 /// must be unique across them.
 pub fn load_all(
     paths: impl IntoIterator<Item = impl AsRef<Path>>,
 ) -> Result<Vec<LoadedScenario>, Vec<ScenarioError>> {
-    load_texts(paths.into_iter().map(|path| {
+    load_all_with(paths, &LoadOptions::default())
+}
+
+/// [`load_all`] with options.
+pub fn load_all_with(
+    paths: impl IntoIterator<Item = impl AsRef<Path>>,
+    options: &LoadOptions,
+) -> Result<Vec<LoadedScenario>, Vec<ScenarioError>> {
+    let texts = paths.into_iter().map(|path| {
         let path = path.as_ref();
-        std::fs::read_to_string(path)
-            .map(|text| (ScenarioSource::File(path.to_owned()), Cow::Owned(text)))
-            .map_err(|source| ScenarioError::Read {
-                path: path.to_owned(),
-                source,
-            })
-    }))
+        read::read_text(path).map(|text| (ScenarioSource::File(path.to_owned()), Cow::Owned(text)))
+    });
+    load_texts(texts, options)
 }
 
 /// The suites compiled into the binary, from `scenarios/`.
@@ -51,7 +70,7 @@ pub fn builtin() -> Vec<LoadedScenario> {
     let texts = source::BUILTIN_SCENARIOS
         .iter()
         .map(|(path, text)| Ok((ScenarioSource::Builtin(path), Cow::Borrowed(*text))));
-    load_texts(texts).unwrap_or_else(|errors| {
+    load_texts(texts, &LoadOptions::default()).unwrap_or_else(|errors| {
         // Tests load every built-in scenario, so this is a build that skipped them.
         let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
         panic!("built-in scenarios are invalid:\n{}", errors.join("\n"))
@@ -65,9 +84,11 @@ pub fn json_schema() -> serde_json::Value {
 
 fn load_texts(
     texts: impl IntoIterator<Item = Result<(ScenarioSource, Cow<'static, str>), ScenarioError>>,
+    options: &LoadOptions,
 ) -> Result<Vec<LoadedScenario>, Vec<ScenarioError>> {
     let mut errors = Vec::new();
     let mut parsed = Vec::new();
+    let mut sizes = Vec::new();
     for text in texts {
         let parsed_one = text.and_then(|(source, text)| {
             let scenario = load::parse(&source.to_string(), &text)?;
@@ -75,12 +96,17 @@ fn load_texts(
         });
         match parsed_one {
             Ok((scenario, source, text)) => {
-                errors.extend(validate::validate(&scenario, &source, &text));
+                let (problems, size) = validate::validate(&scenario, &source, &text, options);
+                errors.extend(problems);
+                sizes.push(size);
                 parsed.push((scenario, source, text));
             }
             Err(error) => errors.push(error),
         }
     }
+    errors.extend(validate::check_run_size(parsed.iter().zip(&sizes).map(
+        |((scenario, source, text), size)| (scenario, source, text.as_ref(), *size),
+    )));
     errors.extend(validate::check_unique_names(
         parsed
             .iter()

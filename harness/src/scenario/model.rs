@@ -19,6 +19,7 @@
 //!         expect: allowed
 //! ```
 
+use crate::probe::ports;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, de};
 use serde_saphyr::{Location, Spanned};
@@ -229,6 +230,36 @@ pub struct ProbeSet {
 }
 
 impl ProbeSet {
+    /// The port this probe set targets: its own, or the agent's port for its protocol.
+    pub fn destination_port(&self) -> Option<u16> {
+        self.port.or(match self.protocol.value {
+            Protocol::Tcp => Some(ports::TCP_ECHO),
+            Protocol::Http => Some(ports::HTTP),
+            Protocol::Https => Some(443),
+            Protocol::Udp => Some(ports::UDP_ECHO),
+            Protocol::Icmp | Protocol::Dns | Protocol::Address => None,
+        })
+    }
+
+    /// The last part of the test name of the cell to `to`: the probe set's name, or
+    /// `tcp/9000`, `icmp`. An `external` target's port comes from `--external-target`,
+    /// unknown until the run.
+    pub fn test_label(&self, to: &str) -> String {
+        if let Some(name) = &self.name {
+            return name.clone();
+        }
+        let protocol = self.protocol.value.name();
+        let port = if to == "external" {
+            self.port
+        } else {
+            self.destination_port()
+        };
+        match port {
+            Some(port) => format!("{protocol}/{port}"),
+            None => protocol.to_string(),
+        }
+    }
+
     /// What the cell `from -> to` (both as written) should observe.
     pub fn expectation_for(&self, from: &str, to: &str) -> &Expectation {
         self.except
@@ -360,11 +391,19 @@ impl<'a> Target<'a> {
 /// One name or a list of names: `from: client` or `from: [a, b]`. Every name keeps its own
 /// position, which serde's untagged enums would lose.
 #[derive(Debug, Clone)]
-pub struct OneOrMany(Vec<Spanned<String>>);
+pub struct OneOrMany {
+    names: Vec<Spanned<String>>,
+    /// Where the value is written (for an empty list, the only place there is).
+    at: Location,
+}
 
 impl OneOrMany {
     pub fn as_slice(&self) -> &[Spanned<String>] {
-        &self.0
+        &self.names
+    }
+
+    pub fn location(&self) -> Location {
+        self.at
     }
 }
 
@@ -372,12 +411,16 @@ impl<'de> Deserialize<'de> for OneOrMany {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         // The outer span is where a lone scalar sits; list items carry their own spans.
         let spanned = Spanned::<StringOrList>::deserialize(deserializer)?;
-        Ok(OneOrMany(match spanned.value {
+        let names = match spanned.value {
             StringOrList::One(name) => {
                 vec![Spanned::new(name, spanned.referenced, spanned.defined)]
             }
             StringOrList::Many(names) => names,
-        }))
+        };
+        Ok(OneOrMany {
+            names,
+            at: spanned.referenced,
+        })
     }
 }
 

@@ -2,10 +2,11 @@
 //! the copies of `scenarios/` compiled into the binary so the built-in suites need no files.
 
 use super::ScenarioError;
+use super::read::read_text;
 use std::borrow::Cow;
 use std::fmt;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScenarioSource {
@@ -20,15 +21,7 @@ impl ScenarioSource {
     /// The text of a manifest named (as in `apply`) relative to the scenario.
     pub fn read_manifest(&self, relative: &str) -> Result<Cow<'static, str>, ScenarioError> {
         match self {
-            ScenarioSource::File(path) => {
-                let manifest = sibling(path, relative);
-                std::fs::read_to_string(&manifest)
-                    .map(Cow::Owned)
-                    .map_err(|source| ScenarioError::Read {
-                        path: manifest,
-                        source,
-                    })
-            }
+            ScenarioSource::File(path) => read_text(&sibling(path, relative)).map(Cow::Owned),
             ScenarioSource::Builtin(path) => {
                 let manifest = embedded_sibling(path, relative);
                 find_builtin_manifest(&manifest)
@@ -51,14 +44,67 @@ impl ScenarioSource {
         }
     }
 
-    pub(crate) fn manifest_exists(&self, relative: &str) -> bool {
-        match self {
-            ScenarioSource::File(path) => sibling(path, relative).is_file(),
-            ScenarioSource::Builtin(path) => {
-                find_builtin_manifest(&embedded_sibling(path, relative)).is_some()
+    /// The manifest's name and text, for validation: a file must be inside the scenario's
+    /// folder once symlinks are resolved, unless `allow_outside`.
+    pub(crate) fn load_manifest(
+        &self,
+        relative: &str,
+        allow_outside: bool,
+    ) -> Result<(String, Cow<'static, str>), ManifestProblem> {
+        let ScenarioSource::File(path) = self else {
+            return self
+                .read_manifest(relative)
+                .map(|text| (self.manifest_name(relative), text))
+                .map_err(|_| ManifestProblem::NotFound);
+        };
+        let folder = path.parent().unwrap_or(Path::new(""));
+        let joined = sibling(path, relative);
+        // Lexically first, so `../../etc/x` is refused whether or not it exists.
+        if !allow_outside && escapes(relative) {
+            return Err(ManifestProblem::Outside {
+                folder: folder.display().to_string(),
+                resolved: joined.display().to_string(),
+            });
+        }
+        let resolved = joined.canonicalize().map_err(|error| match error.kind() {
+            io::ErrorKind::NotFound => ManifestProblem::NotFound,
+            _ => ManifestProblem::Unreadable(ScenarioError::Read {
+                path: joined.clone(),
+                source: error,
+            }),
+        })?;
+        if !allow_outside {
+            let folder = if folder.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                folder
+            };
+            let inside = folder
+                .canonicalize()
+                .is_ok_and(|folder| resolved.starts_with(folder));
+            if !inside {
+                return Err(ManifestProblem::Outside {
+                    folder: folder.display().to_string(),
+                    resolved: resolved.display().to_string(),
+                });
             }
         }
+        read_text(&resolved)
+            .map(|text| (joined.display().to_string(), Cow::Owned(text)))
+            .map_err(ManifestProblem::Unreadable)
     }
+}
+
+/// Why a manifest a scenario names cannot be checked.
+#[derive(Debug)]
+pub(crate) enum ManifestProblem {
+    NotFound,
+    /// Outside the scenario's folder (symlinks resolved), and that is not allowed.
+    Outside {
+        folder: String,
+        resolved: String,
+    },
+    Unreadable(ScenarioError),
 }
 
 /// The name diagnostics and reports use.
@@ -75,6 +121,23 @@ const BUILTIN_PREFIX: &str = "builtin";
 
 fn sibling(scenario: &Path, relative: &str) -> PathBuf {
     scenario.parent().unwrap_or(Path::new("")).join(relative)
+}
+
+/// Whether `relative` leaves its folder by itself: absolute, or more `..` than folders.
+fn escapes(relative: &str) -> bool {
+    let mut depth = 0usize;
+    for component in Path::new(relative).components() {
+        match component {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => match depth.checked_sub(1) {
+                Some(up) => depth = up,
+                None => return true,
+            },
+            Component::RootDir | Component::Prefix(_) => return true,
+        }
+    }
+    false
 }
 
 /// Joins and normalizes lexically: embedded files have no file system to resolve `..` for us.
