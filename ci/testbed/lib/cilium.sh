@@ -3,6 +3,39 @@
 # Sourced by `up` (after common.sh, build.sh and images.sh); nothing here starts a process.
 # shellcheck shell=bash
 
+# --- How a node will run its agent safely (design for `up --cni cilium`; NOT wired into up yet).
+# The DaemonSet from manifests/cilium runs as users run it; every hostPath it names resolves in the
+# node's own mount namespace (kubelet, containerd and runc live there), so the node prepares them:
+# 1. bpffs: `mount -t bpf bpf-nodeN /sys/fs/bpf` in the node's mount namespace (made with
+#    --propagation private: nothing propagates to the host; the host's /sys and its cgroup mounts
+#    stay as they are: never a fresh sysfs, which would hide the cgroup hierarchies). Maps are per node, as on real nodes.
+#    The chart only mounts bpf-maps together with its mount-bpf-fs init container, so the render
+#    must add the volume (hostPath /sys/fs/bpf, HostToContainer) itself; without it (today's render)
+#    the agent mounts a bpffs inside its own container: private too, but lost on restart.
+# 2. cgroup2: the node holder starts inside /sys/fs/cgroup/unified/testbed-nodeN (the path runc
+#    already mirrors the node's pods into, which `down` removes deepest first) and unshares a cgroup
+#    namespace there (`unshare --net --mount --cgroup`; only that process is moved, by writing its
+#    own PID). in_node also enters --cgroup. cgroup2 is then mounted at /run/cilium/cgroupv2 from
+#    inside that namespace: its root is the node's subtree, so the agent's cgroup hooks (attached
+#    with socket-LB, DETACHED without it) only ever see the node's own processes, never the host's
+#    root. The v1 hierarchies are not affected (the holder sits in their roots).
+# 3. /proc/sys/kernel, vm and fs read-only: a bind of each onto itself remounted ro in the node's
+#    namespace, before the kubelet's tunables (lib/node.sh) are bound over single files. The chart's
+#    host-proc-sys-kernel hostPath is a bind of that mount and keeps MNT_READONLY, so the agent's
+#    writes of kernel.unprivileged_bpf_disabled=1 (irreversible until reboot) and
+#    kernel.timer_migration fail; it ignores those errors. Check it through /proc/self/mountinfo
+#    in the agent container, never by writing. /proc/sys/net needs nothing: in a non-init netns it
+#    holds only per-netns entries (net.core.bpf_jit_enable and fb_tunnels_only_for_init_net are
+#    absent there: checked on this kernel).
+# 4. Propagation: HostToContainer (bpf-maps, cilium-cgroup, cilium-netns) needs shared mounts, so
+#    the node makes its own tree rshared (`mount --make-rshared /` in its namespace): new peer groups
+#    inside the node only; the host's namespace is no peer of them.
+# 5. /lib/modules (lib-modules hostPath; this kernel has none): a private empty directory, like
+#    NODE_PRIVATE_DIRS. /run/xtables.lock and /var/run/cilium land in the node's /run tmpfs.
+# 6. Teardown as today (every link lives in a node's netns and dies with it); host-state also lists
+#    bpffs mounts, BPF programs attached at the host's cgroup2 root, cilium_* links and the global
+#    sysctls the agent would write.
+
 CILIUM_PATCHES=$(cd "$(dirname "${BASH_SOURCE[0]}")/../cilium/patches" && pwd)
 CILIUM_MODULE=github.com/cilium/cilium
 # The Envoy build the release was made against (images/cilium/Dockerfile of the release): the agent
