@@ -153,12 +153,22 @@ CILIUM_IMAGE_ARCHIVES="cilium operator-generic hubble-relay"
 CILIUM_HOST_TOOLS="/usr/lib/llvm-19/bin/clang /usr/lib/llvm-19/bin/llc /usr/sbin/bpftool
 /usr/sbin/iptables /usr/sbin/iptables-save /usr/sbin/iptables-restore
 /usr/sbin/ip6tables /usr/sbin/ip6tables-save /usr/sbin/ip6tables-restore
-/usr/lib/x86_64-linux-gnu/xtables /usr/sbin/ipset /bin/busybox"
+/usr/lib/x86_64-linux-gnu/xtables /usr/sbin/ipset /bin/busybox /bin/bash"
+# The chart's hooks and init containers run upstream's scripts (/init-container.sh,
+# /install-plugin.sh, /cni-uninstall.sh: bash) and, in the agent's postStart, iptables-save | grep.
+# Busybox provides the plain tools they call.
+CILIUM_BUSYBOX_TOOLS="sh grep cat cp mv mkdir rm basename find ls sleep"
 
 cilium_image_archive() { echo "$IMAGES/$1-$CILIUM_VERSION.tar"; }
 
-# cilium_image_fresh NAME: the archive exists and is newer than the binaries it holds.
-cilium_image_fresh() { [ -s "$(cilium_image_archive "$1")" ] && [ "$(cilium_image_archive "$1")" -nt "$CILIUM_BIN/patches.sha256" ]; }
+# What an image is made from: the binaries (by their patches), this recipe and mkimage.py.
+cilium_image_recipe() { cat "$CILIUM_BIN/patches.sha256" "${BASH_SOURCE[0]}" "$HERE_LIB/mkimage.py" | sha256sum | cut -d' ' -f1; }
+# cilium_image_fresh NAME: the archive exists and was made from today's recipe.
+cilium_image_fresh() {
+  [ -s "$(cilium_image_archive "$1")" ] && [ "$(cat "$(cilium_image_archive "$1").recipe" 2>/dev/null)" = "$(cilium_image_recipe)" ]
+}
+# cilium_image_done NAME: records the recipe the archive was made from.
+cilium_image_done() { cilium_image_recipe > "$(cilium_image_archive "$1").recipe"; }
 
 build_cilium_images() {
   local b=$CILIUM_BIN src tool
@@ -170,6 +180,8 @@ build_cilium_images() {
       [ -e "$tool" ] || { log "$tool is missing (ci/testbed/install-prerequisites --cni cilium installs it)"; return 1; }
       tools+=(--host "$tool")
     done
+    local links=()
+    for tool in $CILIUM_BUSYBOX_TOOLS; do links+=(--link "busybox:/usr/bin/$tool"); done
     python3 "$HERE_LIB/mkimage.py" "$(cilium_image_archive cilium)" "$CILIUM_IMAGE" \
       --file "$b/cilium-agent:/usr/bin/cilium-agent" --file "$b/cilium-dbg:/usr/bin/cilium-dbg" \
       --link cilium-dbg:/usr/bin/cilium --file "$b/cilium-health:/usr/bin/cilium-health" \
@@ -177,20 +189,26 @@ build_cilium_images() {
       --file "$b/cilium-cni:/opt/cni/bin/cilium-cni" \
       --tree "$src/bpf:/var/lib/cilium/bpf" "${tools[@]}" \
       --link /usr/lib/llvm-19/bin/clang:/usr/bin/clang --link /usr/lib/llvm-19/bin/llc:/usr/bin/llc \
-      --link busybox:/usr/bin/sh --dir /tmp:1777 --dir /home/cilium \
+      --file "$src/images/cilium/init-container.sh:/init-container.sh" \
+      --file "$src/plugins/cilium-cni/install-plugin.sh:/install-plugin.sh" \
+      --file "$src/plugins/cilium-cni/cni-uninstall.sh:/cni-uninstall.sh" \
+      "${links[@]}" --dir /tmp:1777 --dir /home/cilium \
       --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
       --env HUBBLE_SERVER=unix:///var/run/cilium/hubble.sock --cmd '["/usr/bin/cilium-dbg"]' || return 1
+    cilium_image_done cilium
   fi
   if ! cilium_image_fresh operator-generic; then
     python3 "$HERE_LIB/mkimage.py" "$(cilium_image_archive operator-generic)" "$CILIUM_OPERATOR_IMAGE" \
       --file "$b/cilium-operator-generic:/usr/bin/cilium-operator-generic" \
       --dir /tmp:1777 \
       --env GOPS_CONFIG_DIR=/ --cmd '["/usr/bin/cilium-operator-generic"]' || return 1
+    cilium_image_done operator-generic
   fi
   if ! cilium_image_fresh hubble-relay; then
     python3 "$HERE_LIB/mkimage.py" "$(cilium_image_archive hubble-relay)" "$HUBBLE_RELAY_IMAGE" \
       --file "$b/hubble-relay:/usr/bin/hubble-relay" --user 65532:65532 \
       --entrypoint '["/usr/bin/hubble-relay"]' --cmd '["serve"]' || return 1
+    cilium_image_done hubble-relay
   fi
 }
 
