@@ -4,6 +4,7 @@
 //! cleanup finds objects by these labels only, so it can never touch anything else.
 
 use super::ClusterError;
+use crate::scenario::names;
 use rand::Rng;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -107,61 +108,24 @@ fn base36(mut value: u64, width: usize) -> String {
 /// RFC 1123 label: what namespace names, pod-name parts and Service names must be (Services
 /// additionally need a leading letter, which [`check_service_name`] adds).
 pub fn check_dns_label(what: &'static str, name: &str) -> Result<(), ClusterError> {
-    let why = if name.is_empty() {
-        Some("empty".to_string())
-    } else if name.len() > 63 {
-        Some(format!("{} characters, at most 63 allowed", name.len()))
-    } else if !name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        Some("only lowercase letters, digits and '-' are allowed".to_string())
-    } else if name.starts_with('-') || name.ends_with('-') {
-        Some("must start and end with a letter or digit".to_string())
-    } else {
-        None
-    };
-    match why {
-        Some(why) => Err(ClusterError::InvalidName {
-            what,
-            name: name.to_string(),
-            why,
-        }),
-        None => Ok(()),
-    }
+    names::dns_label(name).map_err(|why| invalid(what, name, why))
 }
 
 /// RFC 1035 label: a DNS label that starts with a letter, as Service names must.
 pub fn check_service_name(name: &str) -> Result<(), ClusterError> {
-    check_dns_label("service name", name)?;
-    if name.starts_with(|c: char| c.is_ascii_lowercase()) {
-        Ok(())
-    } else {
-        Err(ClusterError::InvalidName {
-            what: "service name",
-            name: name.to_string(),
-            why: "must start with a letter".to_string(),
-        })
-    }
+    names::dns1035_label(name).map_err(|why| invalid("service name", name, why))
 }
 
 /// A label value: at most 63 characters of `[A-Za-z0-9._-]`, alphanumeric at both ends.
 pub fn check_label_value(what: &'static str, value: &str) -> Result<(), ClusterError> {
-    let valid_chars = value
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    let alnum_ends = value.is_empty()
-        || (value.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && value.ends_with(|c: char| c.is_ascii_alphanumeric()));
-    if value.len() <= 63 && valid_chars && alnum_ends {
-        Ok(())
-    } else {
-        Err(ClusterError::InvalidName {
-            what,
-            name: value.to_string(),
-            why: "label values are at most 63 characters of [A-Za-z0-9._-], alphanumeric at both ends"
-                .to_string(),
-        })
+    names::label_value(value).map_err(|why| invalid(what, value, why))
+}
+
+fn invalid(what: &'static str, name: &str, why: String) -> ClusterError {
+    ClusterError::InvalidName {
+        what,
+        name: name.to_string(),
+        why,
     }
 }
 

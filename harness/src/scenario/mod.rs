@@ -8,7 +8,7 @@ pub mod limits;
 mod load;
 mod manifest;
 pub mod model;
-mod names;
+pub(crate) mod names;
 mod read;
 mod size;
 mod source;
