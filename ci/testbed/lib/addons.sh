@@ -1,6 +1,7 @@
 # Cluster add-ons applied once the apiserver answers: RBAC for node agents, CoreDNS, Multus' CRD
-# and the testbed's NetworkAttachmentDefinition, and Cilium's policy CRDs (no Cilium runs: they let
-# cnicheck's dry-run preflight validate CiliumNetworkPolicies; the Cilium scenarios skip).
+# and the testbed's NetworkAttachmentDefinition, and on the kube-router testbed Cilium's policy
+# CRDs (no Cilium runs there: they let cnicheck's dry-run preflight validate CiliumNetworkPolicies;
+# the Cilium scenarios skip).
 # shellcheck shell=bash
 
 MANIFESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../manifests" && pwd)
@@ -32,7 +33,8 @@ apply_addons() {
     KUBECTL get crd network-attachment-definitions.k8s.cni.cncf.io || return 1
   wait_for "the NetworkAttachmentDefinition API" 30 KUBECTL get network-attachment-definitions -A || return 1
   fill "$MANIFESTS/nad.yaml.in" | KUBECTL apply -f - > /dev/null || return 1
-  apply_cilium_crds
+  # Cilium's operator registers its own CRDs, as on a real cluster.
+  [ "$TESTBED_CNI" = cilium ] || apply_cilium_crds
 }
 
 apply_cilium_crds() {

@@ -1,40 +1,16 @@
 # Real Cilium on the testbed: its binaries, built from the Go module proxy with the testbed's
 # patches (ci/testbed/cilium/patches), and its images, built locally from them. Cached by version.
-# Sourced by `up` (after common.sh, build.sh and images.sh); nothing here starts a process.
+# Sourced by `up` (after common.sh, build.sh, images.sh and addons.sh).
 # shellcheck shell=bash
 
-# --- How a node will run its agent safely (design for `up --cni cilium`; NOT wired into up yet).
-# The DaemonSet from manifests/cilium runs as users run it; every hostPath it names resolves in the
-# node's own mount namespace (kubelet, containerd and runc live there), so the node prepares them:
-# 1. bpffs: `mount -t bpf bpf-nodeN /sys/fs/bpf` in the node's mount namespace (made with
-#    --propagation private: nothing propagates to the host; the host's /sys and its cgroup mounts
-#    stay as they are: never a fresh sysfs, which would hide the cgroup hierarchies). Maps are per node, as on real nodes.
-#    The chart only mounts bpf-maps together with its mount-bpf-fs init container, so the render
-#    must add the volume (hostPath /sys/fs/bpf, HostToContainer) itself; without it (today's render)
-#    the agent mounts a bpffs inside its own container: private too, but lost on restart.
-# 2. cgroup2: the node holder starts inside /sys/fs/cgroup/unified/testbed-nodeN (the path runc
-#    already mirrors the node's pods into, which `down` removes deepest first) and unshares a cgroup
-#    namespace there (`unshare --net --mount --cgroup`; only that process is moved, by writing its
-#    own PID). in_node also enters --cgroup. cgroup2 is then mounted at /run/cilium/cgroupv2 from
-#    inside that namespace: its root is the node's subtree, so the agent's cgroup hooks (attached
-#    with socket-LB, DETACHED without it) only ever see the node's own processes, never the host's
-#    root. The v1 hierarchies are not affected (the holder sits in their roots).
-# 3. /proc/sys/kernel, vm and fs read-only: a bind of each onto itself remounted ro in the node's
-#    namespace, before the kubelet's tunables (lib/node.sh) are bound over single files. The chart's
-#    host-proc-sys-kernel hostPath is a bind of that mount and keeps MNT_READONLY, so the agent's
-#    writes of kernel.unprivileged_bpf_disabled=1 (irreversible until reboot) and
-#    kernel.timer_migration fail; it ignores those errors. Check it through /proc/self/mountinfo
-#    in the agent container, never by writing. /proc/sys/net needs nothing: in a non-init netns it
-#    holds only per-netns entries (net.core.bpf_jit_enable and fb_tunnels_only_for_init_net are
-#    absent there: checked on this kernel).
-# 4. Propagation: HostToContainer (bpf-maps, cilium-cgroup, cilium-netns) needs shared mounts, so
-#    the node makes its own tree rshared (`mount --make-rshared /` in its namespace): new peer groups
-#    inside the node only; the host's namespace is no peer of them.
-# 5. /lib/modules (lib-modules hostPath; this kernel has none): a private empty directory, like
-#    NODE_PRIVATE_DIRS. /run/xtables.lock and /var/run/cilium land in the node's /run tmpfs.
-# 6. Teardown as today (every link lives in a node's netns and dies with it); host-state also lists
-#    bpffs mounts, BPF programs attached at the host's cgroup2 root, cilium_* links and the global
-#    sysctls the agent would write.
+# How a node runs its agent safely (lib/node.sh prepares every node this way): the DaemonSet from
+# manifests/cilium runs as users run it, and each hostPath it names resolves in the node's own
+# mount namespace, where the node has a private bpffs at /sys/fs/bpf, read-only /proc/sys/{kernel,
+# vm,fs} (the agent's writes of kernel.unprivileged_bpf_disabled and kernel.timer_migration fail,
+# and it goes on), a cgroup2 view rooted at the node's own subtree at /run/cilium/cgroupv2 (the
+# agent's cgroup hooks only ever see the node's processes) and a private /lib/modules. The agent
+# runs in the node's netns (hostNetwork): its links die with it. /proc/sys/net in a node's netns
+# holds only that netns' entries (checked on this kernel).
 
 CILIUM_PATCHES=$(cd "$(dirname "${BASH_SOURCE[0]}")/../cilium/patches" && pwd)
 CILIUM_MODULE=github.com/cilium/cilium
@@ -216,4 +192,26 @@ build_cilium_images() {
 import_cilium_images() {
   local name
   for name in $CILIUM_IMAGE_ARCHIVES; do import_image "$1" "$(cilium_image_archive "$name")" || return 1; done
+}
+
+# The testbed's Cilium, as rendered from the release's chart (cilium/render-manifests), filled in.
+# The agents reach the apiserver on node 1's address: its Service needs the datapath they bring.
+cilium_manifests() {
+  sed -e "s|__APISERVER_IP__|$(node_ip 1)|g" -e "s|__CILIUM_POD_CIDR__|$POD_CIDR|g" \
+      -e "s|__CNI_BIN__|$CNI_BIN|g" "$MANIFESTS/cilium/cilium.yaml.in"
+}
+
+apply_cilium() { cilium_manifests | KUBECTL apply -f - > /dev/null; }
+
+# wait_for_cilium: every agent ready (its datapath compiled and loaded, its CNI config written),
+# the operator and hubble-relay available.
+wait_for_cilium() {
+  local what
+  for what in daemonset/cilium deployment/cilium-operator deployment/hubble-relay; do
+    wait_for "$what rolled out" 240 KUBECTL -n kube-system rollout status "$what" --timeout=5s || {
+      log "$what is not ready: $(KUBECTL -n kube-system get pods -o wide -l 'k8s-app in (cilium,hubble-relay)' 2>&1; \
+        KUBECTL -n kube-system get pods -o wide -l name=cilium-operator 2>&1)"
+      return 1
+    }
+  done
 }

@@ -6,13 +6,16 @@ ETCD_VERSION=${ETCD_VERSION:-v3.5.21}
 COREDNS_VERSION=${COREDNS_VERSION:-v1.12.4}
 KUBE_ROUTER_VERSION=${KUBE_ROUTER_VERSION:-v1.5.1}   # newest the module proxy serves
 MULTUS_VERSION=${MULTUS_VERSION:-v4.2.3}
-CILIUM_VERSION=${CILIUM_VERSION:-v1.17.6}   # only its policy CRDs (the AWS build users run is v1.17.6)
+CILIUM_VERSION=${CILIUM_VERSION:-v1.17.6}   # the build AWS ships for EKS Anywhere
 
 # Built binaries and images survive between runs on one machine; the cluster's state does not.
 TESTBED_CACHE=${TESTBED_CACHE:-/var/cache/cnicheck-testbed}
 TESTBED_STATE=${TESTBED_STATE:-/var/lib/cnicheck-testbed}
 TESTBED_RUN=${TESTBED_RUN:-/run/cnicheck-testbed}
 KUBECONFIG_PATH="$TESTBED_STATE/admin.kubeconfig"
+# The pod network and policy engine: kube-router (its firewall over ptp) or cilium (real agents).
+# `up --cni` chooses; everything after reads what the running testbed was brought up with.
+TESTBED_CNI=$(cat "$TESTBED_STATE/cni" 2>/dev/null || echo kube-router)
 BIN="$TESTBED_CACHE/bin"
 
 log()  { printf '[testbed %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }

@@ -37,8 +37,9 @@ make_node_net() {
   in_node "$n" ip link set eth1 up
   in_node "$n" ip route add default via "$SWITCH_IP"
   in_node "$n" sysctl -qw net.ipv4.ip_forward=1
+  # kube-router's pods are routed between nodes over the switch; Cilium tunnels them (VXLAN) itself.
   local m
-  for m in $(seq 1 "$NODES"); do
+  [ "$TESTBED_CNI" = cilium ] || for m in $(seq 1 "$NODES"); do
     [ "$m" = "$n" ] || in_node "$n" ip route add "$(node_pod_cidr "$m")" via "$(node_ip "$m")"
   done
   # Pods leave the cluster the way they do on a cloud node: source-NATed to the node's address.
