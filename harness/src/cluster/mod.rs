@@ -51,6 +51,7 @@ pub use workload::{
     create_workload, parse_registry_prefix,
 };
 
+use crate::scenario::NameError;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -103,7 +104,7 @@ pub enum ClusterError {
     InvalidName {
         what: &'static str,
         name: String,
-        why: String,
+        why: NameError,
     },
 
     #[error("workload {workload}: {problem}")]
