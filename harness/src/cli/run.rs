@@ -9,13 +9,15 @@ use cnicheck::cluster::{self, Images, Kubectl, PullPolicy, RunId};
 use cnicheck::exit_code;
 use cnicheck::image::ImageRef;
 use cnicheck::multus::{IpRange, MultusError, NadOptions, Plugin};
-use cnicheck::report::{self, console::Console, model::RunReport, model::Verdict};
+use cnicheck::report::console::{Console, ConsoleReporter};
+use cnicheck::report::{self, model::RunReport, model::Verdict};
 use cnicheck::runner::{self, ExternalTarget, RunOptions, Selection};
 use cnicheck::scenario::model::BuiltinCheck;
 use cnicheck::scenario::{self, LoadedScenario};
 use libtest_mimic::{Failed, Trial};
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
@@ -343,7 +345,14 @@ async fn run_on_cluster(
     let remove_command = options.kubectl.cleanup_command(&run);
     let arguments: Vec<String> = std::env::args().collect();
     let code = tokio::select! {
-        outcome = runner::run(client.clone(), run.clone(), selections, options, arguments) => {
+        outcome = runner::run(
+            client.clone(),
+            run.clone(),
+            selections,
+            options,
+            arguments,
+            Arc::new(ConsoleReporter::new(Console::stderr())),
+        ) => {
             match outcome {
                 Ok(report) => return Ok(report),
                 Err(error) if error.server_unreachable() => {

@@ -3,7 +3,8 @@
 //! Scenarios run concurrently, each in namespaces of its own, so one scenario's policies never
 //! touch another's pods. Within a scenario, phases run in order; within a phase every probe runs
 //! at once (see [`execute`]). Test names come from [`cells`], which needs no cluster, so
-//! `--list` and filters work offline. Reporting is left to [`crate::report`].
+//! `--list` and filters work offline. The runner prints nothing: it emits [`RunEvent`]s into the
+//! caller's [`EventSink`], and reporting is left to [`crate::report`].
 
 pub mod cells;
 mod deploy;
@@ -18,17 +19,17 @@ use crate::checks::CheckOptions;
 use crate::cluster::{
     self, CiliumInstall, ClusterError, CniInfo, Images, Kubectl, NodeInfo, RunId,
 };
+use crate::events::{EventSink, RunEvent};
 use crate::multus::NadOptions;
+use crate::report;
 use crate::report::model::{
     ClusterInfo, ProbeReport, REPORT_FORMAT_VERSION, RunReport, ScenarioReport,
 };
-use crate::report::{self, console::Console};
 use crate::scenario::{LoadedScenario, ScenarioError};
 use futures::StreamExt;
 use kube::Client;
-use std::io::Stderr;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 #[derive(Debug, thiserror::Error)]
@@ -74,20 +75,16 @@ pub struct SuiteContext {
     pub cni: CniInfo,
     /// Cilium as found at the start of the run, if the cluster runs it.
     pub cilium: Option<CiliumInstall>,
-    console: Mutex<Console<Stderr>>,
+    events: Arc<dyn EventSink>,
 }
 
 impl SuiteContext {
-    fn progress(&self, probe: &ProbeReport) {
-        if let Ok(mut console) = self.console.lock() {
-            let _ = console.probe_finished(probe);
-        }
+    fn probe_finished(&self, probe: &ProbeReport) {
+        self.events.event(RunEvent::ProbeFinished { probe });
     }
 
-    fn scenario_done(&self, scenario: &ScenarioReport) {
-        if let Ok(mut console) = self.console.lock() {
-            let _ = console.scenario_finished(scenario);
-        }
+    fn scenario_finished(&self, scenario: &ScenarioReport) {
+        self.events.event(RunEvent::ScenarioFinished { scenario });
     }
 }
 
@@ -100,13 +97,15 @@ pub struct Selection<'a> {
 
 /// Runs `selections` under run id `run` and returns the report, with one scenario report per
 /// selection, in the same order. Cleanup of each scenario's
-/// namespaces is part of running it; a caller interrupted mid-way cleans up by run label.
+/// namespaces is part of running it; a caller interrupted mid-way cleans up by run label. What
+/// happens on the way goes to `events`.
 pub async fn run(
     client: Client,
     run: RunId,
     selections: &[Selection<'_>],
     options: RunOptions,
     arguments: Vec<String>,
+    events: Arc<dyn EventSink>,
 ) -> Result<RunReport, ClusterError> {
     let started = Instant::now();
     let started_at = humantime_rfc3339(SystemTime::now());
@@ -121,7 +120,9 @@ pub async fn run(
         .as_ref()
         .and_then(|target| target.0.host_str());
     let preflight = preflight::dry_run(&client, &run, selections, external_host).await?;
-    let _ = Console::stderr().preflight_finished(&preflight.checks);
+    events.event(RunEvent::PreflightFinished {
+        checks: &preflight.checks,
+    });
     // Deleted while the scenarios run; awaited before the report is done.
     let preflight_cleanup = {
         let client = client.clone();
@@ -164,13 +165,13 @@ pub async fn run(
         nodes,
         cni,
         cilium,
-        console: Mutex::new(Console::stderr()),
+        events,
     };
     let context = &context;
     let run_scenarios = futures::stream::iter(selections.iter().enumerate())
         .map(|(index, selection)| async move {
             let report = scenario_run::run_scenario(context, index, selection).await;
-            context.scenario_done(&report);
+            context.scenario_finished(&report);
             (index, report)
         })
         .buffer_unordered(parallel)
