@@ -27,6 +27,7 @@ use crate::report::model::{
 };
 use crate::scenario::{LoadedScenario, ScenarioError};
 use futures::StreamExt;
+use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -108,7 +109,7 @@ pub async fn run(
     events: Arc<dyn EventSink>,
 ) -> Result<RunReport, ClusterError> {
     let started = Instant::now();
-    let started_at = humantime_rfc3339(SystemTime::now());
+    let started_at = rfc3339_utc(SystemTime::now());
     let nodes = cluster::list_nodes(&client).await?;
     let cilium = cluster::find_cilium(&client).await?;
     let mut info: ClusterInfo =
@@ -186,28 +187,16 @@ pub async fn run(
 
 const PREFLIGHT_DELETE_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// RFC 3339 in UTC, without pulling in a date crate for one timestamp.
-fn humantime_rfc3339(time: SystemTime) -> String {
-    let secs = time
+/// RFC 3339 in UTC, to the second: `2026-11-18T11:06:40Z`.
+fn rfc3339_utc(time: SystemTime) -> String {
+    let second = time
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+        .map_or(0, |since| since.as_secs());
+    i64::try_from(second)
+        .ok()
+        .and_then(|second| Timestamp::from_second(second).ok())
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+        .to_string()
 }
 
 #[cfg(test)]
@@ -217,10 +206,7 @@ mod tests {
     #[test]
     fn timestamps_are_rfc3339_utc() {
         let time = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
-        assert_eq!(humantime_rfc3339(time), "2026-11-18T11:06:40Z");
-        assert_eq!(
-            humantime_rfc3339(SystemTime::UNIX_EPOCH),
-            "1970-01-01T00:00:00Z"
-        );
+        assert_eq!(rfc3339_utc(time), "2026-11-18T11:06:40Z");
+        assert_eq!(rfc3339_utc(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
     }
 }
