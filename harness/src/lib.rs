@@ -9,6 +9,8 @@
 pub mod agent;
 pub mod checks;
 pub mod cluster;
+pub mod events;
+pub mod exit_code;
 pub mod image;
 pub mod judge;
 pub mod multus;

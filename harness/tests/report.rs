@@ -2,13 +2,14 @@
 //! probe, a failed matrix (with a failure and an error), a skipped scenario and a scenario whose
 //! setup failed, after a preflight that accepted one manifest and could not check another.
 
+use cnicheck::exit_code;
 use cnicheck::judge::{self, Judgement};
 use cnicheck::probe::Outcome;
 use cnicheck::report::model::{
     CiliumInfo, ClusterInfo, ComponentInfo, PreflightCheck, ProbeReport, REPORT_FORMAT_VERSION,
     Reach, RunReport, ScenarioReport, Verdict,
 };
-use cnicheck::report::{ReportError, console, diff, exit, exit_code, json, junit};
+use cnicheck::report::{ReportError, console, diff, json, junit};
 use cnicheck::scenario::model::{Expectation, Protocol};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -699,27 +700,30 @@ fn json_refuses_a_newer_format_with_a_clear_error() {
 #[test]
 fn exit_code_policy() {
     let full = report();
-    assert_eq!(exit_code(&full), exit::PROBES_FAILED);
+    assert_eq!(exit_code::for_run(&full), exit_code::PROBES_FAILED);
 
     let mut errors_only = full.clone();
     errors_only.scenarios.remove(1);
-    assert_eq!(exit_code(&errors_only), exit::PROBES_ERRORED);
+    assert_eq!(exit_code::for_run(&errors_only), exit_code::PROBES_ERRORED);
 
     let mut passed = errors_only.clone();
     passed
         .scenarios
         .retain(|scenario| scenario.setup_error.is_none());
     assert_eq!(
-        exit_code(&passed),
-        exit::SUCCESS,
+        exit_code::for_run(&passed),
+        exit_code::SUCCESS,
         "flaky and skipped still pass"
     );
 
     let mut nothing_ran = passed.clone();
     nothing_ran.scenarios.remove(0);
-    assert_eq!(exit_code(&nothing_ran), exit::NO_PROBES_RAN);
+    assert_eq!(exit_code::for_run(&nothing_ran), exit_code::NO_PROBES_RAN);
 
-    assert_eq!(exit_code(&rejected_report()), exit::MANIFESTS_REJECTED);
+    assert_eq!(
+        exit_code::for_run(&rejected_report()),
+        exit_code::TOOL_ERROR
+    );
 }
 
 // ---- diff --------------------------------------------------------------------------------------
@@ -766,10 +770,10 @@ fn diff_console_puts_regressions_first_with_what_was_observed() {
         assert!(text.contains(needle), "lacks `{needle}`:\n{text}");
     }
     assert!(!text.contains('\u{1b}') && !text.contains('\u{0}'));
-    assert_eq!(cnicheck::report::diff_exit_code(&diff), exit::REGRESSIONS);
+    assert_eq!(exit_code::for_diff(&diff), exit_code::PROBES_FAILED);
     let reversed = diff::diff(&report(), &all_passing_baseline());
     assert_eq!(reversed.fixed.len(), 2);
-    assert_eq!(cnicheck::report::diff_exit_code(&reversed), exit::SUCCESS);
+    assert_eq!(exit_code::for_diff(&reversed), exit_code::SUCCESS);
 }
 
 fn cnicheck_diff(baseline: &Path, current: &Path, extra: &[&str]) -> std::process::Output {

@@ -1,7 +1,7 @@
 //! `cnicheck cleanup`: removes leftovers of killed runs, by label only.
 
-use super::EXIT_TOOL_ERROR;
 use cnicheck::cluster;
+use cnicheck::exit_code;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -39,7 +39,7 @@ pub fn cleanup(args: CleanupArgs) -> u8 {
             Ok(connected) => connected,
             Err(error) => {
                 eprintln!("cnicheck cleanup: {error}");
-                return EXIT_TOOL_ERROR;
+                return exit_code::TOOL_ERROR;
             }
         };
         match cluster::cleanup_leftovers(
@@ -70,14 +70,14 @@ pub fn cleanup(args: CleanupArgs) -> u8 {
                     report.failures.len()
                 );
                 if report.failures.is_empty() {
-                    0
+                    exit_code::SUCCESS
                 } else {
-                    EXIT_TOOL_ERROR
+                    exit_code::TOOL_ERROR
                 }
             }
             Err(error) => {
                 eprintln!("cnicheck cleanup: {}", server.failed(&error));
-                EXIT_TOOL_ERROR
+                exit_code::TOOL_ERROR
             }
         }
     })

@@ -1,7 +1,7 @@
 //! `cnicheck diff BASELINE CURRENT`: what changed between two runs' JSON reports (see
 //! [`cnicheck::report::diff`]), for people or as JSON.
 
-use super::EXIT_TOOL_ERROR;
+use cnicheck::exit_code;
 use cnicheck::report::{self, console, diff::ReportDiff};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -28,14 +28,14 @@ pub fn diff(args: DiffArgs) -> u8 {
     // Both are read before giving up, so both problems are told at once.
     let (baseline, current) = (read(&args.baseline), read(&args.current));
     let (Some(baseline), Some(current)) = (baseline, current) else {
-        return EXIT_TOOL_ERROR;
+        return exit_code::TOOL_ERROR;
     };
     let diff = report::diff::diff(&baseline, &current);
     if let Err(error) = print(&diff, args.format) {
         eprintln!("cnicheck diff: {error}");
-        return EXIT_TOOL_ERROR;
+        return exit_code::TOOL_ERROR;
     }
-    u8::try_from(report::diff_exit_code(&diff)).unwrap_or(EXIT_TOOL_ERROR)
+    exit_code::for_diff(&diff)
 }
 
 fn read(path: &Path) -> Option<report::model::RunReport> {

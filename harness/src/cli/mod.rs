@@ -1,7 +1,4 @@
-//! Command-line interface. Exit codes are semantic (see [`cnicheck::report::exit`]): 0 all
-//! passed, 100 probe failures (for `diff`: regressions), 102 errors, 4 nothing ran, 1 cnicheck
-//! itself could not work (bad scenario files, unreadable reports, no cluster), 2 bad usage
-//! (clap), 130/143 interrupted.
+//! Command-line interface. Exit codes are semantic, all of them in [`cnicheck::exit_code`].
 
 mod cleanup;
 mod diff;
@@ -10,12 +7,8 @@ mod select;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use cnicheck::agent::AgentCommand;
+use cnicheck::exit_code;
 use std::path::PathBuf;
-
-/// Exit code when cnicheck could not do its job at all (not a verdict about the cluster).
-pub const EXIT_TOOL_ERROR: u8 = 1;
-/// Exit code for a command line that cannot work (clap uses it too).
-pub const EXIT_USAGE: u8 = 2;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -88,16 +81,16 @@ pub fn dispatch(cli: Cli) -> u8 {
         } => validate(&files, allow_outside_manifests),
         Command::Schema => {
             println!("{:#}", cnicheck::scenario::json_schema());
-            0
+            exit_code::SUCCESS
         }
         Command::Cleanup(args) => cleanup::cleanup(args),
         Command::Agent(command) => {
             let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
             match runtime.block_on(command.run()) {
-                Ok(()) => 0,
+                Ok(()) => exit_code::SUCCESS,
                 Err(error) => {
                     eprintln!("cnicheck agent: {error}");
-                    EXIT_TOOL_ERROR
+                    exit_code::TOOL_ERROR
                 }
             }
         }
@@ -113,11 +106,11 @@ fn validate(files: &[PathBuf], allow_manifests_outside: bool) -> u8 {
             for loaded in &scenarios {
                 eprintln!("ok: {} ({})", loaded.source, loaded.scenario.name.value);
             }
-            0
+            exit_code::SUCCESS
         }
         Err(errors) => {
             print_scenario_errors(&errors);
-            EXIT_TOOL_ERROR
+            exit_code::TOOL_ERROR
         }
     }
 }

@@ -2,19 +2,22 @@
 //! the cluster, lists or filters tests libtest-style, runs the selection, writes the reports,
 //! and removes everything it created, also when interrupted.
 
+use super::print_scenario_errors;
 use super::select::{self, SelectArgs};
-use super::{EXIT_TOOL_ERROR, EXIT_USAGE, print_scenario_errors};
 use cnicheck::checks::{CheckOptions, cilium};
 use cnicheck::cluster::{self, Images, Kubectl, PullPolicy, RunId};
+use cnicheck::exit_code;
 use cnicheck::image::ImageRef;
 use cnicheck::multus::{IpRange, MultusError, NadOptions, Plugin};
-use cnicheck::report::{self, console::Console, model::RunReport, model::Verdict};
+use cnicheck::report::console::{Console, ConsoleReporter};
+use cnicheck::report::{self, model::RunReport, model::Verdict};
 use cnicheck::runner::{self, ExternalTarget, RunOptions, Selection};
 use cnicheck::scenario::model::BuiltinCheck;
 use cnicheck::scenario::{self, LoadedScenario};
 use libtest_mimic::{Failed, Trial};
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
@@ -163,35 +166,35 @@ pub fn run(args: RunArgs) -> u8 {
         Ok(multus) => multus,
         Err(error) => {
             eprintln!("cnicheck: {error}");
-            return EXIT_USAGE;
+            return exit_code::USAGE;
         }
     };
     if let Err(error) = args.select.check_filters() {
         eprintln!("cnicheck: {error}");
-        return EXIT_USAGE;
+        return exit_code::USAGE;
     }
     let scenarios = match load(&args) {
         Ok(scenarios) => scenarios,
         Err(errors) => {
             print_scenario_errors(&errors);
-            return EXIT_TOOL_ERROR;
+            return exit_code::TOOL_ERROR;
         }
     };
     let scenarios = match args.select.scenarios_in_groups(scenarios) {
         Ok(scenarios) => scenarios,
         Err(error) => {
             eprintln!("cnicheck: {error}");
-            return EXIT_USAGE;
+            return exit_code::USAGE;
         }
     };
     let selections = args.select.select(&scenarios);
     if args.select.list {
         print!("{}", select::list(&selections));
-        return 0;
+        return exit_code::SUCCESS;
     }
     if let Err(error) = args.select.check_not_empty(&selections) {
         eprintln!("cnicheck: {error}");
-        return u8::try_from(report::exit::NO_PROBES_RAN).unwrap_or(EXIT_TOOL_ERROR);
+        return exit_code::NO_PROBES_RAN;
     }
     let selections: Vec<Selection<'_>> = selections
         .into_iter()
@@ -201,12 +204,12 @@ pub fn run(args: RunArgs) -> u8 {
         Ok(baseline) => baseline,
         Err(error) => {
             eprintln!("cnicheck: {error}");
-            return EXIT_TOOL_ERROR;
+            return exit_code::TOOL_ERROR;
         }
     };
     if let Some(problem) = unchecked_expectation(&check_options(&args), &selections) {
         eprintln!("cnicheck: {problem}");
-        return EXIT_USAGE;
+        return exit_code::USAGE;
     }
 
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
@@ -223,7 +226,7 @@ pub fn run(args: RunArgs) -> u8 {
     // Nothing ran when the preflight rejected a manifest: no test results to print.
     if !report.preflight_rejected() {
         let trials = trials(&selections, &report);
-        // The exit code is cnicheck's own (semantic, see report::exit); libtest only prints.
+        // The exit code is cnicheck's own (semantic, see exit_code); libtest only prints.
         let _ = libtest_mimic::run(&libtest_printing(&args), trials);
     }
     let mut console = Console::stderr();
@@ -232,7 +235,7 @@ pub fn run(args: RunArgs) -> u8 {
         eprintln!();
         let _ = console.diff(&report::diff::diff(baseline, &report));
     }
-    u8::try_from(report::exit_code(&report)).unwrap_or(EXIT_TOOL_ERROR)
+    exit_code::for_run(&report)
 }
 
 /// libtest prints the verdicts the run reached; the trials are the selection already, so it
@@ -311,7 +314,7 @@ async fn run_on_cluster(
     .await
     .map_err(|error| {
         eprintln!("cnicheck: {error}");
-        EXIT_TOOL_ERROR
+        exit_code::TOOL_ERROR
     })?;
     let (client, server) = (connected.client, connected.server);
     let run = RunId::generate();
@@ -342,7 +345,14 @@ async fn run_on_cluster(
     let remove_command = options.kubectl.cleanup_command(&run);
     let arguments: Vec<String> = std::env::args().collect();
     let code = tokio::select! {
-        outcome = runner::run(client.clone(), run.clone(), selections, options, arguments) => {
+        outcome = runner::run(
+            client.clone(),
+            run.clone(),
+            selections,
+            options,
+            arguments,
+            Arc::new(ConsoleReporter::new(Console::stderr())),
+        ) => {
             match outcome {
                 Ok(report) => return Ok(report),
                 Err(error) if error.server_unreachable() => {
@@ -352,12 +362,12 @@ async fn run_on_cluster(
                         server.failed(&error),
                         run.namespace()
                     );
-                    return Err(EXIT_TOOL_ERROR);
+                    return Err(exit_code::TOOL_ERROR);
                 }
                 // The preflight's namespace may exist already: a failed run still cleans up.
                 Err(error) => {
                     eprintln!("cnicheck: {}", server.failed(&error));
-                    EXIT_TOOL_ERROR
+                    exit_code::TOOL_ERROR
                 }
             }
         }
@@ -437,8 +447,8 @@ impl Interrupts {
             }
         }
         tokio::select! {
-            () = on(&mut self.interrupt) => 130,
-            () = on(&mut self.terminate) => 143,
+            () = on(&mut self.interrupt) => exit_code::INTERRUPTED,
+            () = on(&mut self.terminate) => exit_code::TERMINATED,
         }
     }
 }

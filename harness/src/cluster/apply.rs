@@ -188,7 +188,7 @@ async fn prepare(
     context: &ApplyContext<'_>,
 ) -> Result<(AppliedObject, DynamicObject), ClusterError> {
     let (resource, capabilities) = kinds.resolve(client, object).await?;
-    let invalid = |problem: String| ClusterError::InvalidObject {
+    let invalid = |problem: ObjectProblem| ClusterError::InvalidObject {
         object: object_label(object),
         problem,
     };
@@ -196,7 +196,7 @@ async fn prepare(
     let own_namespace = context
         .namespaces
         .get(WorkloadRef::DEFAULT_NAMESPACE)
-        .ok_or_else(|| invalid("the scenario has no namespace".into()))?;
+        .ok_or_else(|| invalid(ObjectProblem::NoScenarioNamespace))?;
     let namespace = match capabilities.scope {
         Scope::Namespaced => Some(run_namespace(object, context)?),
         Scope::Cluster => {
@@ -221,16 +221,38 @@ async fn prepare(
     Ok((target, prepared))
 }
 
+/// Why cnicheck refuses to apply a manifest's object as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ObjectProblem {
+    #[error("the scenario has no namespace")]
+    NoScenarioNamespace,
+    #[error(
+        "uses {EXTERNAL_HOST_VARIABLE}, but no --external-target was given \
+         (the scenario should require external-target)"
+    )]
+    NoExternalTarget,
+    #[error("is not a mapping")]
+    NotAMapping,
+    #[error("has neither spec nor specs")]
+    NoRules,
+    #[error("a rule is not a mapping")]
+    RuleNotAMapping,
+    #[error("selects nodes (nodeSelector); cnicheck only applies policies to the pods it deployed")]
+    SelectsNodes,
+    #[error("endpointSelector is not a mapping")]
+    SelectorNotAMapping,
+    #[error("endpointSelector.matchExpressions is not a list")]
+    ExpressionsNotAList,
+}
+
 /// Replaces [`EXTERNAL_HOST_VARIABLE`] in every string value.
-fn substitute_variables(value: &mut Value, external_host: Option<&str>) -> Result<(), String> {
+fn substitute_variables(
+    value: &mut Value,
+    external_host: Option<&str>,
+) -> Result<(), ObjectProblem> {
     match value {
         Value::String(text) if text.contains(EXTERNAL_HOST_VARIABLE) => {
-            let host = external_host.ok_or_else(|| {
-                format!(
-                    "uses {EXTERNAL_HOST_VARIABLE}, but no --external-target was given \
-                     (the scenario should require external-target)"
-                )
-            })?;
+            let host = external_host.ok_or(ObjectProblem::NoExternalTarget)?;
             *text = text.replace(EXTERNAL_HOST_VARIABLE, host);
             Ok(())
         }
@@ -250,9 +272,9 @@ fn substitute_variables(value: &mut Value, external_host: Option<&str>) -> Resul
 /// `endpointSelector`: selector terms are ANDed, so this only ever narrows what the scenario
 /// wrote, and the policy cannot touch pods cnicheck did not create. Rules that select nodes
 /// (`nodeSelector`, host policies) are refused: nodes are never cnicheck's.
-fn confine_clusterwide_policy(data: &mut Value, namespaces: &[&str]) -> Result<(), String> {
+fn confine_clusterwide_policy(data: &mut Value, namespaces: &[&str]) -> Result<(), ObjectProblem> {
     let Value::Object(fields) = data else {
-        return Err("is not a mapping".into());
+        return Err(ObjectProblem::NotAMapping);
     };
     let mut rules: Vec<&mut Value> = Vec::new();
     for (field, value) in fields.iter_mut() {
@@ -264,28 +286,24 @@ fn confine_clusterwide_policy(data: &mut Value, namespaces: &[&str]) -> Result<(
         }
     }
     if rules.is_empty() {
-        return Err("has neither spec nor specs".into());
+        return Err(ObjectProblem::NoRules);
     }
     for rule in rules {
         let Value::Object(rule) = rule else {
-            return Err("a rule is not a mapping".into());
+            return Err(ObjectProblem::RuleNotAMapping);
         };
         if rule.contains_key("nodeSelector") {
-            return Err(
-                "selects nodes (nodeSelector); cnicheck only applies policies to \
-                        the pods it deployed"
-                    .into(),
-            );
+            return Err(ObjectProblem::SelectsNodes);
         }
         let selector = rule.entry("endpointSelector").or_insert_with(|| json!({}));
         let Value::Object(selector) = selector else {
-            return Err("endpointSelector is not a mapping".into());
+            return Err(ObjectProblem::SelectorNotAMapping);
         };
         let expressions = selector
             .entry("matchExpressions")
             .or_insert_with(|| json!([]));
         let Value::Array(expressions) = expressions else {
-            return Err("endpointSelector.matchExpressions is not a list".into());
+            return Err(ObjectProblem::ExpressionsNotAList);
         };
         expressions.push(json!({
             "key": CILIUM_POD_NAMESPACE_LABEL,
@@ -520,7 +538,10 @@ spec:
             "outside.cnicheck.test"
         );
         let error = substitute_variables(&mut without, None).unwrap_err();
-        assert!(error.contains("no --external-target"), "{error}");
+        assert!(
+            error.to_string().contains("no --external-target"),
+            "{error}"
+        );
         let mut untouched = json!({"spec": {"podSelector": {}}});
         substitute_variables(&mut untouched, None).unwrap();
         assert_eq!(untouched, json!({"spec": {"podSelector": {}}}));
@@ -559,7 +580,7 @@ spec:
             "a rule without a selector would select every pod"
         );
         let error = confined(json!({"spec": {"nodeSelector": {}, "ingress": [{}]}})).unwrap_err();
-        assert!(error.contains("selects nodes"), "{error}");
+        assert!(error.to_string().contains("selects nodes"), "{error}");
         assert!(confined(json!({"metadata": {}})).is_err());
     }
 }

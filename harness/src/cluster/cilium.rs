@@ -285,7 +285,7 @@ pub async fn health_status(
     client: &Client,
     pod: &PodRef,
     deadline: Duration,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, exec::CommandFailed> {
     exec::run_command(
         client,
         pod,

@@ -102,6 +102,17 @@ pub(super) fn build_client(
         .build())
 }
 
+/// Where cnicheck looked for a kubeconfig and found none.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KubeconfigNotFound {
+    #[error("$KUBECONFIG={0} (no such file)")]
+    Environment(String),
+    #[error("$KUBECONFIG (unset), {}", .0.display())]
+    Home(PathBuf),
+    #[error("$KUBECONFIG (unset), ~/.kube/config (no home directory)")]
+    NoHome,
+}
+
 /// Where the kubeconfig comes from.
 enum KubeconfigSource {
     Flag(PathBuf),
@@ -114,19 +125,18 @@ enum KubeconfigSource {
 impl KubeconfigSource {
     /// `$KUBECONFIG` if it names a file that exists, else `~/.kube/config` if `$KUBECONFIG`
     /// is unset and it exists (as kubectl). Err says where it looked.
-    fn from_environment() -> Result<KubeconfigSource, String> {
+    fn from_environment() -> Result<KubeconfigSource, KubeconfigNotFound> {
         match std::env::var_os("KUBECONFIG").filter(|value| !value.is_empty()) {
             Some(value) if std::env::split_paths(&value).any(|path| path.exists()) => Ok(
                 KubeconfigSource::Environment(value.to_string_lossy().into_owned()),
             ),
-            Some(value) => Err(format!(
-                "$KUBECONFIG={} (no such file)",
-                value.to_string_lossy()
+            Some(value) => Err(KubeconfigNotFound::Environment(
+                value.to_string_lossy().into_owned(),
             )),
             None => match home_kubeconfig() {
                 Some(path) if path.exists() => Ok(KubeconfigSource::Home(path)),
-                Some(path) => Err(format!("$KUBECONFIG (unset), {}", path.display())),
-                None => Err("$KUBECONFIG (unset), ~/.kube/config (no home directory)".into()),
+                Some(path) => Err(KubeconfigNotFound::Home(path)),
+                None => Err(KubeconfigNotFound::NoHome),
             },
         }
     }
@@ -150,7 +160,7 @@ fn home_kubeconfig() -> Option<PathBuf> {
 /// Neither a kubeconfig nor an in-cluster service account. Being in a pod without a token is
 /// worth its own words; not being in a pod at all is the usual case and needs none.
 fn no_kubeconfig(
-    looked_at: String,
+    looked_at: KubeconfigNotFound,
     in_cluster: Option<kube::config::InClusterError>,
 ) -> ClusterError {
     let in_cluster = in_cluster

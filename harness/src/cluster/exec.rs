@@ -124,6 +124,27 @@ async fn exec_agent(
     .await
 }
 
+/// Why a command run with [`run_command`] gave no output, with the tail of its stderr.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{ending}{}", if .stderr.is_empty() { String::new() } else { format!("; stderr: {}", .stderr) })]
+pub struct CommandFailed {
+    pub ending: CommandEnding,
+    pub stderr: String,
+}
+
+/// How a command that gave no output ended.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandEnding {
+    #[error("`{command}` failed: {status}")]
+    Failed { command: String, status: String },
+    #[error("exec failed: {0}")]
+    NotStarted(String),
+    #[error("exec stream broke: {0}")]
+    Broken(String),
+    #[error("`{command}` did not finish within {}s", .deadline.as_secs())]
+    TimedOut { command: String, deadline: Duration },
+}
+
 /// Runs `command` in `container` of `pod` (a read-only look inside, such as
 /// `cilium-health status`), giving up after `deadline`. Returns its stdout when it exits 0,
 /// else why not, with the tail of its stderr.
@@ -133,7 +154,7 @@ pub async fn run_command(
     container: &str,
     command: &[&str],
     deadline: Duration,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, CommandFailed> {
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     let ending = tokio::time::timeout(
         deadline,
@@ -150,22 +171,20 @@ pub async fn run_command(
     .await
     .unwrap_or(ExecEnding::TimedOut(deadline));
     let stderr = stderr_tail(&stderr);
-    let failure = match ending {
+    let ending = match ending {
         ExecEnding::Exited => return Ok(stdout),
-        ExecEnding::Failed(status) => format!("`{}` failed: {status}", command.join(" ")),
-        ExecEnding::NotStarted(cause) => format!("exec failed: {cause}"),
-        ExecEnding::Broken(cause) => format!("exec stream broke: {cause}"),
-        ExecEnding::TimedOut(deadline) => format!(
-            "`{}` did not finish within {}s",
-            command.join(" "),
-            deadline.as_secs()
-        ),
+        ExecEnding::Failed(status) => CommandEnding::Failed {
+            command: command.join(" "),
+            status,
+        },
+        ExecEnding::NotStarted(cause) => CommandEnding::NotStarted(cause),
+        ExecEnding::Broken(cause) => CommandEnding::Broken(cause),
+        ExecEnding::TimedOut(deadline) => CommandEnding::TimedOut {
+            command: command.join(" "),
+            deadline,
+        },
     };
-    Err(if stderr.is_empty() {
-        failure
-    } else {
-        format!("{failure}; stderr: {stderr}")
-    })
+    Err(CommandFailed { ending, stderr })
 }
 
 /// Runs `command` in `container`, feeding it `stdin` if given, and collects its output.

@@ -4,7 +4,7 @@
 //! cleanup finds objects by these labels only, so it can never touch anything else.
 
 use super::ClusterError;
-use crate::scenario::names;
+use crate::scenario::{NameError, names};
 use rand::Rng;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -121,7 +121,7 @@ pub fn check_label_value(what: &'static str, value: &str) -> Result<(), ClusterE
     names::label_value(value).map_err(|why| invalid(what, value, why))
 }
 
-fn invalid(what: &'static str, name: &str, why: String) -> ClusterError {
+fn invalid(what: &'static str, name: &str, why: NameError) -> ClusterError {
     ClusterError::InvalidName {
         what,
         name: name.to_string(),

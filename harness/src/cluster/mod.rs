@@ -32,11 +32,11 @@ pub use cilium::{
     CiliumInstall, Component, ComponentPod, OPERATOR_DEPLOYMENT as CILIUM_OPERATOR_DEPLOYMENT,
     find_cilium, health_status as cilium_health_status,
 };
-pub use client::{Cluster, DEFAULT_API_TIMEOUT, connect};
+pub use client::{Cluster, DEFAULT_API_TIMEOUT, KubeconfigNotFound, connect};
 pub use deadline::RequestTimedOut;
 pub use diagnostics::{DiagnosticsSummary, dump_namespace};
 pub use error::{ApiFailure, FailureKind, OnServer, Server};
-pub use exec::{PodRef, batch_deadline, run_agent_batch};
+pub use exec::{CommandEnding, CommandFailed, PodRef, batch_deadline, run_agent_batch};
 pub use inspect::{
     CniInfo, NodeInfo, cluster_info, detect_cni, list_nodes, missing_crds,
     network_attachment_config, server_version,
@@ -51,6 +51,8 @@ pub use workload::{
     create_workload, parse_registry_prefix,
 };
 
+use crate::scenario::NameError;
+pub use apply::ObjectProblem;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -72,7 +74,7 @@ pub enum ClusterError {
         in_cluster.as_ref().map_or_else(|| "not running in a cluster".to_string(),
             |why| format!("the in-cluster config failed ({why})")))]
     NoKubeconfig {
-        looked_at: String,
+        looked_at: KubeconfigNotFound,
         /// Why the in-cluster config failed, when cnicheck runs in a pod.
         in_cluster: Option<String>,
     },
@@ -103,7 +105,7 @@ pub enum ClusterError {
     InvalidName {
         what: &'static str,
         name: String,
-        why: String,
+        why: NameError,
     },
 
     #[error("workload {workload}: {problem}")]
@@ -158,7 +160,10 @@ pub enum ClusterError {
 
     /// A manifest's object that cnicheck refuses to apply as written.
     #[error("{object}: {problem}")]
-    InvalidObject { object: String, problem: String },
+    InvalidObject {
+        object: String,
+        problem: ObjectProblem,
+    },
 
     #[error("{object} names namespace {namespace:?}, which is not one of this run's namespaces")]
     ForeignNamespace { object: String, namespace: String },

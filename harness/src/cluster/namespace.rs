@@ -2,6 +2,7 @@
 
 use super::labels::{self, RunId};
 use super::{ApiContext, ApiFailure, ClusterError, is_not_found};
+use crate::scenario::NameError;
 use crate::scenario::model::NamespaceSpec;
 use futures::future::join_all;
 use k8s_openapi::api::core::v1::Namespace;
@@ -50,7 +51,7 @@ fn namespace_object(
         return Err(ClusterError::InvalidName {
             what: "namespace label",
             name: key.clone(),
-            why: "set by cnicheck itself".into(),
+            why: NameError::Reserved,
         });
     }
     let mut namespace_labels = std::collections::BTreeMap::from([(

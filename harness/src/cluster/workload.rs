@@ -93,31 +93,49 @@ impl Images {
 
 /// A registry prefix as an image reference starts: `host[:port][/path...]`, without scheme,
 /// tag or digest (the repository and tag are cnicheck's). A trailing `/` is dropped.
-pub fn parse_registry_prefix(text: &str) -> Result<String, String> {
+pub fn parse_registry_prefix(text: &str) -> Result<String, RegistryPrefixError> {
     let prefix = text.trim_end_matches('/');
-    let example = "e.g. 123456789012.dkr.ecr.us-west-2.amazonaws.com/mirror";
     if prefix.is_empty() {
-        return Err(format!("the registry prefix is empty; {example}"));
+        return Err(RegistryPrefixError::Empty);
     }
     if prefix.contains("://") {
-        return Err(format!(
-            "`{text}` has a scheme; give the registry as image references start, {example}"
-        ));
+        return Err(RegistryPrefixError::Scheme(text.to_owned()));
     }
     if prefix.contains(|c: char| c.is_whitespace() || c == '@') {
-        return Err(format!("`{text}` is not a registry prefix; {example}"));
+        return Err(RegistryPrefixError::NotAPrefix(text.to_owned()));
     }
     let mut segments = prefix.split('/');
     let _host = segments.next();
     if let Some(segment) = segments.find(|segment| segment.is_empty() || segment.contains(':')) {
-        let why = if segment.is_empty() {
-            "has an empty path segment".to_owned()
+        return Err(if segment.is_empty() {
+            RegistryPrefixError::EmptySegment(text.to_owned())
         } else {
-            format!("has a tag (`{segment}`): cnicheck adds its repository and version")
-        };
-        return Err(format!("`{text}` {why}; {example}"));
+            RegistryPrefixError::Tag {
+                text: text.to_owned(),
+                segment: segment.to_owned(),
+            }
+        });
     }
     Ok(prefix.to_owned())
+}
+
+const REGISTRY_EXAMPLE: &str = "e.g. 123456789012.dkr.ecr.us-west-2.amazonaws.com/mirror";
+
+/// Why a text is not a registry prefix; each ends with an example of one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryPrefixError {
+    #[error("the registry prefix is empty; {REGISTRY_EXAMPLE}")]
+    Empty,
+    #[error("`{0}` has a scheme; give the registry as image references start, {REGISTRY_EXAMPLE}")]
+    Scheme(String),
+    #[error("`{0}` is not a registry prefix; {REGISTRY_EXAMPLE}")]
+    NotAPrefix(String),
+    #[error("`{0}` has an empty path segment; {REGISTRY_EXAMPLE}")]
+    EmptySegment(String),
+    #[error(
+        "`{text}` has a tag (`{segment}`): cnicheck adds its repository and version; {REGISTRY_EXAMPLE}"
+    )]
+    Tag { text: String, segment: String },
 }
 
 /// Where and for whom a workload is built.
@@ -675,7 +693,7 @@ mod tests {
             ("registry.local/mirror@sha256:ab", "not a registry prefix"),
             ("registry.local mirror", "not a registry prefix"),
         ] {
-            let error = parse_registry_prefix(bad).unwrap_err();
+            let error = parse_registry_prefix(bad).unwrap_err().to_string();
             assert!(error.contains(why), "{bad:?}: {error}");
         }
     }

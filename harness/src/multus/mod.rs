@@ -8,17 +8,25 @@ mod nad;
 mod range;
 
 pub use failure::SandboxFailure;
-pub use nad::{NadOptions, Plugin, ipam_range, master_of};
-pub use range::IpRange;
+pub use nad::{IpamError, NadOptions, Plugin, ipam_range, master_of};
+pub use range::{IpRange, RangeError};
 
 use std::net::IpAddr;
 
+/// A text that is not an address range: `--multus-range`, or a whereabouts `range`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{text}` is not an address range: {why} (write START-END/PREFIX, e.g. 192.168.50.100-192.168.50.199/24, or a subnet)"
+)]
+pub struct InvalidRange {
+    pub text: String,
+    pub why: RangeError,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MultusError {
-    #[error(
-        "`{text}` is not an address range: {why} (write START-END/PREFIX, e.g. 192.168.50.100-192.168.50.199/24, or a subnet)"
-    )]
-    InvalidRange { text: String, why: String },
+    #[error(transparent)]
+    InvalidRange(#[from] InvalidRange),
     #[error(
         "--multus-master `{0}` is not an interface name (1 to 15 characters, no spaces or `/`)"
     )]

@@ -1,10 +1,11 @@
 //! The NetworkAttachmentDefinition cnicheck builds for a scenario's `multus-network`, from the
 //! `--multus-*` options, and reading the IPAM range back out of any NAD's CNI config.
 
-use super::{IpRange, MultusError};
+use super::{InvalidRange, IpRange, MultusError, RangeError};
 use kube::api::DynamicObject;
 use serde_json::{Value, json};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// The CNI plugins that put a pod interface on a node's existing `master` interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -130,12 +131,33 @@ pub fn master_of(config: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Why cnicheck cannot tell the range of a NAD from its CNI config.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum IpamError {
+    #[error("its config is not JSON: {0}")]
+    NotJson(Arc<serde_json::Error>),
+    #[error("its config has no IPAM section")]
+    NoIpam,
+    #[error("its IPAM {key} `{address}` is not an address")]
+    NotAnAddress { key: &'static str, address: String },
+    #[error("its host-local IPAM has no subnet")]
+    NoSubnet,
+    #[error("its whereabouts IPAM has no range")]
+    NoRange,
+    #[error(transparent)]
+    Range(#[from] RangeError),
+    #[error(transparent)]
+    InvalidRange(#[from] InvalidRange),
+    #[error("its IPAM type `{0}` has no address range cnicheck can check")]
+    UnsupportedType(String),
+}
+
 /// The range a NAD's CNI config (`spec.config`) hands addresses out of: host-local's `ranges`
 /// (the first one) or `subnet`/`rangeStart`/`rangeEnd`, or whereabouts' `range` with
 /// `range_start`/`range_end`. A conflist's first plugin with IPAM counts.
-pub fn ipam_range(config: &str) -> Result<IpRange, String> {
+pub fn ipam_range(config: &str) -> Result<IpRange, IpamError> {
     let config: Value =
-        serde_json::from_str(config).map_err(|error| format!("its config is not JSON: {error}"))?;
+        serde_json::from_str(config).map_err(|error| IpamError::NotJson(Arc::new(error)))?;
     let plugins = match config.get("plugins").and_then(Value::as_array) {
         Some(plugins) => plugins.iter().collect(),
         None => vec![&config],
@@ -143,14 +165,14 @@ pub fn ipam_range(config: &str) -> Result<IpRange, String> {
     let ipam = plugins
         .into_iter()
         .find_map(|plugin| plugin.get("ipam"))
-        .ok_or("its config has no IPAM section")?;
+        .ok_or(IpamError::NoIpam)?;
     let text = |value: &Value, key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
-    let address = |value: &Value, key: &str| -> Result<Option<IpAddr>, String> {
+    let address = |value: &Value, key: &'static str| -> Result<Option<IpAddr>, IpamError> {
         text(value, key)
             .map(|address| {
                 address
                     .parse()
-                    .map_err(|_| format!("its IPAM {key} `{address}` is not an address"))
+                    .map_err(|_| IpamError::NotAnAddress { key, address })
             })
             .transpose()
     };
@@ -158,29 +180,25 @@ pub fn ipam_range(config: &str) -> Result<IpRange, String> {
     match kind.as_str() {
         "host-local" => {
             let first = ipam.pointer("/ranges/0/0").unwrap_or(ipam);
-            let subnet = text(first, "subnet").ok_or("its host-local IPAM has no subnet")?;
-            IpRange::in_subnet(
+            let subnet = text(first, "subnet").ok_or(IpamError::NoSubnet)?;
+            Ok(IpRange::in_subnet(
                 &subnet,
                 address(first, "rangeStart")?,
                 address(first, "rangeEnd")?,
-            )
+            )?)
         }
         "whereabouts" => {
-            let range = text(ipam, "range").ok_or("its whereabouts IPAM has no range")?;
+            let range = text(ipam, "range").ok_or(IpamError::NoRange)?;
             match range.split_once('-') {
-                Some(_) => range
-                    .parse()
-                    .map_err(|error: MultusError| error.to_string()),
-                None => IpRange::in_subnet(
+                Some(_) => Ok(range.parse()?),
+                None => Ok(IpRange::in_subnet(
                     &range,
                     address(ipam, "range_start")?,
                     address(ipam, "range_end")?,
-                ),
+                )?),
             }
         }
-        other => Err(format!(
-            "its IPAM type `{other}` has no address range cnicheck can check"
-        )),
+        other => Err(IpamError::UnsupportedType(other.to_owned())),
     }
 }
 
@@ -266,6 +284,6 @@ mod tests {
             "fd00:202::10-fd00:202::20"
         );
         let dhcp = r#"{"type": "macvlan", "master": "eth1", "ipam": {"type": "dhcp"}}"#;
-        assert!(ipam_range(dhcp).unwrap_err().contains("`dhcp`"));
+        assert!(ipam_range(dhcp).unwrap_err().to_string().contains("`dhcp`"));
     }
 }

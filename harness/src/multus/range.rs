@@ -1,9 +1,31 @@
 //! IPAM address ranges: parsed from `--multus-range` and read back from a NAD's CNI config.
 
-use super::MultusError;
+use super::InvalidRange;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
+
+/// Why a text or an IPAM config does not make a range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RangeError {
+    #[error("range {what} {address} is not in subnet {network}/{prefix}")]
+    OutsideSubnet {
+        what: &'static str,
+        address: IpAddr,
+        network: IpAddr,
+        prefix: u8,
+    },
+    #[error("range start {start} is after its end {end}")]
+    Reversed { start: IpAddr, end: IpAddr },
+    #[error("`{0}` is not an IP address")]
+    NotAnAddress(String),
+    #[error("`{0}` has no prefix length (ADDRESS/PREFIX)")]
+    NoPrefix(String),
+    #[error("`{prefix}` is not a prefix length for {address}")]
+    BadPrefix { prefix: String, address: IpAddr },
+    #[error("the prefix length is missing (START-END/PREFIX)")]
+    NoRangePrefix,
+}
 
 /// The addresses `start..=end` of one subnet, as host-local IPAM hands them out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +42,7 @@ impl IpRange {
         subnet: &str,
         start: Option<IpAddr>,
         end: Option<IpAddr>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, RangeError> {
         let (network, prefix) = parse_cidr(subnet)?;
         let host_bits = u32::from(max_prefix(network) - prefix);
         let first = to_number(network) & !low_bits(host_bits);
@@ -38,17 +60,19 @@ impl IpRange {
             if address.is_ipv4() != network.is_ipv4()
                 || to_number(address) & !low_bits(host_bits) != first
             {
-                let network = from_number(network, first);
-                return Err(format!(
-                    "range {what} {address} is not in subnet {network}/{prefix}"
-                ));
+                return Err(RangeError::OutsideSubnet {
+                    what,
+                    address,
+                    network: from_number(network, first),
+                    prefix,
+                });
             }
         }
         if to_number(range.start) > to_number(range.end) {
-            return Err(format!(
-                "range start {} is after its end {}",
-                range.start, range.end
-            ));
+            return Err(RangeError::Reversed {
+                start: range.start,
+                end: range.end,
+            });
         }
         Ok(range)
     }
@@ -75,10 +99,10 @@ impl fmt::Display for IpRange {
 
 /// `START-END/PREFIX` (`192.168.50.100-192.168.50.199/24`) or a whole subnet (`192.168.50.0/24`).
 impl FromStr for IpRange {
-    type Err = MultusError;
+    type Err = InvalidRange;
 
-    fn from_str(text: &str) -> Result<Self, MultusError> {
-        let invalid = |why: String| MultusError::InvalidRange {
+    fn from_str(text: &str) -> Result<Self, InvalidRange> {
+        let invalid = |why: RangeError| InvalidRange {
             text: text.to_owned(),
             why,
         };
@@ -87,30 +111,33 @@ impl FromStr for IpRange {
         };
         let (end, prefix) = rest
             .split_once('/')
-            .ok_or_else(|| invalid("the prefix length is missing (START-END/PREFIX)".into()))?;
+            .ok_or_else(|| invalid(RangeError::NoRangePrefix))?;
         let start: IpAddr = parse_address(start).map_err(invalid)?;
         let end: IpAddr = parse_address(end).map_err(invalid)?;
         IpRange::in_subnet(&format!("{start}/{prefix}"), Some(start), Some(end)).map_err(invalid)
     }
 }
 
-fn parse_address(text: &str) -> Result<IpAddr, String> {
+fn parse_address(text: &str) -> Result<IpAddr, RangeError> {
     text.trim()
         .parse()
-        .map_err(|_| format!("`{text}` is not an IP address"))
+        .map_err(|_| RangeError::NotAnAddress(text.to_owned()))
 }
 
-fn parse_cidr(text: &str) -> Result<(IpAddr, u8), String> {
+fn parse_cidr(text: &str) -> Result<(IpAddr, u8), RangeError> {
     let (address, prefix) = text
         .split_once('/')
-        .ok_or_else(|| format!("`{text}` has no prefix length (ADDRESS/PREFIX)"))?;
+        .ok_or_else(|| RangeError::NoPrefix(text.to_owned()))?;
     let address = parse_address(address)?;
     let prefix: u8 = prefix
         .trim()
         .parse()
         .ok()
         .filter(|prefix| *prefix <= max_prefix(address))
-        .ok_or_else(|| format!("`{prefix}` is not a prefix length for {address}"))?;
+        .ok_or_else(|| RangeError::BadPrefix {
+            prefix: prefix.to_owned(),
+            address,
+        })?;
     Ok((address, prefix))
 }
 

@@ -10,14 +10,44 @@ use super::model::{
     ComponentInfo, PreflightCheck, ProbeReport, Reach, RunReport, ScenarioReport, Verdict,
 };
 use super::text::single_line;
+use crate::events::{EventSink, RunEvent};
 use std::fmt::{self, Write as _};
 use std::io::{self, IsTerminal, Write};
+use std::sync::Mutex;
 
 /// Live progress and the final summary, written to `out` (stderr in the binary: stdout belongs
 /// to the test runner's machine-readable output).
 pub struct Console<W> {
     out: W,
     palette: Palette,
+}
+
+/// The console as a run's [`EventSink`]: the preflight's result, then a line per finished
+/// probe and per scenario that ran none, as they come from concurrent scenarios.
+pub struct ConsoleReporter<W> {
+    console: Mutex<Console<W>>,
+}
+
+impl<W> ConsoleReporter<W> {
+    pub fn new(console: Console<W>) -> Self {
+        ConsoleReporter {
+            console: Mutex::new(console),
+        }
+    }
+}
+
+impl<W: Write + Send> EventSink for ConsoleReporter<W> {
+    fn event(&self, event: RunEvent<'_>) {
+        let Ok(mut console) = self.console.lock() else {
+            return;
+        };
+        // Progress that cannot be written (a closed stderr) must not stop the run.
+        let _ = match event {
+            RunEvent::PreflightFinished { checks } => console.preflight_finished(checks),
+            RunEvent::ProbeFinished { probe } => console.probe_finished(probe),
+            RunEvent::ScenarioFinished { scenario } => console.scenario_finished(scenario),
+        };
+    }
 }
 
 impl Console<io::Stderr> {

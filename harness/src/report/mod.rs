@@ -6,15 +6,12 @@
 
 pub mod console;
 pub mod diff;
-pub mod exit;
 pub mod json;
 pub mod junit;
 pub mod model;
 pub mod text;
 
 use std::path::PathBuf;
-
-pub use exit::{diff_exit_code, exit_code};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {

@@ -2,12 +2,13 @@
 //! pods (IPs, nodes, Multus interfaces) and Services. Probes are planned from this record.
 
 use crate::cluster::{self, ClusterError, Images, NodeInfo, RunId, WaitOptions, WorkloadContext};
-use crate::multus::{self, IpRange};
+use crate::multus::{self, IpRange, IpamError};
 use crate::probe::ports;
 use crate::scenario::model::{NamespaceSpec, ProbeSet, Protocol, Scenario, Target, WorkloadRef};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::Client;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Multus' record of a pod's interfaces.
@@ -22,7 +23,22 @@ pub struct Deployment {
     pub nodes: Vec<NodeInfo>,
     /// The IPAM range of every NAD a pod is attached to, keyed like [`Attachment::network`];
     /// an error says why the range is unknown.
-    pub network_ranges: BTreeMap<String, Result<IpRange, String>>,
+    pub network_ranges: BTreeMap<String, Result<IpRange, NetworkRangeError>>,
+}
+
+/// Why the IPAM range of a pod's network is unknown; address checks on it are errors.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NetworkRangeError {
+    #[error("`{0}` is the cluster network, not a NAD")]
+    ClusterNetwork(String),
+    #[error("cannot tell the range of NAD {network}: {why}")]
+    Unreadable { network: String, why: IpamError },
+    #[error("NAD {0} does not exist")]
+    Missing(String),
+    #[error(transparent)]
+    Lookup(Arc<ClusterError>),
+    #[error("NAD {0} was not looked up")]
+    NotLookedUp(String),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -195,7 +211,7 @@ pub async fn deploy(
 async fn network_ranges(
     client: &Client,
     pods: &[(String, DeployedPod)],
-) -> BTreeMap<String, Result<IpRange, String>> {
+) -> BTreeMap<String, Result<IpRange, NetworkRangeError>> {
     let networks: BTreeSet<&str> = pods
         .iter()
         .flat_map(|(_, pod)| pod.interfaces.values())
@@ -204,13 +220,17 @@ async fn network_ranges(
     let mut ranges = BTreeMap::new();
     for network in networks {
         let range = match network.split_once('/') {
-            None => Err(format!("`{network}` is the cluster network, not a NAD")),
+            None => Err(NetworkRangeError::ClusterNetwork(network.to_owned())),
             Some((namespace, name)) => {
                 match cluster::network_attachment_config(client, namespace, name).await {
-                    Ok(Some(config)) => multus::ipam_range(&config)
-                        .map_err(|why| format!("cannot tell the range of NAD {network}: {why}")),
-                    Ok(None) => Err(format!("NAD {network} does not exist")),
-                    Err(error) => Err(error.to_string()),
+                    Ok(Some(config)) => {
+                        multus::ipam_range(&config).map_err(|why| NetworkRangeError::Unreadable {
+                            network: network.to_owned(),
+                            why,
+                        })
+                    }
+                    Ok(None) => Err(NetworkRangeError::Missing(network.to_owned())),
+                    Err(error) => Err(NetworkRangeError::Lookup(Arc::new(error))),
                 }
             }
         };

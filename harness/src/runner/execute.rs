@@ -11,7 +11,22 @@ use crate::scenario::model::Protocol;
 use futures::future::join_all;
 use kube::Client;
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's clock, so that tests on a paused clock see settle windows and deadlines pass.
+use tokio::time::Instant;
+
+/// Something that runs a batch of probes in a pod: the cluster (one agent exec per batch), or a
+/// fake in tests. It answers every request, in order; a request that could not run is answered
+/// [`Outcome::CouldNotRun`], never left out.
+pub(crate) trait ProbeAgent: Sync {
+    async fn run_batch(&self, pod: &PodRef, requests: &[ProbeRequest]) -> Vec<ProbeResult>;
+}
+
+impl ProbeAgent for Client {
+    async fn run_batch(&self, pod: &PodRef, requests: &[ProbeRequest]) -> Vec<ProbeResult> {
+        cluster::run_agent_batch(self, pod, requests, cluster::batch_deadline(requests)).await
+    }
+}
 
 /// How a phase treats probes that did not observe what was expected.
 #[derive(Debug, Clone, Copy)]
@@ -33,8 +48,8 @@ pub enum RetryPolicy {
 
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
-pub async fn run_probes(
-    client: &Client,
+pub(crate) async fn run_probes(
+    agent: &impl ProbeAgent,
     probes: &[PlannedProbe],
     policy: RetryPolicy,
     kubectl: &Kubectl,
@@ -47,7 +62,7 @@ pub async fn run_probes(
     let mut round = 0;
     while !pending.is_empty() {
         let round_started = Instant::now();
-        for (index, result) in run_round(client, probes, &pending).await {
+        for (index, result) in run_round(agent, probes, &pending).await {
             let probe = &probes[index];
             attempts[index].push(match &probe.address {
                 Some(address) => judge::judge_address(address, &result.outcome),
@@ -110,7 +125,7 @@ struct BatchEntry<'a> {
 /// Runs `pending` probes, one batch per pod, all batches concurrently: a pod's batch holds the
 /// probes it sends and the deliveries it confirms as a receiver, so both halves overlap.
 async fn run_round(
-    client: &Client,
+    agent: &impl ProbeAgent,
     probes: &[PlannedProbe],
     pending: &[usize],
 ) -> Vec<(usize, ProbeResult)> {
@@ -142,8 +157,7 @@ async fn run_round(
                 ..entry.request.clone()
             })
             .collect();
-        let deadline = cluster::batch_deadline(&requests);
-        let results = cluster::run_agent_batch(client, &pod, &requests, deadline).await;
+        let results = agent.run_batch(&pod, &requests).await;
         entries.into_iter().zip(results).collect::<Vec<_>>()
     });
     let mut sources = BTreeMap::new();
@@ -280,4 +294,272 @@ fn agent_probe_command(pod: &PodRef, request: &ProbeRequest, kubectl: &Kubectl) 
         cluster::AGENT_BINARY,
     ));
     format!("echo {} | {exec}", cluster::shell_word(&request))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The executor's rules on a fake agent: what the probes observe round after round is
+    //! scripted, and the clock is tokio's paused one, so settle windows and deadlines pass at once.
+    use super::*;
+    use crate::runner::deploy::DeployedPod;
+    use crate::scenario::model::Expectation;
+    use std::sync::Mutex;
+
+    /// Answers each request with the next outcome of its script (the last one once the script
+    /// runs out) and counts the rounds it was asked.
+    struct ScriptedAgent {
+        script: Vec<Outcome>,
+        asked: Mutex<usize>,
+    }
+
+    impl ScriptedAgent {
+        fn new(script: Vec<Outcome>) -> Self {
+            ScriptedAgent {
+                script,
+                asked: Mutex::new(0),
+            }
+        }
+
+        fn rounds(&self) -> usize {
+            *self.asked.lock().unwrap()
+        }
+    }
+
+    impl ProbeAgent for ScriptedAgent {
+        async fn run_batch(&self, _: &PodRef, requests: &[ProbeRequest]) -> Vec<ProbeResult> {
+            let mut asked = self.asked.lock().unwrap();
+            let outcome = self.script[(*asked).min(self.script.len() - 1)].clone();
+            *asked += 1;
+            requests
+                .iter()
+                .map(|request| ProbeResult {
+                    id: request.id,
+                    outcome: outcome.clone(),
+                    elapsed_ms: 5,
+                })
+                .collect()
+        }
+    }
+
+    /// Answers every request a pod gets with that pod's outcome.
+    struct PodAnswers(HashMap<&'static str, Outcome>);
+
+    impl ProbeAgent for PodAnswers {
+        async fn run_batch(&self, pod: &PodRef, requests: &[ProbeRequest]) -> Vec<ProbeResult> {
+            requests
+                .iter()
+                .map(|request| ProbeResult {
+                    id: request.id,
+                    outcome: self.0[pod.name.as_str()].clone(),
+                    elapsed_ms: 5,
+                })
+                .collect()
+        }
+    }
+
+    fn tcp_probe(expected: Expectation) -> PlannedProbe {
+        PlannedProbe {
+            name: "s::p::client->pod:server:tcp/9000 [client-0 -> 10.0.0.2:9000 (server-0)]".into(),
+            cell: "s::p::client->pod:server:tcp/9000".into(),
+            phase: "p".into(),
+            source: DeployedPod {
+                namespace: "ns".into(),
+                name: "client-0".into(),
+                node: "node-1".into(),
+                ip: "10.0.0.1".into(),
+                interfaces: BTreeMap::new(),
+            },
+            to: "pod:server".into(),
+            target_address: "10.0.0.2:9000 (server-0)".into(),
+            protocol: Protocol::Tcp,
+            port: Some(9000),
+            expected,
+            address: None,
+            request: ProbeRequest {
+                id: 0,
+                action: crate::probe::ProbeAction::Tcp {
+                    host: "10.0.0.2".into(),
+                    port: 9000,
+                },
+                timeout_ms: 1000,
+                interface: None,
+            },
+            receiver: None,
+            between_nodes: None,
+        }
+    }
+
+    fn connected() -> Outcome {
+        Outcome::Connected {
+            peer: "10.0.0.2:9000".into(),
+        }
+    }
+
+    fn could_not_run() -> Outcome {
+        Outcome::CouldNotRun {
+            reason: "agent gone".into(),
+        }
+    }
+
+    async fn run(agent: &ScriptedAgent, expected: Expectation, policy: RetryPolicy) -> ProbeReport {
+        let kubectl = Kubectl::new(None, None);
+        let mut reports = run_probes(agent, &[tcp_probe(expected)], policy, &kubectl).await;
+        assert_eq!(reports.len(), 1);
+        reports.remove(0)
+    }
+
+    /// UDP 6081 between nodes: nothing echoes, so the receiving node's agent must confirm it.
+    fn udp_between_nodes() -> PlannedProbe {
+        let marker = "cnicheck-0123456789abcdef".to_owned();
+        PlannedProbe {
+            protocol: Protocol::Udp,
+            port: Some(6081),
+            request: ProbeRequest {
+                id: 0,
+                action: crate::probe::ProbeAction::UdpSend {
+                    host: "10.0.0.2".into(),
+                    port: 6081,
+                    marker: marker.clone(),
+                },
+                timeout_ms: 1000,
+                interface: None,
+            },
+            receiver: Some(super::super::plan::Receiver {
+                pod: PodRef {
+                    namespace: "ns".into(),
+                    name: "node-2".into(),
+                },
+                request: ProbeRequest {
+                    id: 0,
+                    action: crate::probe::ProbeAction::UdpReceive { port: 6081, marker },
+                    timeout_ms: 2000,
+                    interface: None,
+                },
+            }),
+            between_nodes: Some(("node-1".into(), "node-2".into())),
+            ..tcp_probe(Expectation::Allowed)
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn udp_passes_only_when_the_receiver_saw_the_marker() {
+        let kubectl = Kubectl::new(None, None);
+        let sent = Outcome::UdpSent { datagrams: 3 };
+        for (received, verdict) in [
+            (
+                Outcome::UdpReceived {
+                    source: "10.0.0.1".into(),
+                },
+                Verdict::Pass,
+            ),
+            (Outcome::Timeout, Verdict::Fail),
+            (could_not_run(), Verdict::Error),
+        ] {
+            let agent = PodAnswers(HashMap::from([
+                ("client-0", sent.clone()),
+                ("node-2", received.clone()),
+            ]));
+            let reports = run_probes(
+                &agent,
+                &[udp_between_nodes()],
+                RetryPolicy::Retries(0),
+                &kubectl,
+            )
+            .await;
+            assert_eq!(reports[0].verdict, verdict, "receiver saw {received:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pass_after_a_retry_is_flaky() {
+        let agent = ScriptedAgent::new(vec![Outcome::Timeout, connected()]);
+        let report = run(&agent, Expectation::Allowed, RetryPolicy::Retries(2)).await;
+        assert_eq!((report.verdict, report.attempts), (Verdict::Flaky, 2));
+        assert_eq!(agent.rounds(), 2, "a passing probe runs no more");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_end_with_the_last_failure() {
+        let agent = ScriptedAgent::new(vec![Outcome::Timeout]);
+        let report = run(&agent, Expectation::Allowed, RetryPolicy::Retries(2)).await;
+        assert_eq!((report.verdict, report.attempts), (Verdict::Fail, 3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_that_could_not_run_is_an_error_never_an_expected_drop() {
+        for expected in [
+            Expectation::Denied,
+            Expectation::Dropped,
+            Expectation::Refused,
+        ] {
+            for policy in [
+                RetryPolicy::Retries(1),
+                RetryPolicy::Converge {
+                    deadline: Duration::from_secs(5),
+                },
+                RetryPolicy::Settle {
+                    deadline: Duration::from_secs(10),
+                    settle: Duration::from_secs(3),
+                },
+            ] {
+                let agent = ScriptedAgent::new(vec![could_not_run()]);
+                let report = run(&agent, expected.clone(), policy).await;
+                assert_eq!(report.verdict, Verdict::Error, "{expected:?} {policy:?}");
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn converging_after_a_deployment_is_a_pass_not_a_flake() {
+        let agent = ScriptedAgent::new(vec![Outcome::Timeout, Outcome::Timeout, connected()]);
+        let policy = RetryPolicy::Converge {
+            deadline: Duration::from_secs(30),
+        };
+        let report = run(&agent, Expectation::Allowed, policy).await;
+        assert_eq!((report.verdict, report.attempts), (Verdict::Pass, 3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn converging_stops_at_the_deadline_with_a_failure() {
+        let agent = ScriptedAgent::new(vec![Outcome::Timeout]);
+        let policy = RetryPolicy::Converge {
+            deadline: Duration::from_secs(5),
+        };
+        let report = run(&agent, Expectation::Allowed, policy).await;
+        assert_eq!(report.verdict, Verdict::Fail);
+        assert!(
+            agent.rounds() <= 5,
+            "polls once a second until the deadline"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn settling_waits_out_the_window_and_counts_the_last_observation() {
+        // A policy that is not enforced yet: connections still get through at first.
+        let agent = ScriptedAgent::new(vec![connected(), connected(), Outcome::Timeout]);
+        let policy = RetryPolicy::Settle {
+            deadline: Duration::from_secs(60),
+            settle: Duration::from_secs(5),
+        };
+        let started = Instant::now();
+        let report = run(&agent, Expectation::Denied, policy).await;
+        assert_eq!(report.verdict, Verdict::Pass);
+        assert!(
+            started.elapsed() >= Duration::from_secs(5),
+            "matched for the whole settle window"
+        );
+        assert!(agent.rounds() >= 2 + 5, "kept probing while it settled");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_early_pass_does_not_count_when_the_phase_settles_on_a_failure() {
+        // Allowed at first, then the policy denies what it should allow.
+        let agent = ScriptedAgent::new(vec![connected(), Outcome::Refused]);
+        let policy = RetryPolicy::Settle {
+            deadline: Duration::from_secs(10),
+            settle: Duration::from_secs(3),
+        };
+        let report = run(&agent, Expectation::Allowed, policy).await;
+        assert_eq!(report.verdict, Verdict::Fail);
+    }
 }

@@ -3,7 +3,8 @@
 //! Scenarios run concurrently, each in namespaces of its own, so one scenario's policies never
 //! touch another's pods. Within a scenario, phases run in order; within a phase every probe runs
 //! at once (see [`execute`]). Test names come from [`cells`], which needs no cluster, so
-//! `--list` and filters work offline. Reporting is left to [`crate::report`].
+//! `--list` and filters work offline. The runner prints nothing: it emits [`RunEvent`]s into the
+//! caller's [`EventSink`], and reporting is left to [`crate::report`].
 
 pub mod cells;
 mod deploy;
@@ -18,17 +19,18 @@ use crate::checks::CheckOptions;
 use crate::cluster::{
     self, CiliumInstall, ClusterError, CniInfo, Images, Kubectl, NodeInfo, RunId,
 };
+use crate::events::{EventSink, RunEvent};
 use crate::multus::NadOptions;
+use crate::report;
 use crate::report::model::{
     ClusterInfo, ProbeReport, REPORT_FORMAT_VERSION, RunReport, ScenarioReport,
 };
-use crate::report::{self, console::Console};
 use crate::scenario::{LoadedScenario, ScenarioError};
 use futures::StreamExt;
+use k8s_openapi::jiff::Timestamp;
 use kube::Client;
-use std::io::Stderr;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 #[derive(Debug, thiserror::Error)]
@@ -74,20 +76,16 @@ pub struct SuiteContext {
     pub cni: CniInfo,
     /// Cilium as found at the start of the run, if the cluster runs it.
     pub cilium: Option<CiliumInstall>,
-    console: Mutex<Console<Stderr>>,
+    events: Arc<dyn EventSink>,
 }
 
 impl SuiteContext {
-    fn progress(&self, probe: &ProbeReport) {
-        if let Ok(mut console) = self.console.lock() {
-            let _ = console.probe_finished(probe);
-        }
+    fn probe_finished(&self, probe: &ProbeReport) {
+        self.events.event(RunEvent::ProbeFinished { probe });
     }
 
-    fn scenario_done(&self, scenario: &ScenarioReport) {
-        if let Ok(mut console) = self.console.lock() {
-            let _ = console.scenario_finished(scenario);
-        }
+    fn scenario_finished(&self, scenario: &ScenarioReport) {
+        self.events.event(RunEvent::ScenarioFinished { scenario });
     }
 }
 
@@ -100,16 +98,18 @@ pub struct Selection<'a> {
 
 /// Runs `selections` under run id `run` and returns the report, with one scenario report per
 /// selection, in the same order. Cleanup of each scenario's
-/// namespaces is part of running it; a caller interrupted mid-way cleans up by run label.
+/// namespaces is part of running it; a caller interrupted mid-way cleans up by run label. What
+/// happens on the way goes to `events`.
 pub async fn run(
     client: Client,
     run: RunId,
     selections: &[Selection<'_>],
     options: RunOptions,
     arguments: Vec<String>,
+    events: Arc<dyn EventSink>,
 ) -> Result<RunReport, ClusterError> {
     let started = Instant::now();
-    let started_at = humantime_rfc3339(SystemTime::now());
+    let started_at = rfc3339_utc(SystemTime::now());
     let nodes = cluster::list_nodes(&client).await?;
     let cilium = cluster::find_cilium(&client).await?;
     let mut info: ClusterInfo =
@@ -121,7 +121,9 @@ pub async fn run(
         .as_ref()
         .and_then(|target| target.0.host_str());
     let preflight = preflight::dry_run(&client, &run, selections, external_host).await?;
-    let _ = Console::stderr().preflight_finished(&preflight.checks);
+    events.event(RunEvent::PreflightFinished {
+        checks: &preflight.checks,
+    });
     // Deleted while the scenarios run; awaited before the report is done.
     let preflight_cleanup = {
         let client = client.clone();
@@ -164,13 +166,13 @@ pub async fn run(
         nodes,
         cni,
         cilium,
-        console: Mutex::new(Console::stderr()),
+        events,
     };
     let context = &context;
     let run_scenarios = futures::stream::iter(selections.iter().enumerate())
         .map(|(index, selection)| async move {
             let report = scenario_run::run_scenario(context, index, selection).await;
-            context.scenario_done(&report);
+            context.scenario_finished(&report);
             (index, report)
         })
         .buffer_unordered(parallel)
@@ -185,28 +187,16 @@ pub async fn run(
 
 const PREFLIGHT_DELETE_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// RFC 3339 in UTC, without pulling in a date crate for one timestamp.
-fn humantime_rfc3339(time: SystemTime) -> String {
-    let secs = time
+/// RFC 3339 in UTC, to the second: `2026-11-18T11:06:40Z`.
+fn rfc3339_utc(time: SystemTime) -> String {
+    let second = time
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+        .map_or(0, |since| since.as_secs());
+    i64::try_from(second)
+        .ok()
+        .and_then(|second| Timestamp::from_second(second).ok())
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+        .to_string()
 }
 
 #[cfg(test)]
@@ -216,10 +206,7 @@ mod tests {
     #[test]
     fn timestamps_are_rfc3339_utc() {
         let time = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
-        assert_eq!(humantime_rfc3339(time), "2026-11-18T11:06:40Z");
-        assert_eq!(
-            humantime_rfc3339(SystemTime::UNIX_EPOCH),
-            "1970-01-01T00:00:00Z"
-        );
+        assert_eq!(rfc3339_utc(time), "2026-11-18T11:06:40Z");
+        assert_eq!(rfc3339_utc(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
     }
 }

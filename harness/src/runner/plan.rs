@@ -2,7 +2,7 @@
 //! workload to each address of the `to` target, as agent requests.
 
 use super::cells::Cell;
-use super::deploy::{DeployedPod, Deployment};
+use super::deploy::{DeployedPod, Deployment, NetworkRangeError};
 use crate::cluster::PodRef;
 use crate::judge::{AddressExpectation, RecordedAttachment};
 use crate::probe::{ProbeAction, ProbeRequest};
@@ -71,7 +71,41 @@ impl PlannedProbe {
 #[derive(Debug, Clone)]
 pub struct Unplannable {
     pub cell: usize,
-    pub reason: String,
+    pub reason: PlanError,
+}
+
+/// Why a probe could not be planned against what was deployed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PlanError {
+    #[error("workload `{0}` was not deployed")]
+    NotDeployed(String),
+    #[error("unknown target `{0}`")]
+    UnknownTarget(String),
+    #[error("pod {namespace}/{pod} has no address on {interface}")]
+    NoInterfaceAddress {
+        namespace: String,
+        pod: String,
+        interface: String,
+    },
+    #[error("workload `{0}` has no Service")]
+    NoService(String),
+    #[error("Service of `{0}` has no ClusterIP")]
+    NoClusterIp(String),
+    #[error("Service of `{reference}` has no NodePort for {to}")]
+    NoNodePort { reference: String, to: String },
+    #[error("no --external-target given (scenario should require external-target)")]
+    NoExternalTarget,
+    #[error("--external-target has no host")]
+    ExternalTargetWithoutHost,
+    #[error("`{0}` is planned per source pod")]
+    PlannedPerSource(String),
+    #[error(transparent)]
+    NetworkRange(#[from] NetworkRangeError),
+    #[error(
+        "nothing to probe: every destination of `{0}` is the probing pod itself \
+         (needs more replicas or nodes)"
+    )]
+    OnlyItself(String),
 }
 
 /// One resolved destination of a target.
@@ -103,12 +137,12 @@ pub fn plan_phase(
             continue;
         }
         let set = &phase.probes[cell.probe_set];
-        let fail = |reason: String| Unplannable {
+        let fail = |reason: PlanError| Unplannable {
             cell: cell_index,
             reason,
         };
         let Some(from) = deployment.workload(WorkloadRef::parse(&cell.from)) else {
-            unplannable.push(fail(format!("workload `{}` was not deployed", cell.from)));
+            unplannable.push(fail(PlanError::NotDeployed(cell.from.clone())));
             continue;
         };
         let timeout_secs = set
@@ -214,11 +248,7 @@ pub fn plan_phase(
             }
         }
         if planned_for_cell == 0 && !from.pods.is_empty() {
-            unplannable.push(fail(format!(
-                "nothing to probe: every destination of `{}` is the probing pod itself \
-                 (needs more replicas or nodes)",
-                cell.to
-            )));
+            unplannable.push(fail(PlanError::OnlyItself(cell.to.clone())));
         }
     }
     (planned, unplannable)
@@ -229,13 +259,13 @@ fn destinations(
     set: &ProbeSet,
     deployment: &Deployment,
     external: Option<&ExternalTarget>,
-) -> Result<Vec<Destination>, String> {
+) -> Result<Vec<Destination>, PlanError> {
     let port = set.destination_port();
-    let target = Target::parse(to).ok_or_else(|| format!("unknown target `{to}`"))?;
+    let target = Target::parse(to).ok_or_else(|| PlanError::UnknownTarget(to.to_owned()))?;
     let workload = |reference: WorkloadRef<'_>| {
         deployment
             .workload(reference)
-            .ok_or_else(|| format!("workload `{reference}` was not deployed"))
+            .ok_or_else(|| PlanError::NotDeployed(reference.to_string()))
     };
     let with_port = |host: &str| match port {
         Some(port) => host_and_port(host, port),
@@ -252,11 +282,10 @@ fn destinations(
                         .get(interface)
                         .and_then(|attachment| attachment.ips.first())
                         .cloned()
-                        .ok_or_else(|| {
-                            format!(
-                                "pod {}/{} has no address on {interface}",
-                                pod.namespace, pod.name
-                            )
+                        .ok_or_else(|| PlanError::NoInterfaceAddress {
+                            namespace: pod.namespace.clone(),
+                            pod: pod.name.clone(),
+                            interface: interface.clone(),
                         })?,
                     None => pod.ip.clone(),
                 };
@@ -278,17 +307,17 @@ fn destinations(
                     port,
                 })
             })
-            .collect::<Result<_, String>>()?,
+            .collect::<Result<_, PlanError>>()?,
         Target::Service(reference) => {
             let service = workload(reference)?
                 .service
                 .as_ref()
-                .ok_or_else(|| format!("workload `{reference}` has no Service"))?;
+                .ok_or_else(|| PlanError::NoService(reference.to_string()))?;
             let ip = service
                 .spec
                 .as_ref()
                 .and_then(|spec| spec.cluster_ip.clone())
-                .ok_or_else(|| format!("Service of `{reference}` has no ClusterIP"))?;
+                .ok_or_else(|| PlanError::NoClusterIp(reference.to_string()))?;
             vec![Destination {
                 pod: None,
                 node: None,
@@ -309,8 +338,13 @@ fn destinations(
             }]
         }
         Target::NodePort(reference) => {
-            let node_port = node_port(workload(reference)?, set.protocol.value, port)
-                .ok_or_else(|| format!("Service of `{reference}` has no NodePort for {to}"))?;
+            let node_port =
+                node_port(workload(reference)?, set.protocol.value, port).ok_or_else(|| {
+                    PlanError::NoNodePort {
+                        reference: reference.to_string(),
+                        to: to.to_owned(),
+                    }
+                })?;
             deployment
                 .nodes
                 .iter()
@@ -325,12 +359,10 @@ fn destinations(
                 .collect()
         }
         Target::External => {
-            let url = &external
-                .ok_or("no --external-target given (scenario should require external-target)")?
-                .0;
+            let url = &external.ok_or(PlanError::NoExternalTarget)?.0;
             let host = url
                 .host_str()
-                .ok_or("--external-target has no host")?
+                .ok_or(PlanError::ExternalTargetWithoutHost)?
                 .to_string();
             let port = match set.protocol.value {
                 Protocol::Http | Protocol::Https => url.port_or_known_default(),
@@ -351,7 +383,7 @@ fn destinations(
             host: name.to_string(),
             port: None,
         }],
-        Target::Interface(_) => return Err(format!("`{to}` is planned per source pod")),
+        Target::Interface(_) => return Err(PlanError::PlannedPerSource(to.to_owned())),
     })
 }
 
@@ -360,7 +392,7 @@ fn address_expectation(
     pod: &DeployedPod,
     interface: &str,
     deployment: &Deployment,
-) -> Result<AddressExpectation, String> {
+) -> Result<AddressExpectation, PlanError> {
     let recorded = match pod.interfaces.get(interface) {
         None => None,
         Some(attachment) => {
@@ -368,7 +400,9 @@ fn address_expectation(
                 .network_ranges
                 .get(&attachment.network)
                 .cloned()
-                .unwrap_or_else(|| Err(format!("NAD {} was not looked up", attachment.network)))?;
+                .unwrap_or_else(|| {
+                    Err(NetworkRangeError::NotLookedUp(attachment.network.clone()))
+                })?;
             Some(RecordedAttachment {
                 network: attachment.network.clone(),
                 range,

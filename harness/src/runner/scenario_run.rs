@@ -97,7 +97,7 @@ async fn run_check(
         CheckOutcome::Skipped(reason) => report.skipped = Some(reason),
         CheckOutcome::Ran(results) => {
             for result in &results {
-                context.progress(result);
+                context.probe_finished(result);
             }
             report.probes = results;
         }
@@ -241,7 +241,7 @@ async fn deploy_and_probe(
                 .map(|problem| unplannable_report(cells, phase, problem)),
         );
         for probe in &reports {
-            context.progress(probe);
+            context.probe_finished(probe);
         }
         report.probes.extend(reports);
     }

@@ -16,6 +16,7 @@ mod tree;
 mod validate;
 
 pub use error::{Diagnostic, ScenarioError, printable};
+pub use names::NameError;
 pub use source::ScenarioSource;
 
 use model::Scenario;

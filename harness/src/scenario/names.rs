@@ -2,43 +2,90 @@
 //! `IsDNS1035Label`, `IsQualifiedName`, `IsValidLabelValue`), so `validate` rejects what the
 //! API server would, before anything is created. Each returns why a name is wrong.
 
+/// Why a name breaks a rule; shown after "`NAME` is not valid: ".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("it is empty")]
+    Empty,
+    #[error("it has {length} characters, at most {max} are allowed")]
+    TooLong { length: usize, max: usize },
+    #[error("only {allowed} are allowed")]
+    Characters { allowed: &'static str },
+    #[error("it must start and end with a letter or digit")]
+    Ends,
+    #[error("a Service name must start with a letter")]
+    ServiceStart,
+    #[error("it has an empty part between dots")]
+    EmptyPart,
+    #[error("part `{part}`: {why}")]
+    Part { part: String, why: Box<NameError> },
+    #[error("{what} `{name}`: {why}")]
+    Within {
+        what: &'static str,
+        name: String,
+        why: Box<NameError>,
+    },
+    #[error("each dot-separated part has 1 to 63 characters")]
+    PartLength,
+    #[error("`.` and `..` are not interface names")]
+    DotInterface,
+    #[error("set by cnicheck itself")]
+    Reserved,
+}
+
+impl NameError {
+    /// `why`, said of the part `what` `name` of a longer name (a label key's prefix, ...).
+    pub fn within(what: &'static str, name: &str, why: NameError) -> NameError {
+        NameError::Within {
+            what,
+            name: name.to_owned(),
+            why: Box::new(why),
+        }
+    }
+}
+
 const LABEL_MAX: usize = 63;
 const SUBDOMAIN_MAX: usize = 253;
 
 /// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 characters: namespace, pod and NAD names.
-pub(crate) fn dns_label(name: &str) -> Result<(), String> {
+pub(crate) fn dns_label(name: &str) -> Result<(), NameError> {
     length(name, LABEL_MAX)?;
     if !name
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     {
-        return Err("only lowercase letters, digits and `-` are allowed".to_owned());
+        return Err(NameError::Characters {
+            allowed: "lowercase letters, digits and `-`",
+        });
     }
     if name.starts_with('-') || name.ends_with('-') {
-        return Err("it must start and end with a letter or digit".to_owned());
+        return Err(NameError::Ends);
     }
     Ok(())
 }
 
 /// A DNS-1123 label that starts with a letter: Service names.
-pub(crate) fn dns1035_label(name: &str) -> Result<(), String> {
+pub(crate) fn dns1035_label(name: &str) -> Result<(), NameError> {
     dns_label(name)?;
     if name.starts_with(|c: char| c.is_ascii_lowercase()) {
         Ok(())
     } else {
-        Err("a Service name must start with a letter".to_owned())
+        Err(NameError::ServiceStart)
     }
 }
 
 /// Dot-separated DNS-1123 labels, at most 253 characters: object names, CRD names.
-pub(crate) fn dns_subdomain(name: &str) -> Result<(), String> {
+pub(crate) fn dns_subdomain(name: &str) -> Result<(), NameError> {
     length(name, SUBDOMAIN_MAX)?;
     name.split('.').try_for_each(|part| {
         dns_label(part).map_err(|why| {
             if part.is_empty() {
-                "it has an empty part between dots".to_owned()
+                NameError::EmptyPart
             } else {
-                format!("part `{part}`: {why}")
+                NameError::Part {
+                    part: part.to_owned(),
+                    why: Box::new(why),
+                }
             }
         })
     })
@@ -46,10 +93,10 @@ pub(crate) fn dns_subdomain(name: &str) -> Result<(), String> {
 
 /// A label key: `[PREFIX/]NAME`, the prefix a DNS subdomain, the name at most 63 characters
 /// of `[A-Za-z0-9._-]`, alphanumeric at both ends.
-pub(crate) fn label_key(key: &str) -> Result<(), String> {
+pub(crate) fn label_key(key: &str) -> Result<(), NameError> {
     let name = match key.split_once('/') {
         Some((prefix, name)) => {
-            dns_subdomain(prefix).map_err(|why| format!("prefix `{prefix}`: {why}"))?;
+            dns_subdomain(prefix).map_err(|why| NameError::within("prefix", prefix, why))?;
             name
         }
         None => key,
@@ -60,7 +107,7 @@ pub(crate) fn label_key(key: &str) -> Result<(), String> {
 
 /// A label value: empty, or at most 63 characters of `[A-Za-z0-9._-]`, alphanumeric at both
 /// ends.
-pub(crate) fn label_value(value: &str) -> Result<(), String> {
+pub(crate) fn label_value(value: &str) -> Result<(), NameError> {
     if value.is_empty() {
         return Ok(());
     }
@@ -68,45 +115,49 @@ pub(crate) fn label_value(value: &str) -> Result<(), String> {
     label_chars(value)
 }
 
-fn label_chars(text: &str) -> Result<(), String> {
+fn label_chars(text: &str) -> Result<(), NameError> {
     if !text
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
     {
-        return Err("only letters, digits, `-`, `_` and `.` are allowed".to_owned());
+        return Err(NameError::Characters {
+            allowed: "letters, digits, `-`, `_` and `.`",
+        });
     }
     if !text.starts_with(|c: char| c.is_ascii_alphanumeric())
         || !text.ends_with(|c: char| c.is_ascii_alphanumeric())
     {
-        return Err("it must start and end with a letter or digit".to_owned());
+        return Err(NameError::Ends);
     }
     Ok(())
 }
 
 /// A name to look up: dot-separated labels of letters, digits, `-` and `_`, an optional
 /// trailing dot, at most 253 characters.
-pub(crate) fn dns_name(name: &str) -> Result<(), String> {
+pub(crate) fn dns_name(name: &str) -> Result<(), NameError> {
     let name = name.strip_suffix('.').unwrap_or(name);
     length(name, SUBDOMAIN_MAX)?;
     for part in name.split('.') {
         if part.is_empty() || part.len() > LABEL_MAX {
-            return Err("each dot-separated part has 1 to 63 characters".to_owned());
+            return Err(NameError::PartLength);
         }
         if !part
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
         {
-            return Err("only letters, digits, `-`, `_` and dots are allowed".to_owned());
+            return Err(NameError::Characters {
+                allowed: "letters, digits, `-`, `_` and dots",
+            });
         }
     }
     Ok(())
 }
 
 /// A Linux interface name as cnicheck accepts it: 1 to 15 characters of `[A-Za-z0-9._-]`.
-pub(crate) fn interface_name(name: &str) -> Result<(), String> {
+pub(crate) fn interface_name(name: &str) -> Result<(), NameError> {
     length(name, 15)?;
     if name == "." || name == ".." {
-        return Err("`.` and `..` are not interface names".to_owned());
+        return Err(NameError::DotInterface);
     }
     if name
         .bytes()
@@ -114,16 +165,16 @@ pub(crate) fn interface_name(name: &str) -> Result<(), String> {
     {
         Ok(())
     } else {
-        Err("only letters, digits, `-`, `_` and `.` are allowed".to_owned())
+        Err(NameError::Characters {
+            allowed: "letters, digits, `-`, `_` and `.`",
+        })
     }
 }
 
-fn length(name: &str, max: usize) -> Result<(), String> {
+fn length(name: &str, max: usize) -> Result<(), NameError> {
     match name.len() {
-        0 => Err("it is empty".to_owned()),
-        length if length > max => Err(format!(
-            "it has {length} characters, at most {max} are allowed"
-        )),
+        0 => Err(NameError::Empty),
+        length if length > max => Err(NameError::TooLong { length, max }),
         _ => Ok(()),
     }
 }

@@ -11,7 +11,7 @@ use super::model::{
     Expectation, OneOrMany, Phase, Placement, ProbeSet, Protocol, Scenario, ServiceKind, Target,
     Workload, WorkloadRef, split_cell,
 };
-use super::names;
+use super::names::{self, NameError};
 use super::size::{self, Size};
 use super::source::{ManifestProblem, ScenarioSource};
 use super::tree::{Located, Node};
@@ -125,7 +125,7 @@ impl<'a> Checker<'a> {
         at: Location,
         what: &str,
         name: &str,
-        rule: fn(&str) -> Result<(), String>,
+        rule: fn(&str) -> Result<(), NameError>,
         hint: &str,
     ) -> bool {
         match rule(name) {
@@ -1142,14 +1142,15 @@ fn written(list: &OneOrMany) -> Vec<&str> {
 }
 
 /// A Multus network as a workload's `networks` entry names it: `[NAMESPACE/]NAME[@INTERFACE]`.
-fn network_reference(network: &str) -> Result<(), String> {
+fn network_reference(network: &str) -> Result<(), NameError> {
     let (rest, interface) = match network.split_once('@') {
         Some((rest, interface)) => (rest, Some(interface)),
         None => (network, None),
     };
     let name = match rest.split_once('/') {
         Some((namespace, name)) => {
-            names::dns_label(namespace).map_err(|why| format!("namespace `{namespace}`: {why}"))?;
+            names::dns_label(namespace)
+                .map_err(|why| NameError::within("namespace", namespace, why))?;
             name
         }
         None => rest,

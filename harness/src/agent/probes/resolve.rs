@@ -18,7 +18,7 @@ use crate::probe::Outcome;
 /// probe needs it, so probes of literal addresses work without it.
 #[derive(Default)]
 pub(super) struct NameResolution {
-    pod_config: OnceLock<Result<(ResolverConfig, ResolverOpts), String>>,
+    pod_config: OnceLock<Result<(ResolverConfig, ResolverOpts), NetError>>,
 }
 
 impl NameResolution {
@@ -29,9 +29,7 @@ impl NameResolution {
         server: Option<SocketAddr>,
         strategy: LookupIpStrategy,
     ) -> Result<TokioResolver, Outcome> {
-        let pod_config = self
-            .pod_config
-            .get_or_init(|| system_conf::read_system_conf().map_err(|error| error.to_string()));
+        let pod_config = self.pod_config.get_or_init(system_conf::read_system_conf);
         let (config, mut options) = match (pod_config, server) {
             (Ok((config, options)), None) => (config.clone(), options.clone()),
             (Ok((config, options)), Some(server)) => (

@@ -151,11 +151,13 @@ pub(super) async fn run(
         .collect();
     peers.sort_unstable();
     peers.dedup();
-    let answers: Vec<(usize, Result<Vec<u8>, String>, Duration)> =
+    let answers: Vec<(usize, Result<Vec<u8>, StatusUnknown>, Duration)> =
         futures::stream::iter(agents.iter().enumerate())
             .map(|(index, agent)| async move {
                 let started = Instant::now();
-                let answer = cluster::cilium_health_status(client, &agent.pod, EXEC_DEADLINE).await;
+                let answer = cluster::cilium_health_status(client, &agent.pod, EXEC_DEADLINE)
+                    .await
+                    .map_err(StatusUnknown::Exec);
                 (index, answer, started.elapsed())
             })
             .buffer_unordered(CONCURRENT_EXECS)
@@ -179,12 +181,23 @@ pub(super) async fn run(
 
 /// The JSON, or why it is none. The last closing brace is the only sign that stdout arrived
 /// whole (exec output can be cut short without an error): a cut JSON does not parse.
-fn parse(stdout: &[u8]) -> Result<HealthStatus, String> {
+fn parse(stdout: &[u8]) -> Result<HealthStatus, StatusUnknown> {
     serde_json::from_slice(stdout).map_err(|error| {
         let text = String::from_utf8_lossy(stdout);
-        let start: String = text.trim().chars().take(200).collect();
-        format!("cilium-health printed no health status ({error}): {start:?}")
+        StatusUnknown::Unreadable {
+            error: error.to_string(),
+            start: text.trim().chars().take(200).collect(),
+        }
     })
+}
+
+/// Why an agent's health status is unknown; every result from it is then an error.
+#[derive(Debug, thiserror::Error)]
+enum StatusUnknown {
+    #[error(transparent)]
+    Exec(cluster::CommandFailed),
+    #[error("cilium-health printed no health status ({error}): {start:?}")]
+    Unreadable { error: String, start: String },
 }
 
 /// The agent a set of results comes from.
@@ -222,7 +235,7 @@ fn judge(
     source: &Source,
     peers: &[&str],
     tests: &[(&str, Target, Protocol)],
-    status: Result<HealthStatus, String>,
+    status: Result<HealthStatus, StatusUnknown>,
 ) -> Vec<ProbeReport> {
     let mut results = Vec::new();
     let nodes = match status {
@@ -417,7 +430,7 @@ mod tests {
     }
 
     /// Judges `fixture` as reported by the agent on kind-worker, for `peers` and every test.
-    fn judged(status: Result<HealthStatus, String>, peers: &[&str]) -> Vec<ProbeReport> {
+    fn judged(status: Result<HealthStatus, StatusUnknown>, peers: &[&str]) -> Vec<ProbeReport> {
         let cilium = install(EKS_ANYWHERE, &[("kind-worker", true)], "");
         let kubectl = Kubectl::default();
         let source = Source::new("cilium", &cilium.agent.pods[0], &kubectl);
@@ -584,11 +597,11 @@ mod tests {
         let whole = fixture("healthy-dual-stack");
         let cut = &whole[..whole.len() / 2];
         let status = parse(cut);
-        assert!(
-            status
-                .as_ref()
-                .is_err_and(|reason| reason.starts_with("cilium-health printed no health status"))
-        );
+        assert!(status.as_ref().is_err_and(|reason| {
+            reason
+                .to_string()
+                .starts_with("cilium-health printed no health status")
+        }));
         let results = judged(status, &NODES);
         assert_eq!(results.len(), 12);
         assert!(
@@ -597,7 +610,13 @@ mod tests {
                 .all(|result| result.verdict == Verdict::Error)
         );
         let failed_exec = judged(
-            Err("`cilium-health status -o json` failed: command terminated with non-zero exit code (exit code 1); stderr: Cannot get status: Get \"http://localhost/v1beta/status\": dial unix /var/run/cilium/health.sock: connect: no such file or directory".into()),
+            Err(StatusUnknown::Exec(cluster::CommandFailed {
+                ending: cluster::CommandEnding::Failed {
+                    command: "cilium-health status -o json".into(),
+                    status: "command terminated with non-zero exit code (exit code 1)".into(),
+                },
+                stderr: "Cannot get status: Get \"http://localhost/v1beta/status\": dial unix /var/run/cilium/health.sock: connect: no such file or directory".into(),
+            })),
             &["kind-worker"],
         );
         assert!(
