@@ -3,7 +3,7 @@
 # Sourced by `up` (after common.sh, build.sh, images.sh and addons.sh).
 # shellcheck shell=bash
 
-# How a node runs its agent safely (lib/node.sh prepares every node this way): the DaemonSet from
+# How a node runs its agent safely (lib/node.sh, isolate_node_for_cilium): the DaemonSet from
 # manifests/cilium runs as users run it, and each hostPath it names resolves in the node's own
 # mount namespace, where the node has a private bpffs at /sys/fs/bpf, read-only /proc/sys/{kernel,
 # vm,fs} (the agent's writes of kernel.unprivileged_bpf_disabled and kernel.timer_migration fail,

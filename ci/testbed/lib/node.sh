@@ -1,13 +1,13 @@
 # A node: containerd, kubelet, kube-proxy and its pod network (kube-router's firewall over ptp, or
 # a Cilium agent), all in the node's own network and mount namespaces, with the node's own cgroup
-# root, a private bpffs, read-only kernel tunables and private copies of the paths a kubelet
+# root (on a Cilium node also a private bpffs and read-only kernel tunables) and private copies of the paths a kubelet
 # writes to, so nothing of it lands on the host and a second node can sit beside it.
 # shellcheck shell=bash
 
 CNI_BIN="$TESTBED_STATE/cni-bin"
 # Paths node components write to that their flags can't move; bind-mounted per node.
 NODE_PRIVATE_DIRS="/var/lib/kubelet /var/log/pods /var/log/containers /var/lib/cni /etc/cni/net.d"
-# The kernel's tunables are the machine's, whatever netns reads them: read-only in every node.
+# The kernel's tunables are the machine's, whatever netns reads them: read-only in a Cilium node.
 NODE_READONLY_SYSCTLS="kernel vm fs"
 # Kernel tunables the kubelet insists on (it rewrites them otherwise); see prepare_node_mounts.
 KUBELET_TUNABLES="vm/overcommit_memory:1 kernel/panic:10 kernel/panic_on_oops:1"
