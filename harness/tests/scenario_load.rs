@@ -1063,11 +1063,40 @@ fn numbers_are_bounded() {
         "        expect: allowed\n",
         "        expect: allowed\n        port: 70000\n",
     );
+    // The port's own type names what it takes: the message is the hint.
     assert_errors(
         "port_range",
         &yaml,
-        &[(13, 15, "not a valid u16", "0 to 65535")],
+        &[(
+            13,
+            9,
+            "integer `70000`, expected a port number (1-65535) or `tunnel`",
+            "",
+        )],
     );
+}
+
+#[test]
+fn the_tunnel_port_is_for_udp_and_named_tunnel_in_tests() {
+    let yaml = BASE.replace(
+        "        expect: allowed\n",
+        "        expect: allowed\n        port: tunnel\n",
+    );
+    assert_errors(
+        "tunnel_http",
+        &yaml,
+        &[(
+            11,
+            19,
+            "`port: tunnel` is the cluster's UDP overlay port",
+            "protocol: udp",
+        )],
+    );
+    let yaml = yaml.replace("protocol: http", "protocol: udp");
+    let dir = fixture_dir("tunnel_udp", &[("s.yaml", &yaml)]);
+    let loaded = scenario::load_file(dir.join("s.yaml")).unwrap();
+    let cells = cnicheck::runner::cells::cells(&loaded.scenario);
+    assert_eq!(cells[0].name, "s::one::client->pod:server:udp/tunnel");
 }
 
 #[test]

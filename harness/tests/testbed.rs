@@ -206,6 +206,12 @@ fn a_policy_that_blocks_an_expected_connection_fails_clearly() {
         ],
     );
     let kept = KeptRun::of(&report);
+    // kube-router rejects what its policies deny; Cilium drops it.
+    let denied = match testbed_cni() {
+        TestbedCni::KubeRouter => "refused",
+        TestbedCni::Cilium => "timeout",
+    };
+    let observed = format!("observed:  {denied}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(100), "probe failures exit 100");
     let probes = &report.scenarios[0].probes;
@@ -223,7 +229,7 @@ fn a_policy_that_blocks_an_expected_connection_fails_clearly() {
         "  !  !\n",
         // A block per wrong cell.
         "expected:  allowed",
-        "observed:  refused",
+        observed.as_str(),
         "client-0",
         "server-0",
         "kubectl --kubeconfig",
@@ -238,7 +244,7 @@ fn a_policy_that_blocks_an_expected_connection_fails_clearly() {
     // the run observed.
     let answer = paste(&probes[0].reproduce, &["KUBECONFIG"]);
     assert!(
-        answer.contains(r#""outcome":"refused""#),
+        answer.contains(&format!(r#""outcome":"{denied}""#)),
         "the run observed {}, the reproduce command: {answer}",
         probes[0].observed
     );
@@ -294,6 +300,9 @@ impl Drop for KeptRun {
 #[test]
 #[ignore = "needs the testbed: run through ci/test"]
 fn cilium_scenarios_skip_with_a_reason_and_their_policies_pass_dry_run() {
+    if !on_testbed(TestbedCni::KubeRouter, "cilium scenarios without Cilium") {
+        return;
+    }
     let dir = workdir("cilium-skip");
     let (output, report) = run(&dir, &["--group", "cilium-policy"]);
     assert_eq!(output.status.code(), Some(4), "nothing ran: exit 4");
@@ -570,6 +579,42 @@ fn an_interrupted_run_cleans_up_after_itself() {
     );
 }
 
+/// The CNI the testbed runs (`ci/testbed/up --cni`): what a test observes of the CNI's own
+/// behaviour (how a denied connection ends, the tunnel port, Cilium's checks) depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TestbedCni {
+    KubeRouter,
+    Cilium,
+}
+
+fn testbed_cni() -> TestbedCni {
+    let state = "/var/lib/cnicheck-testbed/cni";
+    match std::fs::read_to_string(state).as_deref().map(str::trim) {
+        Ok("cilium") => TestbedCni::Cilium,
+        Ok("kube-router") => TestbedCni::KubeRouter,
+        other => panic!("{state} names no testbed CNI ({other:?}): is the testbed up?"),
+    }
+}
+
+/// The overlay port the node-port suite checks on this testbed: Cilium's VXLAN (its
+/// `cilium-config`), or, without Cilium, GENEVE, the default.
+fn tunnel_path() -> &'static str {
+    match testbed_cni() {
+        TestbedCni::Cilium => "udp/8472",
+        TestbedCni::KubeRouter => "udp/6081",
+    }
+}
+
+/// Whether the testbed that is up runs `cni`, which `test` needs; says so when it does not.
+/// `ci/test` brings up the Cilium testbed; the kube-router one (`ci/testbed/up`) runs the rest.
+fn on_testbed(cni: TestbedCni, test: &str) -> bool {
+    let up = testbed_cni();
+    if up != cni {
+        eprintln!("{test}: not run here: it needs the {cni:?} testbed, and the {up:?} one is up");
+    }
+    up == cni
+}
+
 /// The testbed's node N: its name and address (ci/testbed/lib/common.sh).
 fn testbed_node(n: u32) -> (String, String) {
     (format!("testbed-node{n}"), format!("10.201.0.{}", 10 + n))
@@ -636,7 +681,7 @@ fn node_ports_pass_between_every_ordered_pair_of_nodes() {
     paths.sort();
     let (node1, node2) = (testbed_node(1).0, testbed_node(2).0);
     let mut expected = Vec::new();
-    for path in ["icmp", "tcp/4240", "udp/6081"] {
+    for path in ["icmp", "tcp/4240", tunnel_path()] {
         expected.push((path.to_string(), node1.clone(), node2.clone()));
         expected.push((path.to_string(), node2.clone(), node1.clone()));
     }
@@ -657,7 +702,7 @@ fn node_ports_pass_between_every_ordered_pair_of_nodes() {
 #[ignore = "needs the testbed: run through ci/test"]
 fn a_blocked_node_port_is_reported_exactly_in_its_direction() {
     let firewall = Firewall;
-    let cases = ["udp/6081", "tcp/4240", "icmp"]
+    let cases = [tunnel_path(), "tcp/4240", "icmp"]
         .into_iter()
         .flat_map(|what| [(what, 1, 2), (what, 2, 1)]);
     for (what, from, to) in cases {
@@ -736,6 +781,9 @@ fn a_blocked_node_port_is_reported_exactly_in_its_direction() {
 #[test]
 #[ignore = "needs the testbed: run through ci/test"]
 fn the_cilium_group_skips_without_cilium_but_an_expected_image_fails() {
+    if !on_testbed(TestbedCni::KubeRouter, "the cilium group without Cilium") {
+        return;
+    }
     // The testbed runs no Cilium: the check does not apply, and says why.
     let dir = workdir("cilium-absent");
     let (output, report) = run(&dir, &["--group", "cilium"]);
@@ -993,6 +1041,295 @@ fn a_cilium_look_alike_is_inspected_and_its_missing_cilium_health_is_an_error() 
             .as_deref()
             .unwrap()
             .ends_with("another tag: expected other, runs dev"),
+        "{failed:#?}"
+    );
+}
+
+/// The images `ci/testbed/up --cni cilium` builds and runs (lib/cilium.sh).
+const TESTBED_CILIUM_IMAGE: &str = "localhost/cnicheck-testbed/cilium:v1.17.6";
+const TESTBED_OPERATOR_IMAGE: &str = "localhost/cnicheck-testbed/operator-generic:v1.17.6";
+
+#[test]
+#[ignore = "needs the testbed: run through ci/test"]
+fn real_cilium_passes_its_checks_and_another_image_fails_on_every_agent() {
+    if !on_testbed(TestbedCni::Cilium, "the cilium group on real agents") {
+        return;
+    }
+    let dir = workdir("cilium-real");
+    let (output, report) = run(
+        &dir,
+        &[
+            "--group",
+            "cilium",
+            "--expect-cilium-image",
+            TESTBED_CILIUM_IMAGE,
+            "--expect-cilium-operator-image",
+            TESTBED_OPERATOR_IMAGE,
+        ],
+    );
+    let cilium = report.cluster.cilium.as_ref().expect("Cilium found");
+    assert_eq!(cilium.namespace, "kube-system");
+    assert_eq!((cilium.agent.desired, cilium.agent.ready), (2, 2));
+    assert_eq!(cilium.agent.versions, ["v1.17.6"]);
+    let results = &report.scenarios[0].probes;
+    assert!(
+        results.iter().all(|result| result.verdict == Verdict::Pass),
+        "{results:#?}"
+    );
+    assert_eq!(output.status.code(), Some(0));
+    let (node1, node2) = (testbed_node(1).0, testbed_node(2).0);
+    for kind in [
+        "node->node:icmp",
+        "node->node:http/4240",
+        "node->endpoint:icmp",
+        "node->endpoint:http/4240",
+    ] {
+        for (from, to) in [(&node1, &node2), (&node2, &node1)] {
+            let name = format!("cilium::health::{kind} [{from} -> {to}");
+            assert!(
+                results.iter().any(|result| result.name.starts_with(&name)),
+                "no {name}: {:#?}",
+                results
+                    .iter()
+                    .map(|result| &result.name)
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
+    let images = results
+        .iter()
+        .filter(|result| result.name.starts_with("cilium::agent::image ["))
+        .count();
+    assert_eq!(images, 2, "the image is checked on every agent pod");
+
+    // Another tag than the one running fails, on every agent pod.
+    let dir = workdir("cilium-real-mismatch");
+    let (output, report) = run(
+        &dir,
+        &[
+            "--group",
+            "cilium",
+            "--skip",
+            "cilium::health",
+            "--expect-cilium-image",
+            "localhost/cnicheck-testbed/cilium:v1.17.5",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(100));
+    let failed: Vec<_> = report.scenarios[0]
+        .probes
+        .iter()
+        .filter(|result| result.verdict == Verdict::Fail)
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:#?}");
+    for result in failed {
+        assert!(
+            result
+                .message
+                .as_deref()
+                .unwrap_or_default()
+                .ends_with("another tag: expected v1.17.5, runs v1.17.6"),
+            "{result:#?}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs the testbed: run through ci/test"]
+fn cilium_policies_are_enforced_by_real_agents_and_l7_is_skipped_without_envoy() {
+    if !on_testbed(TestbedCni::Cilium, "Cilium policies on real agents") {
+        return;
+    }
+    let dir = workdir("cilium-policy-real");
+    let (output, report) = run(&dir, &["--group", "cilium-policy"]);
+    assert_eq!(output.status.code(), Some(0), "{:?}", report.tally());
+    assert_eq!(report.scenarios.len(), 6);
+    for scenario in &report.scenarios {
+        if scenario.name == "cilium-l7-http" {
+            let reason = scenario.skipped.as_deref().unwrap_or_default();
+            assert!(
+                reason.starts_with("needs Cilium's L7 proxy (Envoy) to enforce L7 policies: ")
+                    && reason.contains("has no cilium-envoy"),
+                "{reason}"
+            );
+            continue;
+        }
+        assert!(
+            scenario.skipped.is_none() && !scenario.probes.is_empty(),
+            "{} did not run: {:?}",
+            scenario.name,
+            scenario.skipped
+        );
+        for probe in &scenario.probes {
+            assert_eq!(probe.verdict, Verdict::Pass, "{probe:#?}");
+        }
+    }
+    let denied = report
+        .scenarios
+        .iter()
+        .flat_map(|scenario| &scenario.probes)
+        .filter(|probe| probe.expected_reach == cnicheck::report::model::Reach::Blocked)
+        .count();
+    assert!(
+        denied > 5,
+        "the policies deny something: {denied} blocked cells"
+    );
+}
+
+/// Runs `cilium-dbg ARGS` in the Cilium agent of node N, and returns its output.
+fn in_cilium_agent(node: u32, args: &[&str]) -> String {
+    let (name, _) = testbed_node(node);
+    let pod = block_on(async {
+        let client = cluster::connect(None, None, cluster::DEFAULT_API_TIMEOUT)
+            .await
+            .unwrap()
+            .client;
+        Api::<Pod>::namespaced(client, "kube-system")
+            .list(
+                &ListParams::default()
+                    .labels("k8s-app=cilium")
+                    .fields(&format!("spec.nodeName={name}")),
+            )
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no Cilium agent on {name}"))
+            .name_any()
+    });
+    let output = Command::new("kubectl")
+        .env("PATH", testbed_path())
+        .args([
+            "-n",
+            "kube-system",
+            "exec",
+            &pod,
+            "-c",
+            "cilium-agent",
+            "--",
+        ])
+        .arg("cilium-dbg")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "cilium-dbg {args:?} on {name}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Policy enforcement switched off in one agent, until dropped.
+struct EnforcementOff(u32);
+
+impl EnforcementOff {
+    fn on_node(node: u32) -> Self {
+        in_cilium_agent(node, &["config", "PolicyEnforcement=never"]);
+        EnforcementOff(node)
+    }
+}
+
+impl Drop for EnforcementOff {
+    fn drop(&mut self) {
+        in_cilium_agent(self.0, &["config", "PolicyEnforcement=default"]);
+    }
+}
+
+#[test]
+#[ignore = "needs the testbed: run through ci/test"]
+fn a_cilium_policy_that_one_agent_does_not_enforce_fails_there_and_only_there() {
+    if !on_testbed(TestbedCni::Cilium, "unenforced Cilium policy") {
+        return;
+    }
+    let dir = workdir("cilium-unenforced");
+    std::fs::write(
+        dir.join("deny.yaml"),
+        "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: only-friend}\n\
+         spec:\n  endpointSelector: {matchLabels: {cnicheck.io/workload: server}}\n  ingress:\n\
+         \x20   - fromEndpoints: [{matchLabels: {cnicheck.io/workload: friend}}]\n",
+    )
+    .unwrap();
+    let scenario = write_scenario(
+        &dir,
+        "unenforced.yaml",
+        "name: unenforced\nrequires: {cilium: true}\nworkloads:\n  - name: client\n  - name: friend\n\
+         \x20 - name: server\n    placement: every-node\nphases:\n  - name: only-friend\n\
+         \x20   apply: [deny.yaml]\n    probes:\n      - from: [client, friend]\n        to: pod:server\n\
+         \x20       protocol: tcp\n        expect: denied\n        except: {\"friend -> pod:server\": allowed}\n",
+    );
+    let enforcement_off = EnforcementOff::on_node(2);
+    let (output, report) = run(
+        &dir,
+        &["-f", &scenario, "--propagation-timeout", "15", "--keep"],
+    );
+    drop(enforcement_off);
+    let kept = KeptRun::of(&report);
+    let node_of_server = |target: &str| -> String {
+        let pod = target
+            .rsplit_once('(')
+            .and_then(|(_, rest)| rest.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("no pod in {target}"))
+            .to_string();
+        block_on(async {
+            let client = cluster::connect(None, None, cluster::DEFAULT_API_TIMEOUT)
+                .await
+                .unwrap()
+                .client;
+            Api::<Pod>::all(client)
+                .list(&ListParams::default().labels(&format!("{}=server", labels::WORKLOAD)))
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .find(|candidate| candidate.name_any() == pod)
+                .and_then(|found| found.spec?.node_name)
+                .unwrap_or_else(|| panic!("server pod {pod} not found"))
+        })
+    };
+    let probes = &report.scenarios[0].probes;
+    let verdicts: Vec<(String, String, Verdict)> = probes
+        .iter()
+        .map(|probe| {
+            let workload = if probe.from.contains("friend") {
+                "friend"
+            } else {
+                "client"
+            };
+            (
+                workload.to_string(),
+                node_of_server(&probe.target_address),
+                probe.verdict,
+            )
+        })
+        .collect();
+    drop(kept);
+    let (node1, node2) = (testbed_node(1).0, testbed_node(2).0);
+    let mut expected = vec![
+        ("client".to_string(), node1.clone(), Verdict::Pass),
+        ("client".to_string(), node2.clone(), Verdict::Fail),
+        ("friend".to_string(), node1, Verdict::Pass),
+        ("friend".to_string(), node2, Verdict::Pass),
+    ];
+    let mut verdicts_sorted = verdicts.clone();
+    verdicts_sorted.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    expected.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    assert_eq!(
+        verdicts_sorted, expected,
+        "the denied cell fails where enforcement is off, and only there: {probes:#?}"
+    );
+    assert_eq!(output.status.code(), Some(100));
+    let failed = probes
+        .iter()
+        .find(|probe| probe.verdict == Verdict::Fail)
+        .unwrap();
+    assert!(
+        failed
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("denied"),
         "{failed:#?}"
     );
 }

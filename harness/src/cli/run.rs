@@ -11,7 +11,7 @@ use cnicheck::image::ImageRef;
 use cnicheck::multus::{IpRange, MultusError, NadOptions, Plugin};
 use cnicheck::report::console::{Console, ConsoleReporter};
 use cnicheck::report::{self, model::RunReport, model::Verdict};
-use cnicheck::runner::{self, ExternalTarget, RunOptions, Selection};
+use cnicheck::runner::{self, ExternalTarget, RunOptions, Selection, TunnelOverride};
 use cnicheck::scenario::model::BuiltinCheck;
 use cnicheck::scenario::{self, LoadedScenario};
 use libtest_mimic::{Failed, Trial};
@@ -99,6 +99,11 @@ pub struct RunArgs {
     /// public.ecr.aws/eks/cilium/operator-generic:v1.17.6-0.
     #[arg(long, value_name = "IMAGE")]
     pub expect_cilium_operator_image: Option<ImageRef>,
+    /// The UDP port of the overlay between nodes, which `port: tunnel` probes (the node-port
+    /// suite), or `none` where there is no overlay; default: Cilium's own (`cilium-config`:
+    /// VXLAN 8472, GENEVE 6081, none with native routing), GENEVE 6081 before Cilium is installed
+    #[arg(long, value_name = "PORT|none")]
+    pub tunnel_port: Option<TunnelOverride>,
     /// CNI plugin of the NetworkAttachmentDefinition cnicheck creates for scenarios with a
     /// `multus-network` (the `multus` suite).
     #[arg(long, value_enum, default_value = "macvlan", help_heading = "Multus")]
@@ -339,6 +344,7 @@ async fn run_on_cluster(
             .test_threads
             .map_or(selections.len().max(1), usize::from),
         checks: check_options(args),
+        tunnel_port: args.tunnel_port,
         multus,
         kubectl: Kubectl::new(args.kubeconfig.as_deref(), args.context.as_deref()),
     };

@@ -2,13 +2,14 @@
 //! `cilium-health status` asked inside each agent. Read only: cnicheck never changes Cilium's
 //! objects, and the command it runs in the agents only reads.
 
+use super::cilium_config::{self, CONFIG_MAP, L7Proxy, Routing, RoutingProblem};
 use super::exec::{self, PodRef};
 use super::wait::{PodProblem, readiness_problem};
 use super::{ApiContext, ClusterError};
 use crate::image::ImageRef;
 use crate::report::model::{CiliumInfo, ComponentInfo};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Api, ListParams};
 use kube::core::Selector;
@@ -31,6 +32,10 @@ pub struct CiliumInstall {
     pub agent: Component,
     /// None when Cilium's namespace has no operator Deployment.
     pub operator: Option<Component>,
+    /// How the agents carry pod traffic between nodes, from `cilium-config`.
+    pub routing: Result<Routing, RoutingProblem>,
+    /// Where the L7 proxy runs, from `cilium-config`; None without it.
+    pub l7_proxy: Option<L7Proxy>,
 }
 
 /// The agent DaemonSet or the operator Deployment, and its pods.
@@ -156,9 +161,27 @@ pub async fn find_cilium(client: &Client) -> Result<Option<CiliumInstall>, Clust
         }
         None => Vec::new(),
     };
+    let config = Api::<ConfigMap>::namespaced(client.clone(), &namespace)
+        .get_opt(CONFIG_MAP)
+        .await
+        .doing(|| format!("reading ConfigMap {namespace}/{CONFIG_MAP}"))?;
+    let (routing, l7_proxy) = match config.map(|config| config.data.unwrap_or_default()) {
+        Some(data) => (
+            cilium_config::routing(&namespace, &data),
+            Some(cilium_config::l7_proxy(&data)),
+        ),
+        None => (
+            Err(RoutingProblem::NoConfigMap {
+                namespace: namespace.clone(),
+            }),
+            None,
+        ),
+    };
     Ok(Some(CiliumInstall {
         agent: agent_component(&daemonset, &agent_pods),
         operator: deployment.map(|deployment| operator_component(&deployment, &operator_pods)),
+        routing,
+        l7_proxy,
         namespace,
     }))
 }
@@ -294,6 +317,87 @@ pub async fn health_status(
         deadline,
     )
     .await
+}
+
+/// The DaemonSet the chart runs Envoy in when `external-envoy-proxy` is on.
+pub const ENVOY_DAEMONSET: &str = "cilium-envoy";
+
+/// Why L7 policies cannot be enforced here.
+#[derive(Debug, thiserror::Error)]
+pub enum NoL7Proxy {
+    #[error("enable-l7-proxy is false in {namespace}/{CONFIG_MAP}")]
+    Disabled { namespace: String },
+    #[error("there is no {namespace}/{CONFIG_MAP} to tell where Envoy runs")]
+    NoConfig { namespace: String },
+    #[error(
+        "{namespace}/{CONFIG_MAP} runs Envoy in the DaemonSet {ENVOY_DAEMONSET} \
+         (external-envoy-proxy), which {problem}"
+    )]
+    NoEnvoyDaemonSet { namespace: String, problem: String },
+    #[error(
+        "the agents start Envoy from their own image (external-envoy-proxy is not set), but \
+         {pod} has no cilium-envoy ({cause})"
+    )]
+    NoEnvoyInAgent { pod: String, cause: String },
+    #[error("no agent pod is ready to ask whether it has Envoy")]
+    NoReadyAgent,
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+}
+
+/// Whether Cilium can enforce L7 policies: its proxy is on and Envoy is there to run it, by
+/// the DaemonSet's readiness or, when the agents embed it, by running `cilium-envoy --version`
+/// in one ready agent.
+pub async fn l7_proxy_available(
+    client: &Client,
+    cilium: &CiliumInstall,
+    deadline: Duration,
+) -> Result<(), NoL7Proxy> {
+    let namespace = cilium.namespace.clone();
+    match cilium.l7_proxy {
+        None => Err(NoL7Proxy::NoConfig { namespace }),
+        Some(L7Proxy::Disabled) => Err(NoL7Proxy::Disabled { namespace }),
+        Some(L7Proxy::External) => {
+            let daemonset = Api::<DaemonSet>::namespaced(client.clone(), &namespace)
+                .get_opt(ENVOY_DAEMONSET)
+                .await
+                .doing(|| format!("reading DaemonSet {namespace}/{ENVOY_DAEMONSET}"))?;
+            let status = daemonset
+                .as_ref()
+                .and_then(|daemonset| daemonset.status.as_ref());
+            let problem = match status {
+                None if daemonset.is_none() => "does not exist".to_owned(),
+                None => "has no status yet".to_owned(),
+                Some(status) if status.number_ready < status.desired_number_scheduled => format!(
+                    "has {} of {} pods ready",
+                    status.number_ready, status.desired_number_scheduled
+                ),
+                Some(_) => return Ok(()),
+            };
+            Err(NoL7Proxy::NoEnvoyDaemonSet { namespace, problem })
+        }
+        Some(L7Proxy::Embedded) => {
+            let agent = cilium
+                .agent
+                .pods
+                .iter()
+                .find(|pod| pod.problem.is_none())
+                .ok_or(NoL7Proxy::NoReadyAgent)?;
+            exec::run_command(
+                client,
+                &agent.pod,
+                AGENT_CONTAINER,
+                &["cilium-envoy", "--version"],
+                deadline,
+            )
+            .await
+            .map(drop)
+            .map_err(|cause| NoL7Proxy::NoEnvoyInAgent {
+                pod: agent.describe(),
+                cause: cause.to_string(),
+            })
+        }
+    }
 }
 
 #[cfg(test)]
@@ -445,6 +549,11 @@ pub(crate) mod tests {
             namespace: "kube-system".into(),
             agent: agent_component(&daemonset, &agents),
             operator: Some(operator_component(&deployment, &operators)),
+            routing: Ok(Routing::Tunnel {
+                protocol: super::cilium_config::TunnelProtocol::Vxlan,
+                port: 8472,
+            }),
+            l7_proxy: Some(L7Proxy::Embedded),
         }
     }
 
@@ -513,6 +622,8 @@ pub(crate) mod tests {
             namespace: "kube-system".into(),
             agent,
             operator: Some(operator),
+            routing: Ok(Routing::Native),
+            l7_proxy: None,
         };
         let info = install.info();
         assert_eq!(info.agent.readiness(), "2/3 ready");

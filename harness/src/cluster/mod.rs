@@ -7,6 +7,7 @@
 
 mod apply;
 mod cilium;
+mod cilium_config;
 mod client;
 mod deadline;
 mod diagnostics;
@@ -29,9 +30,11 @@ pub use apply::{
 pub(crate) use cilium::tests as cilium_fixtures;
 pub use cilium::{
     AGENT_CONTAINER as CILIUM_AGENT_CONTAINER, AGENT_DAEMONSET as CILIUM_AGENT_DAEMONSET,
-    CiliumInstall, Component, ComponentPod, OPERATOR_DEPLOYMENT as CILIUM_OPERATOR_DEPLOYMENT,
-    find_cilium, health_status as cilium_health_status,
+    CiliumInstall, Component, ComponentPod, NoL7Proxy,
+    OPERATOR_DEPLOYMENT as CILIUM_OPERATOR_DEPLOYMENT, find_cilium,
+    health_status as cilium_health_status, l7_proxy_available,
 };
+pub use cilium_config::{L7Proxy, Routing, RoutingProblem, TunnelProtocol};
 pub use client::{Cluster, DEFAULT_API_TIMEOUT, KubeconfigNotFound, connect};
 pub use deadline::RequestTimedOut;
 pub use diagnostics::{DiagnosticsSummary, dump_namespace};

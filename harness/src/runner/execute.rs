@@ -256,13 +256,15 @@ fn explain(probe: &PlannedProbe, judgement: &Judgement) -> String {
         Some(port) => format!("{}/{port}", probe.protocol.name()),
         None => probe.protocol.name().to_string(),
     };
-    let purpose = match (probe.protocol, probe.port) {
-        (Protocol::Udp, Some(6081)) => {
-            " (Cilium's GENEVE overlay: every cross-node pod packet depends on it)"
+    let purpose = match (&probe.overlay, probe.protocol, probe.port) {
+        (Some(overlay), _, _) => {
+            format!(" ({overlay}: every cross-node pod packet depends on it)")
         }
-        (Protocol::Tcp | Protocol::Http, Some(4240)) => " (Cilium's node health checks)",
-        (Protocol::Icmp, _) => " (Cilium's node health pings)",
-        _ => "",
+        (None, Protocol::Tcp | Protocol::Http, Some(4240)) => {
+            " (Cilium's node health checks)".into()
+        }
+        (None, Protocol::Icmp, _) => " (Cilium's node health pings)".into(),
+        _ => String::new(),
     };
     format!(
         "{explanation}. {path} from node {from} to node {to} is blocked{purpose}: most likely a \
@@ -386,6 +388,7 @@ mod tests {
             },
             receiver: None,
             between_nodes: None,
+            overlay: None,
         }
     }
 

@@ -12,8 +12,10 @@ mod execute;
 mod plan;
 mod preflight;
 mod scenario_run;
+mod tunnel;
 
 pub use plan::{DEFAULT_PROBE_TIMEOUT_SECS, ExternalTarget};
+pub use tunnel::TunnelOverride;
 
 use crate::checks::CheckOptions;
 use crate::cluster::{
@@ -61,6 +63,8 @@ pub struct RunOptions {
     pub parallel: usize,
     /// What built-in checks expect (e.g. Cilium's images).
     pub checks: CheckOptions,
+    /// `--tunnel-port`: the overlay port `port: tunnel` probes, instead of the cluster's own.
+    pub tunnel_port: Option<TunnelOverride>,
     /// The NetworkAttachmentDefinition of scenarios with a `multus-network`.
     pub multus: NadOptions,
     /// How reproduce commands reach the cluster.
@@ -76,6 +80,8 @@ pub struct SuiteContext {
     pub cni: CniInfo,
     /// Cilium as found at the start of the run, if the cluster runs it.
     pub cilium: Option<CiliumInstall>,
+    /// What `port: tunnel` probes.
+    pub tunnel: tunnel::Tunnel,
     events: Arc<dyn EventSink>,
 }
 
@@ -160,6 +166,7 @@ pub async fn run(
     }
     let parallel = options.parallel.max(1);
     let context = SuiteContext {
+        tunnel: tunnel::resolve(options.tunnel_port, cilium.as_ref()),
         client,
         run,
         options,

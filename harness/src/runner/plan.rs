@@ -3,10 +3,11 @@
 
 use super::cells::Cell;
 use super::deploy::{DeployedPod, Deployment, NetworkRangeError};
+use super::tunnel::Tunnel;
 use crate::cluster::PodRef;
 use crate::judge::{AddressExpectation, RecordedAttachment};
 use crate::probe::{ProbeAction, ProbeRequest};
-use crate::scenario::model::{Expectation, Phase, ProbeSet, Protocol, Target, WorkloadRef};
+use crate::scenario::model::{Expectation, Phase, Port, ProbeSet, Protocol, Target, WorkloadRef};
 use reqwest::Url;
 
 /// Probe timeout when a probe set gives none: long enough for a healthy cluster under load,
@@ -38,6 +39,8 @@ pub struct PlannedProbe {
     pub receiver: Option<Receiver>,
     /// Source and destination nodes, when the destination is a node (node-port checks).
     pub between_nodes: Option<(String, String)>,
+    /// Whose overlay the port is, when it is the cluster's tunnel port.
+    pub overlay: Option<String>,
 }
 
 /// The destination pod's half of a probe whose delivery only the destination can confirm.
@@ -67,7 +70,8 @@ impl PlannedProbe {
     }
 }
 
-/// A probe that could not even be planned (a target without an address); reported as an error.
+/// A cell that was not planned: an error (a target without an address), or skipped (a tunnel
+/// port on a cluster without an overlay); see [`PlanError::skips`].
 #[derive(Debug, Clone)]
 pub struct Unplannable {
     pub cell: usize,
@@ -106,6 +110,17 @@ pub enum PlanError {
          (needs more replicas or nodes)"
     )]
     OnlyItself(String),
+    #[error("{0}")]
+    NoTunnel(String),
+    #[error("the tunnel port is unknown: {0}")]
+    UnknownTunnel(String),
+}
+
+impl PlanError {
+    /// Whether the cell is skipped rather than an error: nothing is there to probe by design.
+    pub fn skips(&self) -> bool {
+        matches!(self, PlanError::NoTunnel(_))
+    }
 }
 
 /// One resolved destination of a target.
@@ -128,6 +143,7 @@ pub fn plan_phase(
     selected: &[usize],
     deployment: &Deployment,
     external: Option<&ExternalTarget>,
+    tunnel: &Tunnel,
 ) -> (Vec<PlannedProbe>, Vec<Unplannable>) {
     let mut planned = Vec::new();
     let mut unplannable = Vec::new();
@@ -174,13 +190,32 @@ pub fn plan_phase(
                         },
                         receiver: None,
                         between_nodes: None,
+                        overlay: None,
                     }),
                     Err(reason) => unplannable.push(fail(reason)),
                 }
             }
             continue;
         }
-        let destinations = match destinations(&cell.to, set, deployment, external) {
+        let port = match (set.port, tunnel) {
+            (Some(Port::Tunnel), Tunnel::Udp { port, overlay }) => {
+                Ok((Some(*port), Some(overlay.clone())))
+            }
+            (Some(Port::Tunnel), Tunnel::Absent { reason }) => {
+                Err(PlanError::NoTunnel(reason.clone()))
+            }
+            (Some(Port::Tunnel), Tunnel::Unknown { problem }) => {
+                Err(PlanError::UnknownTunnel(problem.clone()))
+            }
+            _ => Ok((set.destination_port(), None)),
+        };
+        let destinations = port.and_then(|(port, overlay)| {
+            Ok((
+                destinations(&cell.to, set, port, deployment, external)?,
+                overlay,
+            ))
+        });
+        let (destinations, overlay) = match destinations {
             Ok(destinations) => destinations,
             Err(reason) => {
                 unplannable.push(fail(reason));
@@ -244,6 +279,7 @@ pub fn plan_phase(
                         .node
                         .clone()
                         .map(|node| (source.node.clone(), node)),
+                    overlay: overlay.clone(),
                 });
             }
         }
@@ -254,13 +290,14 @@ pub fn plan_phase(
     (planned, unplannable)
 }
 
+/// Where the cell to `to` goes, at `port` (the probe set's, with the tunnel resolved).
 fn destinations(
     to: &str,
     set: &ProbeSet,
+    port: Option<u16>,
     deployment: &Deployment,
     external: Option<&ExternalTarget>,
 ) -> Result<Vec<Destination>, PlanError> {
-    let port = set.destination_port();
     let target = Target::parse(to).ok_or_else(|| PlanError::UnknownTarget(to.to_owned()))?;
     let workload = |reference: WorkloadRef<'_>| {
         deployment
@@ -366,7 +403,7 @@ fn destinations(
                 .to_string();
             let port = match set.protocol.value {
                 Protocol::Http | Protocol::Https => url.port_or_known_default(),
-                _ => set.port,
+                _ => set.port.and_then(Port::number),
             };
             vec![Destination {
                 pod: None,

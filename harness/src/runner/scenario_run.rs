@@ -13,6 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 const DELETE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long `cilium-envoy --version` may take in an agent.
+const L7_PROXY_CHECK_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub async fn run_scenario(
     context: &SuiteContext,
@@ -125,6 +127,21 @@ async fn unmet_requirement(context: &SuiteContext, scenario: &Scenario) -> Optio
             checks::cilium::absence(&context.cni.name)
         ));
     }
+    if requires.cilium_l7_proxy {
+        let Some(cilium) = &context.cilium else {
+            return Some(format!(
+                "needs Cilium's L7 proxy: {}",
+                checks::cilium::absence(&context.cni.name)
+            ));
+        };
+        if let Err(missing) =
+            cluster::l7_proxy_available(&context.client, cilium, L7_PROXY_CHECK_TIMEOUT).await
+        {
+            return Some(format!(
+                "needs Cilium's L7 proxy (Envoy) to enforce L7 policies: {missing}"
+            ));
+        }
+    }
     if !requires.crds.is_empty() {
         match cluster::missing_crds(&context.client, &requires.crds).await {
             Ok(missing) if !missing.is_empty() => {
@@ -207,6 +224,7 @@ async fn deploy_and_probe(
             &selection.selected,
             &deployment,
             options.external.as_ref(),
+            &context.tunnel,
         );
         let policy = if !phase.apply.is_empty() || !phase.delete.is_empty() {
             RetryPolicy::Settle {
@@ -265,6 +283,7 @@ fn unplannable_report(
     let cell = &cells[problem.cell];
     let set = &phase.probes[cell.probe_set];
     let expected = set.expectation_for(&cell.from, &cell.to);
+    let skipped = problem.reason.skips();
     ProbeReport {
         name: cell.name.clone(),
         cell: cell.name.clone(),
@@ -278,11 +297,19 @@ fn unplannable_report(
         observed: "not run".into(),
         expected_reach: crate::judge::expected_reach(expected),
         observed_reach: Reach::Unknown,
-        verdict: Verdict::Error,
+        verdict: if skipped {
+            Verdict::Skip
+        } else {
+            Verdict::Error
+        },
         attempts: 0,
         earlier_attempts: Vec::new(),
         duration_secs: 0.0,
-        message: Some(format!("could not plan this probe: {}", problem.reason)),
+        message: Some(if skipped {
+            format!("skipped: {}", problem.reason)
+        } else {
+            format!("could not plan this probe: {}", problem.reason)
+        }),
         reproduce: String::new(),
     }
 }

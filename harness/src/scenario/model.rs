@@ -95,6 +95,10 @@ pub struct Requirements {
     /// Needs Cilium's agent DaemonSet in the cluster.
     #[serde(default)]
     pub cilium: bool,
+    /// Needs Cilium's L7 proxy (Envoy), which L7 policies are enforced by: on in
+    /// `cilium-config`, and Envoy there to run it (the `cilium-envoy` DaemonSet, or in the agents).
+    #[serde(default)]
+    pub cilium_l7_proxy: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -208,9 +212,10 @@ pub struct ProbeSet {
     pub to: OneOrMany,
     #[schemars(with = "Protocol")]
     pub protocol: Spanned<Protocol>,
-    /// Destination port; defaults to the agent's port for the protocol.
+    /// Destination port; defaults to the agent's port for the protocol. `tunnel` (UDP only):
+    /// the cluster's overlay port, learnt at run time (see [`Port::Tunnel`]).
     #[serde(default)]
-    pub port: Option<u16>,
+    pub port: Option<Port>,
     /// Path for http/https probes.
     #[serde(default)]
     pub path: Option<String>,
@@ -230,15 +235,21 @@ pub struct ProbeSet {
 }
 
 impl ProbeSet {
-    /// The port this probe set targets: its own, or the agent's port for its protocol.
+    /// The port this probe set targets, when the file alone decides it: its own number, or the
+    /// agent's port for its protocol. None for protocols without ports and for `port: tunnel`,
+    /// which only the run can resolve.
     pub fn destination_port(&self) -> Option<u16> {
-        self.port.or(match self.protocol.value {
-            Protocol::Tcp => Some(ports::TCP_ECHO),
-            Protocol::Http => Some(ports::HTTP),
-            Protocol::Https => Some(443),
-            Protocol::Udp => Some(ports::UDP_ECHO),
-            Protocol::Icmp | Protocol::Dns | Protocol::Address => None,
-        })
+        match self.port {
+            Some(Port::Number(port)) => Some(port),
+            Some(Port::Tunnel) => None,
+            None => match self.protocol.value {
+                Protocol::Tcp => Some(ports::TCP_ECHO),
+                Protocol::Http => Some(ports::HTTP),
+                Protocol::Https => Some(443),
+                Protocol::Udp => Some(ports::UDP_ECHO),
+                Protocol::Icmp | Protocol::Dns | Protocol::Address => None,
+            },
+        }
     }
 
     /// The last part of the test name of the cell to `to`: the probe set's name, or
@@ -249,8 +260,11 @@ impl ProbeSet {
             return name.clone();
         }
         let protocol = self.protocol.value.name();
+        if self.port == Some(Port::Tunnel) {
+            return format!("{protocol}/tunnel");
+        }
         let port = if to == "external" {
-            self.port
+            self.port.and_then(Port::number)
         } else {
             self.destination_port()
         };
@@ -470,6 +484,84 @@ impl JsonSchema for OneOrMany {
             "anyOf": [
                 { "type": "string" },
                 { "type": "array", "items": { "type": "string" } }
+            ]
+        })
+    }
+}
+
+/// A probe set's `port`: a number, or `tunnel`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Port {
+    Number(u16),
+    /// The UDP port of the cluster's overlay between nodes, which differs per cluster: VXLAN
+    /// 8472 or GENEVE 6081 as Cilium's `cilium-config` says, none with native routing.
+    /// Written `tunnel` so one node-port suite fits every cluster.
+    Tunnel,
+}
+
+impl Port {
+    pub fn number(self) -> Option<u16> {
+        match self {
+            Port::Number(port) => Some(port),
+            Port::Tunnel => None,
+        }
+    }
+}
+
+impl fmt::Display for Port {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Port::Number(port) => write!(f, "{port}"),
+            Port::Tunnel => f.write_str("tunnel"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Port {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+
+        impl de::Visitor<'_> for Visitor {
+            type Value = Port;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a port number (1-65535) or `tunnel` (the cluster's overlay port)")
+            }
+
+            fn visit_u64<E: de::Error>(self, port: u64) -> Result<Port, E> {
+                u16::try_from(port)
+                    .map(Port::Number)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Unsigned(port), &self))
+            }
+
+            fn visit_i64<E: de::Error>(self, port: i64) -> Result<Port, E> {
+                u64::try_from(port)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(port), &self))
+                    .and_then(|port| self.visit_u64(port))
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Port, E> {
+                match text {
+                    "tunnel" => Ok(Port::Tunnel),
+                    _ => Err(E::invalid_value(de::Unexpected::Str(text), &self)),
+                }
+            }
+        }
+
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl JsonSchema for Port {
+    fn schema_name() -> Cow<'static, str> {
+        "Port".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "anyOf": [
+                { "type": "integer", "minimum": 1, "maximum": 65535 },
+                { "const": "tunnel" }
             ]
         })
     }

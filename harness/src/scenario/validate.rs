@@ -8,8 +8,8 @@ use super::limits::{
 };
 use super::manifest::{self, ManifestContext};
 use super::model::{
-    Expectation, OneOrMany, Phase, Placement, ProbeSet, Protocol, Scenario, ServiceKind, Target,
-    Workload, WorkloadRef, split_cell,
+    Expectation, OneOrMany, Phase, Placement, Port, ProbeSet, Protocol, Scenario, ServiceKind,
+    Target, Workload, WorkloadRef, split_cell,
 };
 use super::names::{self, NameError};
 use super::size::{self, Size};
@@ -827,7 +827,7 @@ impl<'a> Checker<'a> {
             self.check_cell(cell, probes, &froms, &tos);
             self.check_expectation(expectation, protocol);
         }
-        if probes.port == Some(0) {
+        if probes.port == Some(Port::Number(0)) {
             let at = self.locate(
                 &[path, &[PathPart::Key("port")]].concat(),
                 probes.protocol.referenced,
@@ -875,6 +875,16 @@ impl<'a> Checker<'a> {
                 probes.protocol.referenced,
                 format!("an address check does not send, so it cannot be bound to `interface: {interface}`"),
                 format!("name the interface to check as the target: `to: interface:{interface}`"),
+            );
+        }
+        if probes.port == Some(Port::Tunnel) && protocol != Protocol::Udp {
+            self.report(
+                probes.protocol.referenced,
+                format!(
+                    "`port: tunnel` is the cluster's UDP overlay port, but this probe set uses protocol {}",
+                    protocol.name()
+                ),
+                "use `protocol: udp` with `port: tunnel`, or give a port number".to_owned(),
             );
         }
         if let Some(port) = probes.port
