@@ -124,12 +124,12 @@ CILIUM_IMAGE_ARCHIVES="cilium operator-generic hubble-relay"
 # Debian tools the agent runs by name: clang (it compiles its datapath at start: LLVM >= 18.1, so
 # Debian's clang-19) and bpftool (`bpftool -j feature probe`, fatal if missing); iptables and
 # ip6tables (the same nf_tables backend the nodes' kube-proxy uses: both are this machine's
-# /usr/sbin/iptables), ipset. llc is not run by 1.17 (clang --target=bpf emits the object) but is
+# /usr/sbin/iptables), ipset, and ip (iproute2: cilium-health routes its endpoint with it). llc is not run by 1.17 (clang --target=bpf emits the object) but is
 # in upstream's runtime image, so it is here too. Each comes with its shared libraries.
 CILIUM_HOST_TOOLS="/usr/lib/llvm-19/bin/clang /usr/lib/llvm-19/bin/llc /usr/sbin/bpftool
 /usr/sbin/iptables /usr/sbin/iptables-save /usr/sbin/iptables-restore
 /usr/sbin/ip6tables /usr/sbin/ip6tables-save /usr/sbin/ip6tables-restore
-/usr/lib/x86_64-linux-gnu/xtables /usr/sbin/ipset /bin/busybox /bin/bash"
+/usr/lib/x86_64-linux-gnu/xtables /usr/sbin/ipset /usr/bin/ip /bin/busybox /bin/bash"
 # The chart's hooks and init containers run upstream's scripts (/init-container.sh,
 # /install-plugin.sh, /cni-uninstall.sh: bash) and, in the agent's postStart, iptables-save | grep.
 # Busybox provides the plain tools they call.
@@ -182,7 +182,8 @@ build_cilium_images() {
   fi
   if ! cilium_image_fresh hubble-relay; then
     python3 "$HERE_LIB/mkimage.py" "$(cilium_image_archive hubble-relay)" "$HUBBLE_RELAY_IMAGE" \
-      --file "$b/hubble-relay:/usr/bin/hubble-relay" --user 65532:65532 \
+      --file "$b/hubble-relay:/usr/bin/hubble-relay" --user 65532:65532 --dir /tmp:1777 \
+      --env GOPS_CONFIG_DIR=/tmp \
       --entrypoint '["/usr/bin/hubble-relay"]' --cmd '["serve"]' || return 1
     cilium_image_done hubble-relay
   fi

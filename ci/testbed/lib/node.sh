@@ -79,15 +79,16 @@ prepare_node_mounts() {
 }
 
 # isolate_node_for_cilium N: what a Cilium agent needs of its node, kept inside the node's mount
-# namespace (NOT yet proven on a running agent: issue 12).
+# namespace.
 isolate_node_for_cilium() {
   local n=$1 d
   # BPF maps are pinned by fixed names: each node has its own, as each real node has.
   in_node "$n" mount -t bpf "testbed-node$n-bpf" /sys/fs/bpf
   # A bind of each onto itself, remounted read-only: writes fail (the Cilium agent tries
   # kernel.unprivileged_bpf_disabled=1, which no one can undo before a reboot, and ignores the error).
+  # Recursive, so the kubelet's tunables (prepare_node_mounts) stay bound, and writable, on top.
   for d in $NODE_READONLY_SYSCTLS; do
-    in_node "$n" mount --bind "/proc/sys/$d" "/proc/sys/$d"
+    in_node "$n" mount --rbind "/proc/sys/$d" "/proc/sys/$d"
     in_node "$n" mount -o remount,bind,ro "/proc/sys/$d"
   done
   mount_node_cgroup2 "$n"
