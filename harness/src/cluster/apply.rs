@@ -208,6 +208,7 @@ async fn prepare(
     prepared
         .labels_mut()
         .extend(labels::scenario_labels(context.run, context.scenario)?);
+    prepared.annotations_mut().extend(context.run.annotations());
     substitute_variables(&mut prepared.data, context.external_host).map_err(invalid)?;
     if resource.group == CILIUM_GROUP && resource.kind == CILIUM_CLUSTERWIDE_POLICY {
         let namespaces: Vec<&str> = context.namespaces.values().map(String::as_str).collect();

@@ -392,9 +392,14 @@ pub async fn l7_proxy_available(
             )
             .await
             .map(drop)
-            .map_err(|cause| NoL7Proxy::NoEnvoyInAgent {
+            .map_err(|failed| NoL7Proxy::NoEnvoyInAgent {
                 pod: agent.describe(),
-                cause: cause.to_string(),
+                // The runtime's own words say where it looked; the gist is enough here.
+                cause: if failed.to_string().contains("executable file not found") {
+                    "it is not in the agent's image".to_owned()
+                } else {
+                    failed.to_string()
+                },
             })
         }
     }

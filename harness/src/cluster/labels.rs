@@ -1,7 +1,10 @@
 //! The label scheme and the names cnicheck gives what it creates.
 //!
-//! Every object cnicheck creates carries [`MANAGED_BY`]`=`[`MANAGER`] and [`RUN`]`=<run id>`:
-//! cleanup finds objects by these labels only, so it can never touch anything else.
+//! Every object cnicheck creates carries [`MANAGED_BY`]`=`[`MANAGER`] and [`RUN`]`=<run id>`,
+//! and the annotation [`CREATED_BY_RUN`]`=<run id>`: cleanup finds objects by these labels, and
+//! deletes only those that also carry the annotation. Labels alone are not proof: Cilium copies
+//! a pod's labels into the cluster-scoped CiliumIdentity it makes for the pod, and such an object
+//! is Cilium's, not cnicheck's.
 
 use super::ClusterError;
 use crate::scenario::{NameError, names};
@@ -15,6 +18,8 @@ pub const MANAGER: &str = "cnicheck";
 pub const RUN: &str = "cnicheck.io/run";
 pub const WORKLOAD: &str = "cnicheck.io/workload";
 pub const SCENARIO: &str = "cnicheck.io/scenario";
+/// The annotation that marks an object as created by cnicheck's run (see the module's docs).
+pub const CREATED_BY_RUN: &str = "cnicheck.io/created-by-run";
 
 /// Label keys cnicheck sets itself; scenarios may not override them.
 pub const RESERVED: [&str; 4] = [MANAGED_BY, RUN, WORKLOAD, SCENARIO];
@@ -62,6 +67,11 @@ impl RunId {
         Ok(name)
     }
 
+    /// The annotation every object this run creates carries.
+    pub fn annotations(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([(CREATED_BY_RUN.to_string(), self.0.clone())])
+    }
+
     /// `managed-by` and `run`: what every object of this run carries.
     pub fn labels(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
@@ -83,6 +93,16 @@ pub fn managed_selector(run: Option<&str>) -> String {
         Some(run) => format!("{MANAGED_BY}={MANAGER},{RUN}={run}"),
         None => format!("{MANAGED_BY}={MANAGER}"),
     }
+}
+
+/// Whether cnicheck created the object with these labels and annotations: its run label and its
+/// annotation name the same run. An object that only copied cnicheck's labels has no annotation.
+pub fn created_by_cnicheck(
+    labels: Option<&BTreeMap<String, String>>,
+    annotations: Option<&BTreeMap<String, String>>,
+) -> bool {
+    let run = labels.and_then(|labels| labels.get(RUN));
+    run.is_some() && run == annotations.and_then(|annotations| annotations.get(CREATED_BY_RUN))
 }
 
 /// The run's labels plus the scenario's: what every object of a scenario carries.
@@ -132,6 +152,18 @@ fn invalid(what: &'static str, name: &str, why: NameError) -> ClusterError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_objects_with_the_run_annotation_are_cnicheck_s() {
+        let run = RunId::parse("t0abcd1234").unwrap();
+        let (labels, annotations) = (run.labels(), run.annotations());
+        assert!(created_by_cnicheck(Some(&labels), Some(&annotations)));
+        // A CiliumIdentity: the pod's labels, none of its annotations.
+        assert!(!created_by_cnicheck(Some(&labels), None));
+        let other = RunId::parse("t0abcd9999").unwrap().annotations();
+        assert!(!created_by_cnicheck(Some(&labels), Some(&other)));
+        assert!(!created_by_cnicheck(None, Some(&annotations)));
+    }
 
     #[test]
     fn run_ids_are_short_valid_labels_and_differ() {

@@ -64,6 +64,7 @@ fn namespace_object(
         metadata: ObjectMeta {
             name: Some(name.into()),
             labels: Some(namespace_labels),
+            annotations: Some(run.annotations()),
             ..ObjectMeta::default()
         },
         ..Namespace::default()
@@ -193,7 +194,7 @@ pub struct CleanupReport {
     pub not_listable: Vec<String>,
 }
 
-/// Deletes every namespace and cluster-scoped object labelled as made by cnicheck (only
+/// Deletes every namespace and cluster-scoped object labelled and annotated as made by cnicheck (only
 /// those of `run`, if given; without it, runs still in progress lose theirs too) and waits
 /// for them to be gone, all within `timeout`. Namespaced objects go with their namespaces.
 /// Continues past failures and reports them all, except a server that cannot be reached,
@@ -265,7 +266,12 @@ async fn find_leftovers(
                 continue;
             }
         };
-        for object in objects {
+        for object in objects.into_iter().filter(|object| {
+            labels::created_by_cnicheck(
+                object.metadata.labels.as_ref(),
+                object.metadata.annotations.as_ref(),
+            )
+        }) {
             let what = format!("{} {}", resource.kind, object.name_any());
             doomed.push((api.clone(), object.name_any(), what));
         }
