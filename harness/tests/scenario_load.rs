@@ -120,6 +120,7 @@ fn every_builtin_scenario_loads() {
             "policy-selectors",
             "policy-ports",
             "policy-ipblock",
+            "policy-ipblock-egress",
             "multus",
             "cilium",
             "cilium-l3-l4",

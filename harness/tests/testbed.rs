@@ -1176,10 +1176,10 @@ fn cilium_policies_are_enforced_by_real_agents_and_l7_is_skipped_without_envoy()
     );
 }
 
-/// Runs `cilium-dbg ARGS` in the Cilium agent of node N, and returns its output.
-fn in_cilium_agent(node: u32, args: &[&str]) -> String {
+/// The Cilium agent pod on node N.
+fn cilium_agent_pod(node: u32) -> String {
     let (name, _) = testbed_node(node);
-    let pod = block_on(async {
+    block_on(async {
         let client = cluster::connect(None, None, cluster::DEFAULT_API_TIMEOUT)
             .await
             .unwrap()
@@ -1197,7 +1197,12 @@ fn in_cilium_agent(node: u32, args: &[&str]) -> String {
             .next()
             .unwrap_or_else(|| panic!("no Cilium agent on {name}"))
             .name_any()
-    });
+    })
+}
+
+/// Runs `command` in the Cilium agent of node N, and returns its output.
+fn in_cilium_agent(node: u32, command: &[&str]) -> String {
+    let pod = cilium_agent_pod(node);
     let output = Command::new("kubectl")
         .env("PATH", testbed_path())
         .args([
@@ -1209,16 +1214,39 @@ fn in_cilium_agent(node: u32, args: &[&str]) -> String {
             "cilium-agent",
             "--",
         ])
-        .arg("cilium-dbg")
-        .args(args)
+        .args(command)
         .output()
         .unwrap();
     assert!(
         output.status.success(),
-        "cilium-dbg {args:?} on {name}: {}",
+        "{command:?} in {pod}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// When cilium-health on node N last finished probing every node (it does about once a minute).
+fn cilium_health_probed_at(node: u32) -> k8s_openapi::jiff::Timestamp {
+    let status = in_cilium_agent(node, &["cilium-health", "status", "-o", "json"]);
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    status["timestamp"].as_str().unwrap().parse().unwrap()
+}
+
+/// Waits until every Cilium agent is ready again (after a test disturbed one).
+fn wait_for_cilium_agents() {
+    let status = Command::new("kubectl")
+        .env("PATH", testbed_path())
+        .args([
+            "-n",
+            "kube-system",
+            "rollout",
+            "status",
+            "daemonset/cilium",
+            "--timeout=240s",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success(), "the Cilium agents did not come back");
 }
 
 /// Policy enforcement switched off in one agent, until dropped.
@@ -1226,14 +1254,17 @@ struct EnforcementOff(u32);
 
 impl EnforcementOff {
     fn on_node(node: u32) -> Self {
-        in_cilium_agent(node, &["config", "PolicyEnforcement=never"]);
+        in_cilium_agent(node, &["cilium-dbg", "config", "PolicyEnforcement=never"]);
         EnforcementOff(node)
     }
 }
 
 impl Drop for EnforcementOff {
     fn drop(&mut self) {
-        in_cilium_agent(self.0, &["config", "PolicyEnforcement=default"]);
+        in_cilium_agent(
+            self.0,
+            &["cilium-dbg", "config", "PolicyEnforcement=default"],
+        );
     }
 }
 
@@ -1332,6 +1363,123 @@ fn a_cilium_policy_that_one_agent_does_not_enforce_fails_there_and_only_there() 
             .contains("denied"),
         "{failed:#?}"
     );
+}
+
+#[test]
+#[ignore = "needs the testbed: run through ci/test"]
+fn a_blocked_tunnel_port_breaks_cross_node_pods_and_health_endpoints_but_not_node_to_node() {
+    if !on_testbed(TestbedCni::Cilium, "the tunnel port blocked under Cilium") {
+        return;
+    }
+    let firewall = Firewall;
+    firewall.block(1, 2, "udp/8472");
+    // cilium-health answers from its last round: wait for one that began after the block.
+    let blocked_at = k8s_openapi::jiff::Timestamp::now();
+    wait_until(
+        "cilium-health to probe again after the block",
+        Duration::from_secs(180),
+        || {
+            [1, 2]
+                .iter()
+                .all(|&node| cilium_health_probed_at(node).as_second() > blocked_at.as_second() + 5)
+        },
+    );
+    let dir = workdir("tunnel-blocked");
+    let (output, report) = run(
+        &dir,
+        &[
+            "--group",
+            "cross-node,node-ports,cilium",
+            "--skip",
+            "pod-to-service",
+            "--propagation-timeout",
+            "5",
+        ],
+    );
+    drop(firewall);
+    assert_eq!(output.status.code(), Some(100), "{:?}", report.tally());
+    let scenario = |name: &str| {
+        report
+            .scenarios
+            .iter()
+            .find(|scenario| scenario.name == name)
+            .unwrap_or_else(|| panic!("{name} did not run"))
+    };
+    // The node-port suite: only the tunnel port, only from node 1 to node 2.
+    let failed: Vec<_> = scenario("node-ports")
+        .probes
+        .iter()
+        .filter(|probe| probe.verdict != Verdict::Pass)
+        .map(node_port_path)
+        .collect();
+    let (node1, node2) = (testbed_node(1).0, testbed_node(2).0);
+    assert_eq!(
+        failed,
+        [("udp/8472".to_string(), node1.clone(), node2.clone())]
+    );
+    // Pods across nodes lose each other (one direction blocked breaks both: requests or
+    // replies cross it); pods on the server's node do not.
+    for probe in &scenario("cross-node").probes {
+        let remote = probe.from.contains("remote-client");
+        let expected = if remote { Verdict::Fail } else { Verdict::Pass };
+        assert_eq!(probe.verdict, expected, "{probe:#?}");
+    }
+    // cilium-health: node to node passes (it does not use the tunnel), a node's own endpoint
+    // passes, the other node's endpoint (through the tunnel) fails, in both directions.
+    for result in &scenario("cilium").probes {
+        let Some(pair) = result.name.strip_prefix("cilium::health::") else {
+            continue;
+        };
+        let across = pair.contains(&format!("{node1} -> {node2}"))
+            || pair.contains(&format!("{node2} -> {node1}"));
+        let expected = if pair.starts_with("node->endpoint") && across {
+            Verdict::Fail
+        } else {
+            Verdict::Pass
+        };
+        assert_eq!(result.verdict, expected, "{result:#?}");
+    }
+}
+
+#[test]
+#[ignore = "needs the testbed: run through ci/test"]
+fn an_agent_that_is_not_ready_fails_readiness_naming_its_node_and_nothing_from_it_passes() {
+    if !on_testbed(TestbedCni::Cilium, "a Cilium agent restarting") {
+        return;
+    }
+    let pod = cilium_agent_pod(2);
+    let deleted = Command::new("kubectl")
+        .env("PATH", testbed_path())
+        .args(["-n", "kube-system", "delete", "pod", &pod, "--wait=true"])
+        .status()
+        .unwrap();
+    assert!(deleted.success());
+    let dir = workdir("cilium-agent-restarting");
+    let (output, report) = run(&dir, &["--group", "cilium"]);
+    wait_for_cilium_agents();
+    let node2 = testbed_node(2).0;
+    let results = &report.scenarios[0].probes;
+    let ready = results
+        .iter()
+        .find(|result| result.name == "cilium::agent::ready")
+        .unwrap();
+    assert_eq!(ready.verdict, Verdict::Fail, "{ready:#?}");
+    assert!(
+        ready
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains(&node2),
+        "{ready:#?}"
+    );
+    for result in results {
+        if result.name.starts_with("cilium::health::")
+            && result.name.contains(&format!("[{node2} ->"))
+        {
+            assert_ne!(result.verdict, Verdict::Pass, "{result:#?}");
+        }
+    }
+    assert_ne!(output.status.code(), Some(0));
 }
 
 #[test]

@@ -178,6 +178,7 @@ pub(super) const BUILTIN_SCENARIOS: &[(&str, &str)] = embed![
     "policy-selectors.yaml",
     "policy-ports.yaml",
     "policy-ipblock.yaml",
+    "policy-ipblock-egress.yaml",
     "multus.yaml",
     "cilium.yaml",
     "cilium-l3-l4.yaml",
