@@ -1232,7 +1232,30 @@ fn cilium_health_probed_at(node: u32) -> k8s_openapi::jiff::Timestamp {
     status["timestamp"].as_str().unwrap().parse().unwrap()
 }
 
-/// Waits until every Cilium agent is ready again (after a test disturbed one).
+/// Whether cilium-health on node N last saw every testbed node and its health endpoint
+/// answer ICMP and HTTP.
+fn cilium_health_all_reachable(node: u32) -> bool {
+    let status = in_cilium_agent(node, &["cilium-health", "status", "-o", "json"]);
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap_or_default();
+    let nodes = status["nodes"].as_array().cloned().unwrap_or_default();
+    let answered = |path: &serde_json::Value| {
+        ["icmp", "http"].iter().all(|protocol| {
+            path[protocol].is_object()
+                && path[protocol]["status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .is_empty()
+        })
+    };
+    nodes.len() == 2
+        && nodes.iter().all(|peer| {
+            answered(&peer["host"]["primary-address"])
+                && answered(&peer["health-endpoint"]["primary-address"])
+        })
+}
+
+/// Waits until every Cilium agent is ready again and cilium-health sees every path healthy
+/// (after a test disturbed an agent or the network), so the next test finds the testbed whole.
 fn wait_for_cilium_agents() {
     let status = Command::new("kubectl")
         .env("PATH", testbed_path())
@@ -1247,6 +1270,11 @@ fn wait_for_cilium_agents() {
         .status()
         .unwrap();
     assert!(status.success(), "the Cilium agents did not come back");
+    wait_until(
+        "cilium-health on every node to see every path healthy",
+        Duration::from_secs(240),
+        || [1, 2].iter().all(|&node| cilium_health_all_reachable(node)),
+    );
 }
 
 /// Policy enforcement switched off in one agent, until dropped.
@@ -1397,6 +1425,7 @@ fn a_blocked_tunnel_port_breaks_cross_node_pods_and_health_endpoints_but_not_nod
         ],
     );
     drop(firewall);
+    wait_for_cilium_agents();
     assert_eq!(output.status.code(), Some(100), "{:?}", report.tally());
     let scenario = |name: &str| {
         report
