@@ -274,6 +274,13 @@ fn testbed_path() -> String {
     format!("/var/lib/cnicheck-testbed/bin:{path}")
 }
 
+/// The testbed's kubectl, with the environment's kubeconfig (what `ci/test` sets).
+fn testbed_kubectl() -> Command {
+    let mut kubectl = Command::new("kubectl");
+    kubectl.env("PATH", testbed_path());
+    kubectl
+}
+
 /// A run made with `--keep`, removed by `cnicheck cleanup --run` when this is dropped.
 struct KeptRun(String);
 
@@ -1016,7 +1023,18 @@ fn a_cilium_look_alike_is_inspected_and_its_missing_cilium_health_is_an_error() 
     assert_eq!(output.status.code(), Some(102), "errors without failures");
 
     // Another tag than the one running fails, per pod.
-    let dir = workdir("cilium-stand-in-mismatch");
+    another_tag_fails_on_every_agent(
+        "cilium-stand-in-mismatch",
+        "localhost/cnicheck-agent:other",
+        cilium.agent.desired as usize,
+        "another tag: expected other, runs dev",
+    );
+}
+
+/// Runs the cilium group expecting `image`, another tag than the agents run: the image test
+/// fails on each of the `agents` pods, with `message` at the end of each failure.
+fn another_tag_fails_on_every_agent(test: &str, image: &str, agents: usize, message: &str) {
+    let dir = workdir(test);
     let (output, report) = run(
         &dir,
         &[
@@ -1025,7 +1043,7 @@ fn a_cilium_look_alike_is_inspected_and_its_missing_cilium_health_is_an_error() 
             "--skip",
             "cilium::health",
             "--expect-cilium-image",
-            "localhost/cnicheck-agent:other",
+            image,
         ],
     );
     assert_eq!(output.status.code(), Some(100));
@@ -1034,15 +1052,17 @@ fn a_cilium_look_alike_is_inspected_and_its_missing_cilium_health_is_an_error() 
         .iter()
         .filter(|result| result.verdict == Verdict::Fail)
         .collect();
-    assert_eq!(failed.len(), cilium.agent.desired as usize, "{failed:#?}");
-    assert!(
-        failed[0]
-            .message
-            .as_deref()
-            .unwrap()
-            .ends_with("another tag: expected other, runs dev"),
-        "{failed:#?}"
-    );
+    assert_eq!(failed.len(), agents, "{failed:#?}");
+    for result in failed {
+        assert!(
+            result
+                .message
+                .as_deref()
+                .unwrap_or_default()
+                .ends_with(message),
+            "{result:#?}"
+        );
+    }
 }
 
 /// The images `ci/testbed/up --cni cilium` builds and runs (lib/cilium.sh).
@@ -1103,35 +1123,12 @@ fn real_cilium_passes_its_checks_and_another_image_fails_on_every_agent() {
     assert_eq!(images, 2, "the image is checked on every agent pod");
 
     // Another tag than the one running fails, on every agent pod.
-    let dir = workdir("cilium-real-mismatch");
-    let (output, report) = run(
-        &dir,
-        &[
-            "--group",
-            "cilium",
-            "--skip",
-            "cilium::health",
-            "--expect-cilium-image",
-            "localhost/cnicheck-testbed/cilium:v1.17.5",
-        ],
+    another_tag_fails_on_every_agent(
+        "cilium-real-mismatch",
+        "localhost/cnicheck-testbed/cilium:v1.17.5",
+        2,
+        "another tag: expected v1.17.5, runs v1.17.6",
     );
-    assert_eq!(output.status.code(), Some(100));
-    let failed: Vec<_> = report.scenarios[0]
-        .probes
-        .iter()
-        .filter(|result| result.verdict == Verdict::Fail)
-        .collect();
-    assert_eq!(failed.len(), 2, "{failed:#?}");
-    for result in failed {
-        assert!(
-            result
-                .message
-                .as_deref()
-                .unwrap_or_default()
-                .ends_with("another tag: expected v1.17.5, runs v1.17.6"),
-            "{result:#?}"
-        );
-    }
 }
 
 #[test]
@@ -1203,8 +1200,7 @@ fn cilium_agent_pod(node: u32) -> String {
 /// Runs `command` in the Cilium agent of node N, and returns its output.
 fn in_cilium_agent(node: u32, command: &[&str]) -> String {
     let pod = cilium_agent_pod(node);
-    let output = Command::new("kubectl")
-        .env("PATH", testbed_path())
+    let output = testbed_kubectl()
         .args([
             "-n",
             "kube-system",
@@ -1257,8 +1253,7 @@ fn cilium_health_all_reachable(node: u32) -> bool {
 /// Waits until every Cilium agent is ready again and cilium-health sees every path healthy
 /// (after a test disturbed an agent or the network), so the next test finds the testbed whole.
 fn wait_for_cilium_agents() {
-    let status = Command::new("kubectl")
-        .env("PATH", testbed_path())
+    let status = testbed_kubectl()
         .args([
             "-n",
             "kube-system",
@@ -1348,7 +1343,7 @@ fn a_cilium_policy_that_one_agent_does_not_enforce_fails_there_and_only_there() 
         })
     };
     let probes = &report.scenarios[0].probes;
-    let verdicts: Vec<(String, String, Verdict)> = probes
+    let mut verdicts: Vec<(String, String, Verdict)> = probes
         .iter()
         .map(|probe| {
             let workload = if probe.from.contains("friend") {
@@ -1371,11 +1366,10 @@ fn a_cilium_policy_that_one_agent_does_not_enforce_fails_there_and_only_there() 
         ("friend".to_string(), node1, Verdict::Pass),
         ("friend".to_string(), node2, Verdict::Pass),
     ];
-    let mut verdicts_sorted = verdicts.clone();
-    verdicts_sorted.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    verdicts.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     expected.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     assert_eq!(
-        verdicts_sorted, expected,
+        verdicts, expected,
         "the denied cell fails where enforcement is off, and only there: {probes:#?}"
     );
     assert_eq!(output.status.code(), Some(100));
@@ -1477,8 +1471,7 @@ fn an_agent_that_is_not_ready_fails_readiness_naming_its_node_and_nothing_from_i
         return;
     }
     let pod = cilium_agent_pod(2);
-    let deleted = Command::new("kubectl")
-        .env("PATH", testbed_path())
+    let deleted = testbed_kubectl()
         .args(["-n", "kube-system", "delete", "pod", &pod, "--wait=true"])
         .status()
         .unwrap();
