@@ -1096,7 +1096,7 @@ fn the_tunnel_port_is_for_udp_and_named_tunnel_in_tests() {
     let yaml = yaml.replace("protocol: http", "protocol: udp");
     let dir = fixture_dir("tunnel_udp", &[("s.yaml", &yaml)]);
     let loaded = scenario::load_file(dir.join("s.yaml")).unwrap();
-    let cells = cnicheck::runner::cells::cells(&loaded.scenario);
+    let cells = cnicheck::runner::cells::cells(&loaded);
     assert_eq!(cells[0].name, "s::one::client->pod:server:udp/tunnel");
 }
 

@@ -11,6 +11,7 @@ use cnicheck::image::ImageRef;
 use cnicheck::multus::{IpRange, MultusError, NadOptions, Plugin};
 use cnicheck::report::console::{Console, ConsoleReporter};
 use cnicheck::report::{self, model::RunReport, model::Verdict};
+use cnicheck::runner::cells::CellKind;
 use cnicheck::runner::{self, ExternalTarget, RunOptions, Selection, TunnelOverride};
 use cnicheck::scenario::model::BuiltinCheck;
 use cnicheck::scenario::{self, LoadedScenario};
@@ -276,13 +277,13 @@ fn check_options(args: &RunArgs) -> CheckOptions {
 fn unchecked_expectation(options: &CheckOptions, selections: &[Selection<'_>]) -> Option<String> {
     options.cilium.tests().into_iter().find_map(|(flag, test)| {
         let checked = selections.iter().any(|selection| {
-            let scenario = &selection.scenario.scenario;
-            let name = format!("{}::{test}", scenario.name.value);
-            scenario.check.as_ref().map(|check| check.value) == Some(BuiltinCheck::Cilium)
-                && selection
-                    .selected
-                    .iter()
-                    .any(|&index| selection.cells[index].name == name)
+            selection.selected.iter().any(|&index| {
+                matches!(
+                    selection.cells[index].kind,
+                    CellKind::Check { check: BuiltinCheck::Cilium, test: selected }
+                        if selected == test
+                )
+            })
         });
         (!checked).then(|| {
             format!(

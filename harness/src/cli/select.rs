@@ -113,7 +113,7 @@ impl SelectArgs {
         scenarios
             .iter()
             .map(|scenario| {
-                let cells = cells::cells(&scenario.scenario);
+                let cells = cells::cells(scenario);
                 let selected = (0..cells.len())
                     .filter(|&index| filter.selects(&cells[index].name))
                     .collect();

@@ -1,40 +1,100 @@
-//! The test names of a scenario, known from its file alone: one per matrix cell (a `from`
-//! workload and a `to` target of one probe set). `--list` and name filters work on these, with
-//! no cluster needed. A cell runs from every pod of its workload to every address of its target.
+//! A scenario resolved into its cells, once, from its file alone: one per matrix cell (a `from`
+//! workload and a `to` entry of one probe set) or per test of a built-in check. Each cell knows
+//! its test name, what kind of check it is, its parsed source and destination and its
+//! expectation, so the planner and the judge never read the scenario's strings again; `--list`
+//! and name filters work on them with no cluster needed.
 
-use crate::scenario::model::Scenario;
+use crate::scenario::LoadedScenario;
+use crate::scenario::model::{BuiltinCheck, Expectation, ProbeSet, Target, ToEntry, WorkloadRef};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cell {
-    /// Where the cell comes from: `scenario.phases[phase].probes[probe_set]` (0 and 0 in a
-    /// built-in check, whose tests are its own: see [`crate::checks::tests`]).
-    pub phase: usize,
-    pub probe_set: usize,
-    /// As written in the scenario: `client`, `pod:server`.
-    pub from: String,
-    pub to: String,
-    /// `scenario::phase::from->to:protocol/port`.
+#[derive(Debug, Clone)]
+pub struct Cell<'s> {
+    /// `scenario::phase::from->to:protocol/port`, or `scenario::test` for a built-in check.
     pub name: String,
+    pub kind: CellKind<'s>,
 }
 
-pub fn cells(scenario: &Scenario) -> Vec<Cell> {
+#[derive(Debug, Clone)]
+pub enum CellKind<'s> {
+    /// Traffic from each pod of the source workload to each destination of `to`.
+    Traffic {
+        matrix: MatrixCell<'s>,
+        to: Target<'s>,
+    },
+    /// The addresses of each source pod's own interface, against Multus' record of the pod.
+    Address {
+        matrix: MatrixCell<'s>,
+        interface: &'s str,
+    },
+    /// One test of a built-in check, which probes nothing of the scenario's own.
+    Check {
+        check: BuiltinCheck,
+        test: &'static str,
+    },
+}
+
+/// Where a matrix cell comes from and what it expects.
+#[derive(Debug, Clone)]
+pub struct MatrixCell<'s> {
+    /// The index of its phase in the scenario.
+    pub phase: usize,
+    pub set: &'s ProbeSet,
+    pub from: WorkloadRef<'s>,
+    /// `from` and `to` as written (`client`, `pod:server`), for reports.
+    pub written_from: &'s str,
+    pub written_to: &'s str,
+    /// The probe set's `expect`, or its `except` entry for this cell.
+    pub expected: &'s Expectation,
+}
+
+impl<'s> Cell<'s> {
+    /// The matrix cell behind a traffic or address cell; none for a built-in check's test.
+    pub fn matrix(&self) -> Option<&MatrixCell<'s>> {
+        match &self.kind {
+            CellKind::Traffic { matrix, .. } | CellKind::Address { matrix, .. } => Some(matrix),
+            CellKind::Check { .. } => None,
+        }
+    }
+}
+
+/// The cells of a loaded (so validated) scenario, in file order.
+pub fn cells(loaded: &LoadedScenario) -> Vec<Cell<'_>> {
+    let scenario = &loaded.scenario;
     if let Some(check) = &scenario.check {
         return crate::checks::tests(check.value)
             .iter()
-            .map(|test| Cell {
-                phase: 0,
-                probe_set: 0,
-                from: String::new(),
-                to: String::new(),
+            .map(|&test| Cell {
                 name: format!("{}::{test}", scenario.name.value),
+                kind: CellKind::Check {
+                    check: check.value,
+                    test,
+                },
             })
             .collect();
     }
     let mut cells = Vec::new();
     for (phase_index, phase) in scenario.phases.iter().enumerate() {
-        for (set_index, set) in phase.probes.iter().enumerate() {
+        for set in &phase.probes {
             for from in set.from.as_slice() {
                 for to in set.to.as_slice() {
+                    let matrix = MatrixCell {
+                        phase: phase_index,
+                        set,
+                        from: WorkloadRef::parse(&from.value),
+                        written_from: &from.value,
+                        written_to: &to.value,
+                        expected: set.expectation_for(&from.value, &to.value),
+                    };
+                    let kind = match ToEntry::parse(&to.value) {
+                        Some(ToEntry::Target(to)) => CellKind::Traffic { matrix, to },
+                        Some(ToEntry::Interface(interface)) => {
+                            CellKind::Address { matrix, interface }
+                        }
+                        None => unreachable!(
+                            "validation rejects `{}`, a `to` that is not a target",
+                            to.value
+                        ),
+                    };
                     let name = format!(
                         "{}::{}::{}->{}:{}",
                         scenario.name.value,
@@ -43,13 +103,7 @@ pub fn cells(scenario: &Scenario) -> Vec<Cell> {
                         to.value,
                         set.test_label(&to.value),
                     );
-                    cells.push(Cell {
-                        phase: phase_index,
-                        probe_set: set_index,
-                        from: from.value.clone(),
-                        to: to.value.clone(),
-                        name,
-                    });
+                    cells.push(Cell { name, kind });
                 }
             }
         }
@@ -89,7 +143,7 @@ mod tests {
     #[test]
     fn every_builtin_cell_has_a_unique_name() {
         for loaded in scenario::builtin() {
-            let cells = cells(&loaded.scenario);
+            let cells = cells(&loaded);
             let mut names: Vec<_> = cells.iter().map(|cell| cell.name.as_str()).collect();
             names.sort_unstable();
             names.dedup();
@@ -103,16 +157,88 @@ mod tests {
             .into_iter()
             .find(|loaded| loaded.scenario.name.value == "pod-to-pod")
             .unwrap();
-        let names: Vec<_> = cells(&pod_to_pod.scenario)
-            .into_iter()
-            .map(|c| c.name)
-            .collect();
+        let names: Vec<_> = cells(&pod_to_pod).into_iter().map(|c| c.name).collect();
         assert!(
             names
                 .iter()
                 .any(|name| name.starts_with("pod-to-pod::") && name.ends_with(":tcp/9000")),
             "{names:?}"
         );
+    }
+
+    fn builtin(name: &str) -> scenario::LoadedScenario {
+        scenario::builtin()
+            .into_iter()
+            .find(|loaded| loaded.scenario.name.value == name)
+            .unwrap()
+    }
+
+    #[test]
+    fn each_kind_of_check_is_a_kind_of_cell() {
+        let multus = builtin("multus");
+        let multus_cells = cells(&multus);
+        let address = multus_cells
+            .iter()
+            .find(|cell| cell.name.contains("->interface:net1"))
+            .unwrap();
+        assert!(
+            matches!(
+                address.kind,
+                CellKind::Address {
+                    interface: "net1",
+                    ..
+                }
+            ),
+            "{address:?}"
+        );
+        assert!(multus_cells.iter().any(|cell| matches!(
+            cell.kind,
+            CellKind::Traffic {
+                to: Target::Pod(_),
+                ..
+            }
+        )));
+        let cilium = builtin("cilium");
+        for cell in cells(&cilium) {
+            assert!(
+                matches!(cell.kind, CellKind::Check { test, .. } if cell.name == format!("cilium::{test}")),
+                "{cell:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cell_carries_its_parsed_source_and_target_and_its_except_entry() {
+        let selectors = builtin("policy-selectors");
+        let selector_cells = cells(&selectors);
+        let matrix = |name: &str| {
+            let cell = selector_cells
+                .iter()
+                .find(|cell| cell.name.starts_with(name))
+                .unwrap();
+            (cell.matrix().unwrap().clone(), cell.kind.clone())
+        };
+        let (excepted, kind) = matrix("policy-selectors::allow-pod-label::x/client->pod:x/server:");
+        assert_eq!(*excepted.expected, Expectation::Allowed);
+        assert_eq!(
+            excepted.from,
+            WorkloadRef {
+                namespace: "x",
+                name: "client"
+            }
+        );
+        assert!(matches!(
+            kind,
+            CellKind::Traffic {
+                to: Target::Pod(WorkloadRef {
+                    namespace: "x",
+                    name: "server"
+                }),
+                ..
+            }
+        ));
+        let (default, _) = matrix("policy-selectors::allow-pod-label::x/other->pod:x/server:");
+        assert_eq!(*default.expected, Expectation::Denied);
     }
 
     #[test]

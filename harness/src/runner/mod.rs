@@ -98,7 +98,7 @@ impl SuiteContext {
 /// A scenario, its cells (see [`cells::cells`]) and the indices of the selected ones.
 pub struct Selection<'a> {
     pub scenario: &'a LoadedScenario,
-    pub cells: Vec<cells::Cell>,
+    pub cells: Vec<cells::Cell<'a>>,
     pub selected: Vec<usize>,
 }
 

@@ -1,8 +1,8 @@
 //! Turns the selected cells of a phase into concrete probes: from each pod of the `from`
 //! workload to each address of the `to` target, as agent requests.
 
-use super::cells::Cell;
-use super::deploy::{DeployedPod, Deployment, NetworkRangeError};
+use super::cells::{Cell, CellKind, MatrixCell};
+use super::deploy::{DeployedPod, DeployedWorkload, Deployment, NetworkRangeError};
 use super::tunnel::Tunnel;
 use crate::cluster::PodRef;
 use crate::judge::{AddressExpectation, RecordedAttachment};
@@ -83,8 +83,6 @@ pub struct Unplannable {
 pub enum PlanError {
     #[error("workload `{0}` was not deployed")]
     NotDeployed(String),
-    #[error("unknown target `{0}`")]
-    UnknownTarget(String),
     #[error("pod {namespace}/{pod} has no address on {interface}")]
     NoInterfaceAddress {
         namespace: String,
@@ -101,8 +99,6 @@ pub enum PlanError {
     NoExternalTarget,
     #[error("--external-target has no host")]
     ExternalTargetWithoutHost,
-    #[error("`{0}` is planned per source pod")]
-    PlannedPerSource(String),
     #[error(transparent)]
     NetworkRange(#[from] NetworkRangeError),
     #[error(
@@ -136,68 +132,122 @@ struct Destination {
     describe: String,
 }
 
+/// The probes of the selected cells of phase `phase_index`, and the cells that could not be
+/// planned against `deployment`.
 pub fn plan_phase(
     phase_index: usize,
     phase: &Phase,
-    cells: &[Cell],
+    cells: &[Cell<'_>],
     selected: &[usize],
     deployment: &Deployment,
     external: Option<&ExternalTarget>,
     tunnel: &Tunnel,
 ) -> (Vec<PlannedProbe>, Vec<Unplannable>) {
-    let mut planned = Vec::new();
-    let mut unplannable = Vec::new();
+    let mut planner = PhasePlanner {
+        phase: &phase.name.value,
+        deployment,
+        external,
+        tunnel,
+        planned: Vec::new(),
+        unplannable: Vec::new(),
+    };
     for &cell_index in selected {
         let cell = &cells[cell_index];
-        if cell.phase != phase_index {
-            continue;
-        }
-        let set = &phase.probes[cell.probe_set];
-        let fail = |reason: PlanError| Unplannable {
-            cell: cell_index,
-            reason,
-        };
-        let Some(from) = deployment.workload(WorkloadRef::parse(&cell.from)) else {
-            unplannable.push(fail(PlanError::NotDeployed(cell.from.clone())));
-            continue;
-        };
-        let timeout_secs = set
-            .timeout
-            .as_ref()
-            .map_or(DEFAULT_PROBE_TIMEOUT_SECS, |t| t.value);
-        let timeout_ms = (timeout_secs * 1000.0) as u64;
-        if let Some(Target::Interface(interface)) = Target::parse(&cell.to) {
-            for source in &from.pods {
-                match address_expectation(source, interface, deployment) {
-                    Ok(address) => planned.push(PlannedProbe {
-                        name: format!("{} [{}]", cell.name, source.name),
-                        cell: cell.name.clone(),
-                        phase: phase.name.value.clone(),
-                        source: source.clone(),
-                        to: cell.to.clone(),
-                        target_address: format!("{interface} of {}", source.name),
-                        protocol: set.protocol.value,
-                        port: None,
-                        expected: set.expectation_for(&cell.from, &cell.to).clone(),
-                        address: Some(address),
-                        request: ProbeRequest {
-                            id: 0,
-                            action: ProbeAction::Interface {
-                                name: interface.to_owned(),
-                            },
-                            timeout_ms,
-                            interface: None,
-                        },
-                        receiver: None,
-                        between_nodes: None,
-                        overlay: None,
-                    }),
-                    Err(reason) => unplannable.push(fail(reason)),
-                }
+        match &cell.kind {
+            CellKind::Traffic { matrix, to } if matrix.phase == phase_index => {
+                planner.traffic(cell_index, cell, matrix, *to);
             }
-            continue;
+            CellKind::Address { matrix, interface } if matrix.phase == phase_index => {
+                planner.address(cell_index, cell, matrix, interface);
+            }
+            _ => {}
         }
-        let port = match (set.port, tunnel) {
+    }
+    (planner.planned, planner.unplannable)
+}
+
+/// What planning one phase needs and what it has planned so far.
+struct PhasePlanner<'a> {
+    phase: &'a str,
+    deployment: &'a Deployment,
+    external: Option<&'a ExternalTarget>,
+    tunnel: &'a Tunnel,
+    planned: Vec<PlannedProbe>,
+    unplannable: Vec<Unplannable>,
+}
+
+impl<'a> PhasePlanner<'a> {
+    fn fail(&mut self, cell: usize, reason: PlanError) {
+        self.unplannable.push(Unplannable { cell, reason });
+    }
+
+    fn source(
+        &mut self,
+        cell_index: usize,
+        matrix: &MatrixCell<'_>,
+    ) -> Option<&'a DeployedWorkload> {
+        let deployment = self.deployment;
+        let workload = deployment.workload(matrix.from);
+        if workload.is_none() {
+            self.fail(cell_index, PlanError::NotDeployed(matrix.from.to_string()));
+        }
+        workload
+    }
+
+    /// One address check per source pod.
+    fn address(
+        &mut self,
+        cell_index: usize,
+        cell: &Cell<'_>,
+        matrix: &MatrixCell<'_>,
+        interface: &str,
+    ) {
+        let Some(from) = self.source(cell_index, matrix) else {
+            return;
+        };
+        for source in &from.pods {
+            match address_expectation(source, interface, self.deployment) {
+                Ok(address) => self.planned.push(PlannedProbe {
+                    name: format!("{} [{}]", cell.name, source.name),
+                    cell: cell.name.clone(),
+                    phase: self.phase.to_owned(),
+                    source: source.clone(),
+                    to: matrix.written_to.to_owned(),
+                    target_address: format!("{interface} of {}", source.name),
+                    protocol: matrix.set.protocol.value,
+                    port: None,
+                    expected: matrix.expected.clone(),
+                    address: Some(address),
+                    request: ProbeRequest {
+                        id: 0,
+                        action: ProbeAction::Interface {
+                            name: interface.to_owned(),
+                        },
+                        timeout_ms: timeout_ms(matrix.set),
+                        interface: None,
+                    },
+                    receiver: None,
+                    between_nodes: None,
+                    overlay: None,
+                }),
+                Err(reason) => self.fail(cell_index, reason),
+            }
+        }
+    }
+
+    /// From each source pod to each destination of `to` but itself.
+    fn traffic(
+        &mut self,
+        cell_index: usize,
+        cell: &Cell<'_>,
+        matrix: &MatrixCell<'_>,
+        to: Target<'_>,
+    ) {
+        let Some(from) = self.source(cell_index, matrix) else {
+            return;
+        };
+        let set = matrix.set;
+        let port = match (set.port, self.tunnel) {
             (Some(Port::Tunnel), Tunnel::Udp { port, overlay }) => {
                 Ok((Some(*port), Some(overlay.clone())))
             }
@@ -211,17 +261,18 @@ pub fn plan_phase(
         };
         let destinations = port.and_then(|(port, overlay)| {
             Ok((
-                destinations(&cell.to, set, port, deployment, external)?,
+                destinations(to, matrix, port, self.deployment, self.external)?,
                 overlay,
             ))
         });
         let (destinations, overlay) = match destinations {
             Ok(destinations) => destinations,
             Err(reason) => {
-                unplannable.push(fail(reason));
-                continue;
+                self.fail(cell_index, reason);
+                return;
             }
         };
+        let timeout_ms = timeout_ms(set);
         let mut planned_for_cell = 0;
         for source in &from.pods {
             let source_pod = PodRef {
@@ -254,19 +305,19 @@ pub fn plan_phase(
                     ),
                     (action, _) => (action, None),
                 };
-                planned.push(PlannedProbe {
+                self.planned.push(PlannedProbe {
                     name: format!(
                         "{} [{} -> {}]",
                         cell.name, source.name, destination.describe
                     ),
                     cell: cell.name.clone(),
-                    phase: phase.name.value.clone(),
+                    phase: self.phase.to_owned(),
                     source: source.clone(),
-                    to: cell.to.clone(),
+                    to: matrix.written_to.to_owned(),
                     target_address: destination.describe.clone(),
                     protocol: set.protocol.value,
                     port: destination.port,
-                    expected: set.expectation_for(&cell.from, &cell.to).clone(),
+                    expected: matrix.expected.clone(),
                     address: None,
                     request: ProbeRequest {
                         id: 0,
@@ -284,21 +335,31 @@ pub fn plan_phase(
             }
         }
         if planned_for_cell == 0 && !from.pods.is_empty() {
-            unplannable.push(fail(PlanError::OnlyItself(cell.to.clone())));
+            self.fail(
+                cell_index,
+                PlanError::OnlyItself(matrix.written_to.to_owned()),
+            );
         }
     }
-    (planned, unplannable)
+}
+
+fn timeout_ms(set: &ProbeSet) -> u64 {
+    let seconds = set
+        .timeout
+        .as_ref()
+        .map_or(DEFAULT_PROBE_TIMEOUT_SECS, |timeout| timeout.value);
+    (seconds * 1000.0) as u64
 }
 
 /// Where the cell to `to` goes, at `port` (the probe set's, with the tunnel resolved).
 fn destinations(
-    to: &str,
-    set: &ProbeSet,
+    to: Target<'_>,
+    matrix: &MatrixCell<'_>,
     port: Option<u16>,
     deployment: &Deployment,
     external: Option<&ExternalTarget>,
 ) -> Result<Vec<Destination>, PlanError> {
-    let target = Target::parse(to).ok_or_else(|| PlanError::UnknownTarget(to.to_owned()))?;
+    let set = matrix.set;
     let workload = |reference: WorkloadRef<'_>| {
         deployment
             .workload(reference)
@@ -308,7 +369,7 @@ fn destinations(
         Some(port) => host_and_port(host, port),
         None => host.to_string(),
     };
-    Ok(match target {
+    Ok(match to {
         Target::Pod(reference) | Target::Node(reference) => workload(reference)?
             .pods
             .iter()
@@ -326,7 +387,7 @@ fn destinations(
                         })?,
                     None => pod.ip.clone(),
                 };
-                let is_node = matches!(target, Target::Node(_));
+                let is_node = matches!(to, Target::Node(_));
                 // A host-network pod's address is its node's: the node is what it stands for.
                 let describe = if is_node {
                     format!("{} (node {})", with_port(&host), pod.node)
@@ -379,7 +440,7 @@ fn destinations(
                 node_port(workload(reference)?, set.protocol.value, port).ok_or_else(|| {
                     PlanError::NoNodePort {
                         reference: reference.to_string(),
-                        to: to.to_owned(),
+                        to: matrix.written_to.to_owned(),
                     }
                 })?;
             deployment
@@ -420,7 +481,6 @@ fn destinations(
             host: name.to_string(),
             port: None,
         }],
-        Target::Interface(_) => return Err(PlanError::PlannedPerSource(to.to_owned())),
     })
 }
 
@@ -454,11 +514,7 @@ fn address_expectation(
 }
 
 /// The NodePort serving the agent port a probe targets.
-fn node_port(
-    workload: &super::deploy::DeployedWorkload,
-    protocol: Protocol,
-    port: Option<u16>,
-) -> Option<u16> {
+fn node_port(workload: &DeployedWorkload, protocol: Protocol, port: Option<u16>) -> Option<u16> {
     let wanted_protocol = if protocol == Protocol::Udp {
         "UDP"
     } else {

@@ -174,7 +174,7 @@ mod tests {
     use crate::scenario::{self, LoadedScenario};
 
     fn selection(loaded: &LoadedScenario) -> Selection<'_> {
-        let cells = cells::cells(&loaded.scenario);
+        let cells = cells::cells(loaded);
         let selected = (0..cells.len()).collect();
         Selection {
             scenario: loaded,

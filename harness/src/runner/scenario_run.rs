@@ -1,6 +1,7 @@
 //! One scenario, start to finish: check its requirements, deploy it, run its phases (applying
 //! and deleting their objects), collect diagnostics if anything went wrong, and remove it all.
 
+use super::cells::{Cell, CellKind};
 use super::deploy::{self, DeployOptions};
 use super::execute::{self, RetryPolicy};
 use super::plan::{self, Unplannable};
@@ -8,7 +9,7 @@ use super::{RunOptions, RunnerError, Selection, SuiteContext};
 use crate::checks::{self, CheckContext, CheckOutcome};
 use crate::cluster::{self, AppliedObject, ApplyContext};
 use crate::report::model::{ProbeReport, Reach, ScenarioReport, Verdict};
-use crate::scenario::model::{BuiltinCheck, Scenario};
+use crate::scenario::model::{BuiltinCheck, Phase, Scenario};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -81,11 +82,13 @@ async fn run_check(
     selection: &Selection<'_>,
     report: &mut ScenarioReport,
 ) {
-    let prefix = format!("{}::", report.name);
     let selected: BTreeSet<&str> = selection
         .selected
         .iter()
-        .filter_map(|&index| selection.cells[index].name.strip_prefix(&prefix))
+        .filter_map(|&index| match selection.cells[index].kind {
+            CellKind::Check { test, .. } => Some(test),
+            _ => None,
+        })
         .collect();
     let check_context = CheckContext {
         client: &context.client,
@@ -275,27 +278,24 @@ async fn deploy_and_probe(
     Ok(())
 }
 
-fn unplannable_report(
-    cells: &[super::cells::Cell],
-    phase: &crate::scenario::model::Phase,
-    problem: &Unplannable,
-) -> ProbeReport {
+fn unplannable_report(cells: &[Cell<'_>], phase: &Phase, problem: &Unplannable) -> ProbeReport {
     let cell = &cells[problem.cell];
-    let set = &phase.probes[cell.probe_set];
-    let expected = set.expectation_for(&cell.from, &cell.to);
+    let matrix = cell
+        .matrix()
+        .expect("only traffic and address cells are planned");
     let skipped = problem.reason.skips();
     ProbeReport {
         name: cell.name.clone(),
         cell: cell.name.clone(),
         phase: phase.name.value.clone(),
-        from: cell.from.clone(),
-        to: cell.to.clone(),
+        from: matrix.written_from.to_owned(),
+        to: matrix.written_to.to_owned(),
         target_address: String::new(),
-        protocol: set.protocol.value.name().into(),
-        port: set.destination_port(),
-        expected: crate::judge::expected_summary(expected),
+        protocol: matrix.set.protocol.value.name().into(),
+        port: matrix.set.destination_port(),
+        expected: crate::judge::expected_summary(matrix.expected),
         observed: "not run".into(),
-        expected_reach: crate::judge::expected_reach(expected),
+        expected_reach: crate::judge::expected_reach(matrix.expected),
         observed_reach: Reach::Unknown,
         verdict: if skipped {
             Verdict::Skip

@@ -350,24 +350,11 @@ pub enum Target<'a> {
     External,
     /// A name to look up.
     Dns(&'a str),
-    /// The source pod's own interface (a Multus `net1`), for address checks.
-    Interface(&'a str),
 }
 
 impl<'a> Target<'a> {
-    /// Every accepted form, for help texts.
-    pub const FORMS: [&'static str; 8] = [
-        "pod:WORKLOAD",
-        "service:WORKLOAD",
-        "service-dns:WORKLOAD",
-        "nodeport:WORKLOAD",
-        "node:WORKLOAD",
-        "external",
-        "dns:NAME",
-        "interface:NAME",
-    ];
-
-    /// `None` when the kind is unknown or the name after it is empty.
+    /// `None` when the kind is unknown or the name after it is empty (and for
+    /// `interface:NAME`, which is no destination: see [`ToEntry`]).
     pub fn parse(text: &'a str) -> Option<Self> {
         if text == "external" {
             return Some(Target::External);
@@ -384,7 +371,6 @@ impl<'a> Target<'a> {
             "nodeport" => Target::NodePort(workload),
             "node" => Target::Node(workload),
             "dns" => Target::Dns(name),
-            "interface" => Target::Interface(name),
             _ => return None,
         })
     }
@@ -397,7 +383,39 @@ impl<'a> Target<'a> {
             | Target::ServiceDns(workload)
             | Target::NodePort(workload)
             | Target::Node(workload) => Some(workload),
-            Target::External | Target::Dns(_) | Target::Interface(_) => None,
+            Target::External | Target::Dns(_) => None,
+        }
+    }
+}
+
+/// A `to` entry, parsed: where traffic goes, or the source pod's own interface, whose
+/// addresses an address check looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToEntry<'a> {
+    Target(Target<'a>),
+    /// The source pod's own interface (a Multus `net1`), for `protocol: address`.
+    Interface(&'a str),
+}
+
+impl<'a> ToEntry<'a> {
+    /// Every accepted form, for help texts.
+    pub const FORMS: [&'static str; 8] = [
+        "pod:WORKLOAD",
+        "service:WORKLOAD",
+        "service-dns:WORKLOAD",
+        "nodeport:WORKLOAD",
+        "node:WORKLOAD",
+        "external",
+        "dns:NAME",
+        "interface:NAME",
+    ];
+
+    /// `None` when the kind is unknown or the name after it is empty.
+    pub fn parse(text: &'a str) -> Option<Self> {
+        match text.split_once(':') {
+            Some(("interface", "")) => None,
+            Some(("interface", name)) => Some(ToEntry::Interface(name)),
+            _ => Target::parse(text).map(ToEntry::Target),
         }
     }
 }

@@ -9,7 +9,7 @@ use super::limits::{
 use super::manifest::{self, ManifestContext};
 use super::model::{
     Expectation, OneOrMany, Phase, Placement, Port, ProbeSet, Protocol, Scenario, ServiceKind,
-    Target, Workload, WorkloadRef, split_cell,
+    Target, ToEntry, Workload, WorkloadRef, split_cell,
 };
 use super::names::{self, NameError};
 use super::size::{self, Size};
@@ -915,7 +915,7 @@ impl<'a> Checker<'a> {
     }
 
     fn check_target(&mut self, written: &Spanned<String>, protocol: Protocol) {
-        let Some(target) = Target::parse(&written.value) else {
+        let Some(entry) = ToEntry::parse(&written.value) else {
             self.report(
                 written.referenced,
                 format!("`{}` is not a target", written.value),
@@ -923,8 +923,8 @@ impl<'a> Checker<'a> {
             );
             return;
         };
-        match target {
-            Target::Dns(name) => {
+        match entry {
+            ToEntry::Target(Target::Dns(name)) => {
                 self.check_name(
                     written.referenced,
                     "name to look up",
@@ -933,7 +933,7 @@ impl<'a> Checker<'a> {
                     "write a DNS name such as `kubernetes.default` or `example.com`",
                 );
             }
-            Target::Interface(name) => {
+            ToEntry::Interface(name) => {
                 self.check_name(
                     written.referenced,
                     "interface",
@@ -944,23 +944,25 @@ impl<'a> Checker<'a> {
             }
             _ => {}
         }
-        let fits_protocol = match target {
-            Target::Dns(_) => protocol == Protocol::Dns,
-            Target::Interface(_) => protocol == Protocol::Address,
-            Target::ServiceDns(_) | Target::External => !matches!(protocol, Protocol::Address),
-            Target::Pod(_) | Target::Service(_) | Target::NodePort(_) | Target::Node(_) => {
-                !matches!(protocol, Protocol::Dns | Protocol::Address)
+        let fits_protocol = match entry {
+            ToEntry::Interface(_) => protocol == Protocol::Address,
+            ToEntry::Target(Target::Dns(_)) => protocol == Protocol::Dns,
+            ToEntry::Target(Target::ServiceDns(_) | Target::External) => {
+                !matches!(protocol, Protocol::Address)
             }
+            ToEntry::Target(
+                Target::Pod(_) | Target::Service(_) | Target::NodePort(_) | Target::Node(_),
+            ) => !matches!(protocol, Protocol::Dns | Protocol::Address),
         };
         if !fits_protocol {
-            let hint = match (protocol, target) {
+            let hint = match (protocol, entry) {
                 (Protocol::Dns, _) => {
                     "a dns probe looks up `dns:NAME`, `service-dns:WORKLOAD` or `external`"
                 }
                 (Protocol::Address, _) => {
                     "an address check looks at the source pod's own `interface:NAME`"
                 }
-                (_, Target::Interface(_)) => "`interface:NAME` targets need `protocol: address`",
+                (_, ToEntry::Interface(_)) => "`interface:NAME` targets need `protocol: address`",
                 _ => "`dns:NAME` targets need `protocol: dns`",
             };
             self.report(
@@ -973,6 +975,9 @@ impl<'a> Checker<'a> {
                 hint.to_owned(),
             );
         }
+        let ToEntry::Target(target) = entry else {
+            return;
+        };
         if target == Target::External && !self.scenario.requires.external_target {
             self.report(
                 written.referenced,
@@ -1101,7 +1106,7 @@ fn target_hint(written: &str) -> String {
         "dns",
         "interface",
     ];
-    let forms = Target::FORMS.join(", ");
+    let forms = ToEntry::FORMS.join(", ");
     let (kind, name) = written.split_once(':').unwrap_or((written, ""));
     match closest(kind, KINDS) {
         Some(best) if best != kind && !name.is_empty() => {
