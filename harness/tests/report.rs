@@ -9,7 +9,7 @@ use cnicheck::report::model::{
     CiliumInfo, ClusterInfo, ComponentInfo, PreflightCheck, ProbeReport, REPORT_FORMAT_VERSION,
     Reach, RunReport, ScenarioReport, Verdict,
 };
-use cnicheck::report::{ReportError, console, diff, json, junit};
+use cnicheck::report::{ReportError, console, diff, failure, json, junit};
 use cnicheck::scenario::model::{Expectation, Protocol};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -814,4 +814,30 @@ fn diff_command_exit_codes_and_json_output() {
         let stderr = String::from_utf8_lossy(&unreadable.stderr);
         assert!(stderr.contains("cnicheck diff: cannot read"), "{stderr}");
     }
+}
+
+#[test]
+fn a_failure_block_says_a_run_of_like_attempts_once() {
+    let gone = || Outcome::CouldNotRun {
+        reason: "exec failed: pod cnicheck-x/client-a-0 is gone".into(),
+    };
+    let mut outcomes = vec![Outcome::Timeout];
+    outcomes.extend(std::iter::repeat_with(gone).take(53));
+    let probe = probe(
+        "slow",
+        CLIENT_A,
+        ("external", "http://outside.test/"),
+        Protocol::Tcp,
+        9,
+        Expectation::Dropped,
+        &outcomes,
+    );
+    let block = failure::failure_block(&probe);
+    assert!(
+        block.contains(
+            "    attempts:  54 (before the last: timeout, could not run: exec failed: pod \
+             cnicheck-x/client-a-0 is gone (52 attempts))\n"
+        ),
+        "{block}"
+    );
 }

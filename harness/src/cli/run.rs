@@ -506,7 +506,7 @@ fn trials(selections: &[Selection<'_>], report: &RunReport) -> Vec<Trial> {
                 let problems: Vec<String> = probes
                     .into_iter()
                     .filter(|probe| matches!(probe.verdict, Verdict::Fail | Verdict::Error))
-                    .map(report::console::failure_block)
+                    .map(report::failure::failure_block)
                     .collect();
                 if problems.is_empty() {
                     Ok(())

@@ -5,7 +5,7 @@
 //! Jenkins' junit plugin, which are more lenient.
 
 use super::ReportError;
-use super::console;
+use super::failure;
 use super::model::{CiliumInfo, PreflightCheck, ProbeReport, RunReport, ScenarioReport, Verdict};
 use quick_junit::{
     NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
@@ -194,7 +194,7 @@ fn probe_status(scenario: &ScenarioReport, probe: &ProbeReport) -> TestCaseStatu
             status
                 .set_message(explanation())
                 .set_type(observation_kind(&probe.observed))
-                .set_description(console::failure_block(probe))
+                .set_description(failure::failure_block(probe))
                 .add_reruns(earlier_attempts(probe));
             status
         }

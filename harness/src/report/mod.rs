@@ -6,9 +6,11 @@
 
 pub mod console;
 pub mod diff;
+pub mod failure;
 pub mod json;
 pub mod junit;
 pub mod model;
+mod palette;
 pub mod text;
 
 use std::path::PathBuf;

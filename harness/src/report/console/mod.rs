@@ -5,15 +5,23 @@
 //! a CI log, and each finished probe stays on record. Everything renders into a `String` first,
 //! so the output is tested as text.
 
-use super::diff::{CellChange, CellOutcome, ReportDiff, RunSummary};
+mod changes;
+mod truth_table;
+
+pub use changes::render_diff;
+
+use super::diff::ReportDiff;
+use super::failure::{earlier_observations, write_failure_block};
 use super::model::{
     ComponentInfo, PreflightCheck, ProbeReport, Reach, RunReport, ScenarioReport, Verdict,
 };
+use super::palette::{Palette, Style, VERDICT_WIDTH, WRITE_TO_STRING, plural};
 use super::text::single_line;
 use crate::events::{EventSink, RunEvent};
 use std::fmt::{self, Write as _};
 use std::io::{self, IsTerminal, Write};
 use std::sync::Mutex;
+use truth_table::{distinct, probe_groups, write_truth_tables};
 
 /// Live progress and the final summary, written to `out` (stderr in the binary: stdout belongs
 /// to the test runner's machine-readable output).
@@ -133,14 +141,6 @@ pub fn progress_line(probe: &ProbeReport, colors: bool) -> String {
     )
 }
 
-/// The block that says everything about one failed or errored probe, uncolored (JUnit puts it
-/// in the failure's text).
-pub fn failure_block(probe: &ProbeReport) -> String {
-    let mut out = String::new();
-    write_failure_block(&mut out, probe, Palette { enabled: false }).expect(WRITE_TO_STRING);
-    out
-}
-
 /// Failures and errors with truth tables for failed matrices, flaky probes, skipped scenarios,
 /// and the counts.
 pub fn render_summary(report: &RunReport, colors: bool) -> String {
@@ -148,19 +148,6 @@ pub fn render_summary(report: &RunReport, colors: bool) -> String {
     write_summary(&mut out, report, Palette { enabled: colors }).expect(WRITE_TO_STRING);
     out
 }
-
-/// `cnicheck diff` for people: the two runs, each kind of change in order of importance
-/// (regressions first), and the counts.
-pub fn render_diff(diff: &ReportDiff, colors: bool) -> String {
-    let mut out = String::new();
-    write_diff(&mut out, diff, Palette { enabled: colors }).expect(WRITE_TO_STRING);
-    out
-}
-
-const WRITE_TO_STRING: &str = "writing to a String cannot fail";
-
-/// Progress lines align their names behind the longest verdict label (`ERROR`, `FLAKY`).
-const VERDICT_WIDTH: usize = 5;
 
 /// The preflight as [`Console::preflight_finished`] prints it.
 pub fn render_preflight(checks: &[PreflightCheck], colors: bool) -> String {
@@ -332,186 +319,6 @@ fn write_scenario_problems(
     Ok(())
 }
 
-fn write_failure_block(out: &mut String, probe: &ProbeReport, palette: Palette) -> fmt::Result {
-    writeln!(out, "{} {}", palette.verdict(probe.verdict, 0), probe.name)?;
-    writeln!(out, "    from:      {}", probe.from)?;
-    // Built-in checks' results may have no target (readiness) or no address (an image).
-    match (probe.to.is_empty(), probe.target_address.is_empty()) {
-        (true, _) => {}
-        (false, true) => writeln!(out, "    to:        {}", probe.to)?,
-        (false, false) => writeln!(
-            out,
-            "    to:        {} at {}",
-            probe.to, probe.target_address
-        )?,
-    }
-    writeln!(out, "    protocol:  {}", protocol_and_port(probe))?;
-    writeln!(out, "    expected:  {}", probe.expected)?;
-    writeln!(out, "    observed:  {}", single_line(&probe.observed))?;
-    if !probe.earlier_attempts.is_empty() {
-        let earlier = earlier_observations(probe);
-        writeln!(
-            out,
-            "    attempts:  {} (before the last: {})",
-            probe.attempts,
-            earlier.join(", ")
-        )?;
-    }
-    let why = probe.message.clone().unwrap_or_else(|| {
-        format!(
-            "expected {}, but observed {}",
-            probe.expected, probe.observed
-        )
-    });
-    writeln!(out, "    why:       {}", single_line(&why))?;
-    writeln!(out, "    reproduce: {}", probe.reproduce)
-}
-
-fn protocol_and_port(probe: &ProbeReport) -> String {
-    match probe.port {
-        Some(port) => format!("{}/{port}", probe.protocol),
-        None => probe.protocol.clone(),
-    }
-}
-
-/// The probes of one phase of a scenario that share a protocol and port: the cells of one
-/// `from` x `to` matrix.
-struct ProbeGroup<'a> {
-    phase: &'a str,
-    protocol: String,
-    probes: Vec<&'a ProbeReport>,
-}
-
-fn probe_groups(probes: &[ProbeReport]) -> Vec<ProbeGroup<'_>> {
-    let mut groups: Vec<ProbeGroup> = Vec::new();
-    for probe in probes {
-        let protocol = protocol_and_port(probe);
-        match groups
-            .iter_mut()
-            .find(|group| group.phase == probe.phase && group.protocol == protocol)
-        {
-            Some(group) => group.probes.push(probe),
-            None => groups.push(ProbeGroup {
-                phase: &probe.phase,
-                protocol,
-                probes: vec![probe],
-            }),
-        }
-    }
-    groups
-}
-
-/// Expected, observed and diff tables in the style of the Kubernetes netpol e2e suite: rows are
-/// sources, columns are targets (numbered, with a legend, since target names are long).
-fn write_truth_tables(
-    out: &mut String,
-    scenario: &ScenarioReport,
-    group: &ProbeGroup,
-    wrong: usize,
-    palette: Palette,
-) -> fmt::Result {
-    let rows = distinct(group.probes.iter().map(|probe| probe.from.as_str()));
-    let columns = distinct(
-        group
-            .probes
-            .iter()
-            .map(|probe| (probe.to.as_str(), probe.target_address.as_str())),
-    );
-    let cell = |row: &str, column: (&str, &str)| {
-        group.probes.iter().rev().copied().find(|probe| {
-            probe.from == row && (probe.to.as_str(), probe.target_address.as_str()) == column
-        })
-    };
-    writeln!(
-        out,
-        "{} {} / {}: {}: {wrong} of {} cells wrong",
-        palette.paint(Style::Heading, "Matrix"),
-        scenario.name,
-        group.phase,
-        group.protocol,
-        group.probes.len()
-    )?;
-    let column_width = columns.len().to_string().len() + 2;
-    for (number, (to, address)) in columns.iter().enumerate() {
-        let at = if address.is_empty() {
-            String::new()
-        } else {
-            format!(" at {address}")
-        };
-        writeln!(out, "    {:>column_width$} = {to}{at}", number + 1)?;
-    }
-    let row_width = rows
-        .iter()
-        .map(|row| row.chars().count())
-        .max()
-        .unwrap_or(0);
-    let tables: [(&str, CellSymbol); 3] = [
-        ("expected", |probe| reach_symbol(probe.expected_reach)),
-        ("observed", observed_symbol),
-        ("diff", diff_symbol),
-    ];
-    for (title, symbol) in tables {
-        writeln!(out, "  {title}:")?;
-        write!(out, "    {:row_width$}", "")?;
-        for number in 1..=columns.len() {
-            write!(out, "{number:>column_width$}")?;
-        }
-        writeln!(out)?;
-        for row in &rows {
-            write!(out, "    {row:row_width$}")?;
-            for column in &columns {
-                let symbol = cell(row, *column).map_or(' ', symbol);
-                let padding = " ".repeat(column_width - 1);
-                write!(out, "{padding}{}", palette.symbol(symbol))?;
-            }
-            writeln!(out)?;
-        }
-    }
-    writeln!(
-        out,
-        "  . reached   X blocked   ? unclear   ! wrong   E error   - not run"
-    )?;
-    writeln!(out)
-}
-
-/// How a table shows one probe.
-type CellSymbol = fn(&ProbeReport) -> char;
-
-fn distinct<T: PartialEq>(items: impl Iterator<Item = T>) -> Vec<T> {
-    let mut seen = Vec::new();
-    for item in items {
-        if !seen.contains(&item) {
-            seen.push(item);
-        }
-    }
-    seen
-}
-
-fn reach_symbol(reach: Reach) -> char {
-    match reach {
-        Reach::Reached => '.',
-        Reach::Blocked => 'X',
-        Reach::Unknown => '?',
-    }
-}
-
-fn observed_symbol(probe: &ProbeReport) -> char {
-    match probe.verdict {
-        Verdict::Error => 'E',
-        Verdict::Skip => '-',
-        Verdict::Pass | Verdict::Flaky | Verdict::Fail => reach_symbol(probe.observed_reach),
-    }
-}
-
-fn diff_symbol(probe: &ProbeReport) -> char {
-    match probe.verdict {
-        Verdict::Pass | Verdict::Flaky => '.',
-        Verdict::Fail => '!',
-        Verdict::Error => 'E',
-        Verdict::Skip => '-',
-    }
-}
-
 /// `Cluster v1.34.4, 3 nodes, CNI cilium v1.17.6`, and Cilium's readiness and images.
 fn write_cluster(out: &mut String, report: &RunReport, palette: Palette) -> fmt::Result {
     let cluster = &report.cluster;
@@ -598,181 +405,4 @@ fn write_counts(out: &mut String, report: &RunReport, palette: Palette) -> fmt::
         }
     }
     Ok(())
-}
-
-fn write_diff(out: &mut String, diff: &ReportDiff, palette: Palette) -> fmt::Result {
-    writeln!(out, "baseline: {}", describe_run(&diff.baseline))?;
-    writeln!(out, "current:  {}", describe_run(&diff.current))?;
-    writeln!(out)?;
-    let sections: [(&str, &[CellChange]); 6] = [
-        ("Regressions: passed before, not now", &diff.regressed),
-        ("New skips", &diff.newly_skipped),
-        ("New flakes", &diff.newly_flaky),
-        ("Fixed", &diff.fixed),
-        ("Added", &diff.added),
-        ("Removed", &diff.removed),
-    ];
-    for (title, changes) in sections {
-        if changes.is_empty() {
-            continue;
-        }
-        let heading = format!("{title} ({})", changes.len());
-        writeln!(out, "{}", palette.paint(Style::Heading, &heading))?;
-        write_changes(out, changes, palette)?;
-        writeln!(out)?;
-    }
-    let regressed = plural(diff.regressed.len(), "regression", "regressions");
-    let regressed = if diff.regressed.is_empty() {
-        regressed
-    } else {
-        palette.paint(Style::Fail, &regressed)
-    };
-    let unchanged = diff.unchanged;
-    writeln!(
-        out,
-        "{} {regressed}, {} newly skipped, {} newly flaky, {} fixed, {} added, {} removed; \
-         unchanged: {} passing, {} flaky, {} failing, {} skipped",
-        palette.paint(Style::Heading, "Diff"),
-        diff.newly_skipped.len(),
-        diff.newly_flaky.len(),
-        diff.fixed.len(),
-        diff.added.len(),
-        diff.removed.len(),
-        unchanged.passing,
-        unchanged.flaky,
-        unchanged.failing,
-        unchanged.skipped,
-    )
-}
-
-/// `started 2026-11-22T10:00:00Z, cnicheck 0.1.0, Kubernetes v1.34.4, 2 nodes, cilium v1.17.6`.
-fn describe_run(run: &RunSummary) -> String {
-    let cluster = &run.cluster;
-    let cni = match &cluster.cni_version {
-        Some(version) => format!("{} {version}", cluster.cni),
-        None => cluster.cni.clone(),
-    };
-    format!(
-        "started {}, cnicheck {}, Kubernetes {}, {}, CNI {cni}",
-        run.started_at,
-        run.cnicheck_version,
-        cluster.server_version,
-        plural(cluster.nodes as usize, "node", "nodes"),
-    )
-}
-
-/// One line per cell, labelled with its verdict now and saying what it was; the detail under a
-/// run of cells that share it (a failed setup fails a scenario's cells alike).
-fn write_changes(out: &mut String, changes: &[CellChange], palette: Palette) -> fmt::Result {
-    fn shown(change: &CellChange) -> Option<&CellOutcome> {
-        change.after.as_ref().or(change.before.as_ref())
-    }
-    let detail = |change: &CellChange| shown(change).and_then(|outcome| outcome.detail.clone());
-    for (index, change) in changes.iter().enumerate() {
-        let Some(outcome) = shown(change) else {
-            continue;
-        };
-        let was = match (&change.before, &change.after) {
-            (Some(before), Some(_)) => format!("was {}", verdict_word(before.verdict)),
-            (None, _) => "new".to_owned(),
-            (Some(_), None) => "not in the current run".to_owned(),
-        };
-        writeln!(
-            out,
-            "  {} {} ({was})",
-            palette.verdict(outcome.verdict, VERDICT_WIDTH),
-            change.cell
-        )?;
-        let next_shares_detail = changes
-            .get(index + 1)
-            .is_some_and(|next| detail(next) == detail(change));
-        if let Some(detail) = detail(change)
-            && !next_shares_detail
-        {
-            writeln!(out, "  {:VERDICT_WIDTH$} {detail}", "")?;
-        }
-    }
-    Ok(())
-}
-
-fn verdict_word(verdict: Verdict) -> &'static str {
-    match verdict {
-        Verdict::Pass => "pass",
-        Verdict::Flaky => "flaky",
-        Verdict::Fail => "fail",
-        Verdict::Error => "error",
-        Verdict::Skip => "skip",
-    }
-}
-
-fn plural(count: usize, one: &str, many: &str) -> String {
-    format!("{count} {}", if count == 1 { one } else { many })
-}
-
-#[derive(Clone, Copy)]
-struct Palette {
-    enabled: bool,
-}
-
-#[derive(Clone, Copy)]
-enum Style {
-    Pass,
-    Flaky,
-    Fail,
-    Error,
-    Skip,
-    Heading,
-}
-
-impl Style {
-    fn sgr(self) -> &'static str {
-        match self {
-            Style::Pass => "32",
-            Style::Flaky => "33",
-            Style::Fail => "1;31",
-            Style::Error => "1;35",
-            Style::Skip => "2",
-            Style::Heading => "1",
-        }
-    }
-}
-
-impl Palette {
-    fn paint(self, style: Style, text: &str) -> String {
-        if self.enabled {
-            format!("\x1b[{}m{text}\x1b[0m", style.sgr())
-        } else {
-            text.to_owned()
-        }
-    }
-
-    /// The verdict as a label right-aligned in `width`; padded before painting so escapes
-    /// don't count.
-    fn verdict(self, verdict: Verdict, width: usize) -> String {
-        let (label, style) = match verdict {
-            Verdict::Pass => ("PASS", Style::Pass),
-            Verdict::Flaky => ("FLAKY", Style::Flaky),
-            Verdict::Fail => ("FAIL", Style::Fail),
-            Verdict::Error => ("ERROR", Style::Error),
-            Verdict::Skip => ("SKIP", Style::Skip),
-        };
-        self.paint(style, &format!("{label:>width$}"))
-    }
-
-    fn symbol(self, symbol: char) -> String {
-        match symbol {
-            '!' => self.paint(Style::Fail, "!"),
-            'E' => self.paint(Style::Error, "E"),
-            other => other.to_string(),
-        }
-    }
-}
-
-/// What the attempts before the last one observed, one line each.
-fn earlier_observations(probe: &ProbeReport) -> Vec<String> {
-    probe
-        .earlier_attempts
-        .iter()
-        .map(|attempt| single_line(&attempt.observed))
-        .collect()
 }
