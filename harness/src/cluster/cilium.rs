@@ -4,7 +4,7 @@
 
 use super::cilium_config::{self, CONFIG_MAP, L7Proxy, Routing, RoutingProblem};
 use super::exec::{self, PodRef};
-use super::wait::{PodProblem, readiness_problem};
+use super::pod_state::{PodProblem, readiness_problem};
 use super::{ApiContext, ClusterError};
 use crate::image::ImageRef;
 use crate::report::model::{CiliumInfo, ComponentInfo};

@@ -19,6 +19,7 @@ mod kubectl;
 pub mod labels;
 mod namespace;
 mod placement;
+mod pod_state;
 mod wait;
 mod workload;
 
@@ -48,7 +49,8 @@ pub use kubectl::{Kubectl, shell_word};
 pub use labels::RunId;
 pub use namespace::{CleanupReport, cleanup_leftovers, create_namespace, delete_namespace};
 pub use placement::plan_nodes;
-pub use wait::{PodProblem, WaitOptions, wait_for_pods_ready, wait_for_service_endpoints};
+pub use pod_state::PodProblem;
+pub use wait::{WaitOptions, wait_for_pods_ready, wait_for_service_endpoints};
 pub use workload::{
     AGENT_BINARY, AGENT_CONTAINER, Images, PullPolicy, WorkloadContext, build_pods, build_service,
     create_workload, parse_registry_prefix,
