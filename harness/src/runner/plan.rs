@@ -580,6 +580,147 @@ fn marker() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runner::cells::cells;
+    use crate::scenario;
+    use std::collections::BTreeMap;
+
+    fn builtin(name: &str) -> scenario::LoadedScenario {
+        scenario::builtin()
+            .into_iter()
+            .find(|loaded| loaded.scenario.name.value == name)
+            .unwrap()
+    }
+
+    /// The node-ports suite as deployed on three nodes: one host-network agent per node, whose
+    /// address is its node's.
+    fn three_node_agents() -> Deployment {
+        let pods = (1..=3)
+            .map(|n| DeployedPod {
+                namespace: "cnicheck-t-s0".into(),
+                name: format!("node-{n}"),
+                node: format!("node{n}"),
+                ip: format!("10.0.0.{n}"),
+                interfaces: BTreeMap::new(),
+            })
+            .collect();
+        Deployment {
+            namespaces: BTreeMap::from([("default".into(), "cnicheck-t-s0".into())]),
+            workloads: BTreeMap::from([(
+                "node".into(),
+                DeployedWorkload {
+                    pods,
+                    service: None,
+                },
+            )]),
+            nodes: Vec::new(),
+            network_ranges: BTreeMap::new(),
+        }
+    }
+
+    fn plan_node_ports(tunnel: &Tunnel) -> (Vec<PlannedProbe>, Vec<Unplannable>) {
+        let loaded = builtin("node-ports");
+        let cells = cells(&loaded);
+        let selected: Vec<usize> = (0..cells.len()).collect();
+        let phase = &loaded.scenario.phases[0];
+        let deployment = three_node_agents();
+        plan_phase(0, phase, &cells, &selected, &deployment, None, tunnel)
+    }
+
+    fn vxlan() -> Tunnel {
+        Tunnel::Udp {
+            port: 8472,
+            overlay: "Cilium's VXLAN".into(),
+        }
+    }
+
+    #[test]
+    fn node_checks_go_between_every_ordered_pair_of_distinct_nodes() {
+        let (planned, unplannable) = plan_node_ports(&vxlan());
+        assert!(unplannable.is_empty(), "{unplannable:?}");
+        // Three checks (ICMP, TCP 4240, the tunnel port) for each of the 3 x 2 ordered pairs.
+        assert_eq!(planned.len(), 18);
+        for probe in &planned {
+            let (from, to) = probe.between_nodes.clone().unwrap();
+            assert_ne!(from, to, "{}", probe.name);
+            assert_eq!(from, probe.source.node);
+        }
+        let mut pairs: Vec<_> = planned
+            .iter()
+            .filter(|probe| probe.protocol == Protocol::Icmp)
+            .map(|probe| probe.between_nodes.clone().unwrap())
+            .collect();
+        pairs.sort();
+        pairs.dedup();
+        assert_eq!(pairs.len(), 6);
+    }
+
+    #[test]
+    fn the_tunnel_port_is_sent_and_its_delivery_confirmed_by_the_receiving_node() {
+        let (planned, _) = plan_node_ports(&vxlan());
+        let tunnel: Vec<_> = planned
+            .iter()
+            .filter(|probe| probe.protocol == Protocol::Udp)
+            .collect();
+        assert_eq!(tunnel.len(), 6);
+        for probe in tunnel {
+            assert_eq!(probe.port, Some(8472));
+            assert_eq!(probe.overlay.as_deref(), Some("Cilium's VXLAN"));
+            let ProbeAction::UdpSend { port, marker, .. } = &probe.request.action else {
+                panic!("{:?}", probe.request.action);
+            };
+            let receiver = probe
+                .receiver
+                .as_ref()
+                .expect("a receiver confirms delivery");
+            let (_, to) = probe.between_nodes.clone().unwrap();
+            assert_eq!(receiver.pod.name, format!("node-{}", &to[4..]));
+            assert_eq!(
+                receiver.request.action,
+                ProbeAction::UdpReceive {
+                    port: *port,
+                    marker: marker.clone()
+                }
+            );
+            assert!(receiver.request.timeout_ms > probe.request.timeout_ms);
+        }
+    }
+
+    #[test]
+    fn without_an_overlay_tunnel_cells_are_skipped_and_unknown_ones_are_errors() {
+        let absent = Tunnel::Absent {
+            reason: "native routing".into(),
+        };
+        let (planned, unplannable) = plan_node_ports(&absent);
+        assert_eq!(planned.len(), 12, "ICMP and TCP still run");
+        assert_eq!(unplannable.len(), 1, "one tunnel cell");
+        assert!(unplannable[0].reason.skips());
+        let unknown = Tunnel::Unknown {
+            problem: "cilium-config cannot be read".into(),
+        };
+        let (_, unplannable) = plan_node_ports(&unknown);
+        assert_eq!(unplannable.len(), 1);
+        assert!(
+            !unplannable[0].reason.skips(),
+            "an unknown tunnel is an error"
+        );
+    }
+
+    #[test]
+    fn a_workload_that_was_not_deployed_is_an_error_of_each_of_its_cells() {
+        let loaded = builtin("node-ports");
+        let cells = cells(&loaded);
+        let selected: Vec<usize> = (0..cells.len()).collect();
+        let mut deployment = three_node_agents();
+        deployment.workloads.clear();
+        let phase = &loaded.scenario.phases[0];
+        let (planned, unplannable) =
+            plan_phase(0, phase, &cells, &selected, &deployment, None, &vxlan());
+        assert!(planned.is_empty());
+        assert_eq!(unplannable.len(), cells.len());
+        assert!(unplannable.iter().all(
+            |problem| matches!(&problem.reason, PlanError::NotDeployed(name) if name == "node")
+        ));
+    }
 
     #[test]
     fn ipv6_hosts_are_bracketed_before_a_port() {
