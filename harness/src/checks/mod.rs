@@ -62,13 +62,23 @@ pub async fn run(
     }
 }
 
-/// A result of a check, passing until told otherwise: the fields a check fills in, with the
-/// rest as a probe report has them for something that is not traffic.
-fn finding(name: String, phase: &str, from: String, protocol: &str) -> ProbeReport {
+/// A result of the check's test `cell`, passing until told otherwise: the fields a check fills
+/// in, with the rest as a probe report has them for something that is not traffic. A finding
+/// about one of several pods or paths names it in `instance`, and is called `CELL [INSTANCE]`,
+/// like a probe.
+fn finding(
+    cell: String,
+    instance: Option<String>,
+    phase: &str,
+    from: String,
+    protocol: &str,
+) -> ProbeReport {
     ProbeReport {
-        // Per-pod findings are `CELL [POD on NODE]`, like probes.
-        cell: name.split(" [").next().unwrap_or_default().to_string(),
-        name,
+        name: match instance {
+            Some(instance) => format!("{cell} [{instance}]"),
+            None => cell.clone(),
+        },
+        cell,
         phase: phase.into(),
         from,
         to: String::new(),

@@ -16,6 +16,7 @@ pub(super) fn readiness(
     let phase = test.split("::").next().unwrap_or(test);
     let mut result = finding(
         format!("{scenario}::{test}"),
+        None,
         phase,
         component.object(),
         "readiness",
@@ -87,6 +88,7 @@ pub(super) fn images(
     if component.pods.is_empty() {
         let mut result = finding(
             format!("{scenario}::{test}"),
+            None,
             phase,
             component.object(),
             "image",
@@ -110,7 +112,8 @@ pub(super) fn images(
         .iter()
         .map(|pod| {
             let mut result = finding(
-                format!("{scenario}::{test} [{}]", pod_label(pod)),
+                format!("{scenario}::{test}"),
+                Some(pod_label(pod)),
                 phase,
                 pod.describe(),
                 "image",

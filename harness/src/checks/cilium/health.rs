@@ -334,10 +334,8 @@ fn base(
 ) -> ProbeReport {
     let at = secondary.map(|ip| format!(" at {ip}")).unwrap_or_default();
     let mut result = finding(
-        format!(
-            "{}::{test} [{} -> {peer}{at}]",
-            source.scenario, source.node
-        ),
+        format!("{}::{test}", source.scenario),
+        Some(format!("{} -> {peer}{at}", source.node)),
         "health",
         source.described.clone(),
         match protocol {

@@ -221,7 +221,13 @@ fn absent(
     kubectl: &Kubectl,
 ) -> ProbeReport {
     let (phase, what) = test.split_once("::").unwrap_or((test, test));
-    let mut result = finding(format!("{scenario}::{test}"), phase, subject.into(), what);
+    let mut result = finding(
+        format!("{scenario}::{test}"),
+        None,
+        phase,
+        subject.into(),
+        what,
+    );
     result.expected = expected;
     result.observed = "not found".into();
     result.verdict = verdict;
