@@ -1,0 +1,391 @@
+//! Checks of probe sets: protocol, port, timeout, every `from` and `to` entry, `except` keys
+//! and expectations, each with a hint that fixes it.
+
+use super::*;
+use crate::scenario::error::{choose_from, closest};
+use crate::scenario::limits::{MAX_PATH_CHARS, MAX_TIMEOUT_SECONDS};
+use crate::scenario::model::{
+    Expectation, OneOrMany, Port, ProbeSet, Protocol, ServiceKind, Target, ToEntry, split_cell,
+};
+use crate::scenario::names;
+use serde_saphyr::Spanned;
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+impl<'a> Checker<'a> {
+    pub(super) fn check_probe_set(&mut self, probes: &ProbeSet, path: &[PathPart<'_>]) {
+        let protocol = probes.protocol.value;
+        if let Some(name) = &probes.name {
+            let at = self.locate(
+                &[path, &[PathPart::Key("name")]].concat(),
+                probes.protocol.referenced,
+            );
+            if name.is_empty() {
+                self.report(
+                    at,
+                    "the probe set name is empty".to_owned(),
+                    TEST_NAME_PART_HINT.to_owned(),
+                );
+            }
+            self.check_name(
+                at,
+                "probe set name",
+                name,
+                names::label_value,
+                TEST_NAME_PART_HINT,
+            );
+        }
+        for (field, list) in [("from", &probes.from), ("to", &probes.to)] {
+            if list.as_slice().is_empty() {
+                self.report(
+                    list.location(),
+                    format!("`{field}: []` is empty, so this probe set makes no tests"),
+                    format!("list at least one entry in `{field}`, or remove the probe set"),
+                );
+            }
+        }
+        for from in probes.from.as_slice() {
+            self.resolve_workload(from);
+        }
+        for to in probes.to.as_slice() {
+            self.check_target(to, protocol);
+        }
+        self.check_expectation(&probes.expect, protocol);
+        let froms: HashSet<&str> = probes
+            .from
+            .as_slice()
+            .iter()
+            .map(|entry| entry.value.as_str())
+            .collect();
+        let tos: HashSet<&str> = probes
+            .to
+            .as_slice()
+            .iter()
+            .map(|entry| entry.value.as_str())
+            .collect();
+        for (cell, expectation) in probes.except.iter() {
+            self.check_cell(cell, probes, &froms, &tos);
+            self.check_expectation(expectation, protocol);
+        }
+        if probes.port == Some(Port::Number(0)) {
+            let at = self.locate(
+                &[path, &[PathPart::Key("port")]].concat(),
+                probes.protocol.referenced,
+            );
+            self.report(
+                at,
+                "`port: 0` is not a port".to_owned(),
+                "use a port from 1 to 65535, or remove `port` for the agent's port".to_owned(),
+            );
+        }
+        if let Some(http_path) = &probes.path
+            && (!http_path.starts_with('/')
+                || http_path.chars().count() > MAX_PATH_CHARS
+                || http_path
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control()))
+        {
+            let at = self.locate(
+                &[path, &[PathPart::Key("path")]].concat(),
+                probes.protocol.referenced,
+            );
+            self.report(
+                at,
+                format!("`path: {http_path}` is not an HTTP path"),
+                format!("write a path that starts with `/`, without spaces, at most {MAX_PATH_CHARS} characters (percent-encode the rest)"),
+            );
+        }
+        if let Some(interface) = &probes.interface {
+            let at = self.locate(
+                &[path, &[PathPart::Key("interface")]].concat(),
+                probes.protocol.referenced,
+            );
+            self.check_name(
+                at,
+                "interface",
+                interface,
+                names::interface_name,
+                "name a pod interface, e.g. `net1`",
+            );
+        }
+        if protocol == Protocol::Address
+            && let Some(interface) = &probes.interface
+        {
+            self.report(
+                probes.protocol.referenced,
+                format!("an address check does not send, so it cannot be bound to `interface: {interface}`"),
+                format!("name the interface to check as the target: `to: interface:{interface}`"),
+            );
+        }
+        if probes.port == Some(Port::Tunnel) && protocol != Protocol::Udp {
+            self.report(
+                probes.protocol.referenced,
+                format!(
+                    "`port: tunnel` is the cluster's UDP overlay port, but this probe set uses protocol {}",
+                    protocol.name()
+                ),
+                "use `protocol: udp` with `port: tunnel`, or give a port number".to_owned(),
+            );
+        }
+        if let Some(port) = probes.port
+            && matches!(protocol, Protocol::Icmp | Protocol::Dns | Protocol::Address)
+        {
+            // The port lives in a plain field; the protocol is what makes it wrong.
+            self.report(
+                probes.protocol.referenced,
+                format!(
+                    "protocol {} has no port, but this probe set gives `port: {port}`",
+                    protocol.name()
+                ),
+                "remove `port`, or use tcp, udp or http(s) to probe a port".to_owned(),
+            );
+        }
+        if let Some(timeout) = &probes.timeout
+            && !(timeout.value > 0.0 && timeout.value <= MAX_TIMEOUT_SECONDS)
+        {
+            self.report(
+                timeout.referenced,
+                format!(
+                    "timeout must be a positive number of seconds up to {MAX_TIMEOUT_SECONDS}, not {}",
+                    short_number(timeout.value)
+                ),
+                "remove `timeout` for the default of 2 seconds".to_owned(),
+            );
+        }
+    }
+
+    pub(super) fn check_target(&mut self, written: &Spanned<String>, protocol: Protocol) {
+        let Some(entry) = ToEntry::parse(&written.value) else {
+            self.report(
+                written.referenced,
+                format!("`{}` is not a target", written.value),
+                target_hint(&written.value),
+            );
+            return;
+        };
+        match entry {
+            ToEntry::Target(Target::Dns(name)) => {
+                self.check_name(
+                    written.referenced,
+                    "name to look up",
+                    name,
+                    names::dns_name,
+                    "write a DNS name such as `kubernetes.default` or `example.com`",
+                );
+            }
+            ToEntry::Interface(name) => {
+                self.check_name(
+                    written.referenced,
+                    "interface",
+                    name,
+                    names::interface_name,
+                    "name a pod interface, e.g. `interface:net1`",
+                );
+            }
+            _ => {}
+        }
+        let fits_protocol = match entry {
+            ToEntry::Interface(_) => protocol == Protocol::Address,
+            ToEntry::Target(Target::Dns(_)) => protocol == Protocol::Dns,
+            ToEntry::Target(Target::ServiceDns(_) | Target::External) => {
+                !matches!(protocol, Protocol::Address)
+            }
+            ToEntry::Target(
+                Target::Pod(_) | Target::Service(_) | Target::NodePort(_) | Target::Node(_),
+            ) => !matches!(protocol, Protocol::Dns | Protocol::Address),
+        };
+        if !fits_protocol {
+            let hint = match (protocol, entry) {
+                (Protocol::Dns, _) => {
+                    "a dns probe looks up `dns:NAME`, `service-dns:WORKLOAD` or `external`"
+                }
+                (Protocol::Address, _) => {
+                    "an address check looks at the source pod's own `interface:NAME`"
+                }
+                (_, ToEntry::Interface(_)) => "`interface:NAME` targets need `protocol: address`",
+                _ => "`dns:NAME` targets need `protocol: dns`",
+            };
+            self.report(
+                written.referenced,
+                format!(
+                    "`{}` cannot be probed with {}",
+                    written.value,
+                    protocol.name()
+                ),
+                hint.to_owned(),
+            );
+        }
+        let ToEntry::Target(target) = entry else {
+            return;
+        };
+        if target == Target::External && !self.scenario.requires.external_target {
+            self.report(
+                written.referenced,
+                "`external` needs the scenario to require an external target".into(),
+                "add `requires: {external-target: true}`, so runs without --external-target skip it"
+                    .to_owned(),
+            );
+        }
+        let Some(reference) = target.workload() else {
+            return;
+        };
+        let Some(workload) = self.lookup_workload(written, reference) else {
+            return;
+        };
+        let service = workload.service.as_ref().map(|service| service.kind);
+        let problem = match target {
+            Target::Service(_) | Target::ServiceDns(_) if service.is_none() => Some((
+                "has no Service",
+                "add `service: {}` to the workload".to_owned(),
+            )),
+            Target::NodePort(_) if service != Some(ServiceKind::NodePort) => Some((
+                "has no NodePort Service",
+                "set `service: {type: NodePort}` on the workload".to_owned(),
+            )),
+            Target::Node(_) if !workload.host_network => Some((
+                "is not a host-network workload",
+                "set `host-network: true` on the workload, or target it with `pod:`".to_owned(),
+            )),
+            _ => None,
+        };
+        if let Some((what, hint)) = problem {
+            self.report(
+                written.referenced,
+                format!("`{}`: workload `{reference}` {what}", written.value),
+                hint,
+            );
+        }
+    }
+
+    pub(super) fn check_cell(
+        &mut self,
+        cell: &Spanned<String>,
+        probes: &ProbeSet,
+        froms: &HashSet<&str>,
+        tos: &HashSet<&str>,
+    ) {
+        let Some((from, to)) = split_cell(&cell.value) else {
+            self.report(
+                cell.referenced,
+                format!("`{}` is not an `except` key", cell.value),
+                "write `FROM -> TO`, with FROM and TO as in `from` and `to`".to_owned(),
+            );
+            return;
+        };
+        if !froms.contains(from) {
+            self.report_lazy(
+                cell.referenced,
+                format!(
+                    "`{from}` in `{}` is not in this probe set's `from`",
+                    cell.value
+                ),
+                || choose_from(from, "`from` has", written(&probes.from)),
+            );
+        }
+        if !tos.contains(to) {
+            self.report_lazy(
+                cell.referenced,
+                format!("`{to}` in `{}` is not in this probe set's `to`", cell.value),
+                || choose_from(to, "`to` has", written(&probes.to)),
+            );
+        }
+    }
+
+    pub(super) fn check_expectation(
+        &mut self,
+        expectation: &Spanned<Expectation>,
+        protocol: Protocol,
+    ) {
+        let is_dns = protocol == Protocol::Dns;
+        let is_http = matches!(protocol, Protocol::Http | Protocol::Https);
+        let is_address = protocol == Protocol::Address;
+        let problem = match &expectation.value {
+            Expectation::InNadRange if !is_address => Some(
+                "`in-nad-range` checks an interface's addresses; use `protocol: address`"
+                    .to_owned(),
+            ),
+            Expectation::InNadRange => None,
+            _ if is_address => Some("an address check expects `in-nad-range`".to_owned()),
+            Expectation::Allowed | Expectation::Denied => None,
+            Expectation::Dropped | Expectation::Refused if is_dns => Some(
+                "a dns probe expects `allowed`, `denied`, `nxdomain` or `resolves-to`".to_owned(),
+            ),
+            Expectation::Status(_) if !is_http => {
+                Some("`status` checks an HTTP response; use `protocol: http` or `https`".to_owned())
+            }
+            Expectation::Status(code) if !(100..=599).contains(code) => {
+                Some(format!("{code} is not an HTTP status code (100-599)"))
+            }
+            Expectation::ResolvesTo(_) | Expectation::Nxdomain if !is_dns => Some(format!(
+                "`{}` checks a DNS answer; use `protocol: dns`",
+                expectation_name(&expectation.value)
+            )),
+            Expectation::ResolvesTo(address) if address.parse::<IpAddr>().is_err() => {
+                Some(format!("`{address}` is not an IP address"))
+            }
+            _ => None,
+        };
+        if let Some(hint) = problem {
+            self.report(
+                expectation.referenced,
+                format!(
+                    "expectation `{}` does not fit protocol {}",
+                    expectation_name(&expectation.value),
+                    protocol.name()
+                ),
+                hint,
+            );
+        }
+    }
+}
+
+pub(super) fn target_hint(written: &str) -> String {
+    const KINDS: [&str; 8] = [
+        "pod",
+        "service",
+        "service-dns",
+        "nodeport",
+        "node",
+        "external",
+        "dns",
+        "interface",
+    ];
+    let forms = ToEntry::FORMS.join(", ");
+    let (kind, name) = written.split_once(':').unwrap_or((written, ""));
+    match closest(kind, KINDS) {
+        Some(best) if best != kind && !name.is_empty() => {
+            format!("did you mean `{best}:{name}`? targets are {forms}")
+        }
+        _ => format!("targets are {forms}"),
+    }
+}
+
+pub(super) fn expectation_name(expectation: &Expectation) -> &'static str {
+    match expectation {
+        Expectation::Allowed => "allowed",
+        Expectation::Denied => "denied",
+        Expectation::Dropped => "dropped",
+        Expectation::Refused => "refused",
+        Expectation::Status(_) => "status",
+        Expectation::ResolvesTo(_) => "resolves-to",
+        Expectation::Nxdomain => "nxdomain",
+        Expectation::InNadRange => "in-nad-range",
+    }
+}
+
+/// `1e308` rather than its 309 digits.
+pub(super) fn short_number(value: f64) -> String {
+    if value.is_finite() && value.abs() >= 1e6 {
+        format!("{value:e}")
+    } else {
+        value.to_string()
+    }
+}
+
+/// The entries of a `from` or `to` as written.
+pub(super) fn written(list: &OneOrMany) -> Vec<&str> {
+    list.as_slice()
+        .iter()
+        .map(|entry| entry.value.as_str())
+        .collect()
+}
