@@ -477,8 +477,19 @@ fn write_reports(args: &RunArgs, report: &RunReport) {
 /// prints and counts them the way Rust users expect.
 fn trials(selections: &[Selection<'_>], report: &RunReport) -> Vec<Trial> {
     let mut trials = Vec::new();
-    // runner::run reports the scenarios in the order of the selections.
-    for (selection, scenario_report) in selections.iter().zip(&report.scenarios) {
+    for selection in selections {
+        // Scenario names are unique in a run (validation sees to it).
+        let name = &selection.scenario.scenario.name.value;
+        let Some(scenario_report) = report.scenarios.iter().find(|s| &s.name == name) else {
+            // The runner reports every selection it was given; a cell without a result failed
+            // to run, and is never counted a pass.
+            for &index in &selection.selected {
+                let missing = format!("the run reported no result for scenario {name}");
+                let cell = selection.cells[index].name.clone();
+                trials.push(Trial::test(cell, move || Err(missing.into())));
+            }
+            continue;
+        };
         for cell in selection
             .selected
             .iter()
