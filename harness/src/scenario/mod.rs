@@ -10,8 +10,10 @@ mod manifest;
 pub mod model;
 pub(crate) mod names;
 mod read;
+mod reference;
 mod size;
 mod source;
+mod spanned;
 mod tree;
 mod validate;
 
