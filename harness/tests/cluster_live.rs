@@ -211,7 +211,13 @@ async fn deploys_agents_and_runs_probes() -> Result<(), ClusterError> {
         let error = cluster::apply_manifests(&client, &unknown, &apply, true)
             .await
             .expect_err("unknown kinds are refused");
-        assert!(matches!(error, ClusterError::UnknownKind { .. }), "{error}");
+        assert!(
+            matches!(
+                error,
+                ClusterError::Manifest(cnicheck::cluster::ManifestError::UnknownKind { .. })
+            ),
+            "{error}"
+        );
         Ok(())
     })
     .await

@@ -9,7 +9,7 @@
 
 use super::labels::{self, RunId};
 use super::namespace::delete_and_wait_with;
-use super::{ApiContext, ClusterError, is_not_found};
+use super::{ApiContext, ApiFailure, ClusterError, is_not_found};
 use crate::scenario::model::WorkloadRef;
 use futures::future::join_all;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
@@ -72,7 +72,7 @@ impl AppliedObject {
 /// must be one object with `apiVersion`, `kind` and `metadata.name`.
 pub fn parse_manifests(yaml: &str) -> Result<Vec<DynamicObject>, ClusterError> {
     let documents: Vec<serde_json::Value> =
-        serde_saphyr::from_multiple(yaml).map_err(ClusterError::ParseManifests)?;
+        serde_saphyr::from_multiple(yaml).map_err(ManifestError::Parse)?;
     documents
         .into_iter()
         .enumerate()
@@ -82,7 +82,8 @@ pub fn parse_manifests(yaml: &str) -> Result<Vec<DynamicObject>, ClusterError> {
 }
 
 fn parse_object(document: usize, value: serde_json::Value) -> Result<DynamicObject, ClusterError> {
-    let invalid = |problem: String| ClusterError::InvalidManifest { document, problem };
+    let invalid =
+        |problem: String| ClusterError::from(ManifestError::InvalidDocument { document, problem });
     for field in ["/apiVersion", "/kind", "/metadata/name"] {
         let text = value.pointer(field).and_then(serde_json::Value::as_str);
         if text.is_none_or(str::is_empty) {
@@ -164,7 +165,9 @@ pub async fn dry_run_each(
                 Ok(()) => DryRunOutcome::Accepted,
                 Err(error) => DryRunOutcome::Rejected(error),
             },
-            Err(ClusterError::UnknownKind { .. }) => DryRunOutcome::NotServed,
+            Err(ClusterError::Manifest(ManifestError::UnknownKind { .. })) => {
+                DryRunOutcome::NotServed
+            }
             Err(error) => DryRunOutcome::Rejected(error),
         };
         outcomes.push(outcome);
@@ -188,9 +191,11 @@ async fn prepare(
     context: &ApplyContext<'_>,
 ) -> Result<(AppliedObject, DynamicObject), ClusterError> {
     let (resource, capabilities) = kinds.resolve(client, object).await?;
-    let invalid = |problem: ObjectProblem| ClusterError::InvalidObject {
-        object: object_label(object),
-        problem,
+    let invalid = |problem: ObjectProblem| {
+        ClusterError::from(ManifestError::InvalidObject {
+            object: object_label(object),
+            problem,
+        })
     };
     let mut prepared = object.clone();
     let own_namespace = context
@@ -220,6 +225,38 @@ async fn prepare(
         name: prepared.name_any(),
     };
     Ok((target, prepared))
+}
+
+/// Why a scenario's manifests cannot be applied as written.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("could not read manifests: {0}")]
+    Parse(#[source] serde_saphyr::Error),
+
+    #[error("manifest document {document}: {problem}")]
+    InvalidDocument { document: usize, problem: String },
+
+    #[error(
+        "{kind} ({api_version}) {name}: not served by this cluster (is its CRD installed?): {}",
+        ApiFailure(source)
+    )]
+    UnknownKind {
+        api_version: String,
+        kind: String,
+        name: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+
+    /// A manifest's object that cnicheck refuses to apply as written.
+    #[error("{object}: {problem}")]
+    InvalidObject {
+        object: String,
+        problem: ObjectProblem,
+    },
+
+    #[error("{object} names namespace {namespace:?}, which is not one of this run's namespaces")]
+    ForeignNamespace { object: String, namespace: String },
 }
 
 /// Why cnicheck refuses to apply a manifest's object as written.
@@ -339,7 +376,7 @@ async fn patch(
 fn run_namespace(
     object: &DynamicObject,
     context: &ApplyContext<'_>,
-) -> Result<String, ClusterError> {
+) -> Result<String, ManifestError> {
     let written = object
         .metadata
         .namespace
@@ -350,7 +387,7 @@ fn run_namespace(
         .get(written)
         .or_else(|| context.namespaces.values().find(|real| *real == written))
         .cloned()
-        .ok_or_else(|| ClusterError::ForeignNamespace {
+        .ok_or_else(|| ManifestError::ForeignNamespace {
             object: format!(
                 "{} {}",
                 object
@@ -380,11 +417,13 @@ impl KindCache {
         if let Some(found) = self.0.get(&key) {
             return Ok(found.clone());
         }
-        let unknown = |source| ClusterError::UnknownKind {
-            api_version: types.api_version.clone(),
-            kind: types.kind.clone(),
-            name: object.name_any(),
-            source: Box::new(source),
+        let unknown = |source| {
+            ClusterError::from(ManifestError::UnknownKind {
+                api_version: types.api_version.clone(),
+                kind: types.kind.clone(),
+                name: object.name_any(),
+                source: Box::new(source),
+            })
         };
         let (group, version) = match types.api_version.split_once('/') {
             Some((group, version)) => (group, version),
@@ -488,7 +527,7 @@ spec:
     fn yaml_errors_are_reported() {
         assert!(matches!(
             parse_manifests("apiVersion: [unclosed\n"),
-            Err(ClusterError::ParseManifests(_))
+            Err(ClusterError::Manifest(ManifestError::Parse(_)))
         ));
     }
 

@@ -57,7 +57,7 @@ pub use workload::{
 };
 
 use crate::scenario::NameError;
-pub use apply::ObjectProblem;
+pub use apply::{ManifestError, ObjectProblem};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -145,33 +145,9 @@ pub enum ClusterError {
         detail: String,
     },
 
-    #[error("could not read manifests: {0}")]
-    ParseManifests(#[source] serde_saphyr::Error),
-
-    #[error("manifest document {document}: {problem}")]
-    InvalidManifest { document: usize, problem: String },
-
-    #[error(
-        "{kind} ({api_version}) {name}: not served by this cluster (is its CRD installed?): {}",
-        ApiFailure(source)
-    )]
-    UnknownKind {
-        api_version: String,
-        kind: String,
-        name: String,
-        #[source]
-        source: Box<kube::Error>,
-    },
-
-    /// A manifest's object that cnicheck refuses to apply as written.
-    #[error("{object}: {problem}")]
-    InvalidObject {
-        object: String,
-        problem: ObjectProblem,
-    },
-
-    #[error("{object} names namespace {namespace:?}, which is not one of this run's namespaces")]
-    ForeignNamespace { object: String, namespace: String },
+    /// A manifest that cannot be applied as written.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
 
     /// An object cnicheck reads but did not create is not as Kubernetes would have it.
     #[error("cannot read {object}: {problem}")]
