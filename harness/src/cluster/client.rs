@@ -1,8 +1,7 @@
 //! Connecting to the cluster, with a deadline on every call (see [`super::deadline`]).
 
-use super::ClusterError;
 use super::deadline::DeadlineLayer;
-use super::error::Server;
+use super::error::{ApiFailure, Server};
 use kube::Client;
 use kube::client::ClientBuilder;
 use kube::config::{Config, KubeConfigOptions, Kubeconfig};
@@ -13,6 +12,40 @@ use std::time::Duration;
 /// server across the world, and two of them (a call, then cleanup) still end a run against a
 /// stalled one within a minute.
 pub const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why there is no client for the cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("could not load kubeconfig {from}{}: {}",
+        context.as_ref().map(|c| format!(" (context {c})")).unwrap_or_default(),
+        super::error::chain_text(source.as_ref()))]
+    LoadKubeconfig {
+        /// The path, or `$KUBECONFIG=...`.
+        from: String,
+        context: Option<String>,
+        #[source]
+        source: Box<kube::config::KubeconfigError>,
+    },
+
+    #[error("no kubeconfig found (looked at {looked_at}) and {}; pass --kubeconfig or set KUBECONFIG",
+        in_cluster.as_ref().map_or_else(|| "not running in a cluster".to_string(),
+            |why| format!("the in-cluster config failed ({why})")))]
+    NoKubeconfig {
+        looked_at: KubeconfigNotFound,
+        /// Why the in-cluster config failed, when cnicheck runs in a pod.
+        in_cluster: Option<String>,
+    },
+
+    #[error(
+        "could not set up a client for API server {server}: {}",
+        ApiFailure(source)
+    )]
+    BuildClient {
+        server: Server,
+        #[source]
+        source: Box<kube::Error>,
+    },
+}
 
 /// A client, and the server it talks to (for messages).
 #[derive(Clone)]
@@ -29,7 +62,7 @@ pub async fn connect(
     kubeconfig: Option<&Path>,
     context: Option<&str>,
     api_timeout: Duration,
-) -> Result<Cluster, ClusterError> {
+) -> Result<Cluster, ConnectError> {
     install_crypto_provider();
     let source = match kubeconfig {
         Some(path) => Ok(KubeconfigSource::Flag(path.to_path_buf())),
@@ -38,7 +71,7 @@ pub async fn connect(
     let load_error = |source: &KubeconfigSource| {
         let from = source.to_string();
         let context = context.map(str::to_string);
-        move |error| ClusterError::LoadKubeconfig {
+        move |error| ConnectError::LoadKubeconfig {
             from,
             context,
             source: Box::new(error),
@@ -78,7 +111,7 @@ pub async fn connect(
             .to_string(),
         context,
     };
-    let client = build_client(config, api_timeout).map_err(|error| ClusterError::BuildClient {
+    let client = build_client(config, api_timeout).map_err(|error| ConnectError::BuildClient {
         server: server.clone(),
         source: Box::new(error),
     })?;
@@ -162,11 +195,11 @@ fn home_kubeconfig() -> Option<PathBuf> {
 fn no_kubeconfig(
     looked_at: KubeconfigNotFound,
     in_cluster: Option<kube::config::InClusterError>,
-) -> ClusterError {
+) -> ConnectError {
     let in_cluster = in_cluster
         .filter(|_| std::env::var_os("KUBERNETES_SERVICE_HOST").is_some())
         .map(|error| super::error::chain_text(&error));
-    ClusterError::NoKubeconfig {
+    ConnectError::NoKubeconfig {
         looked_at,
         in_cluster,
     }

@@ -36,7 +36,7 @@ pub use cilium::{
     health_status as cilium_health_status, l7_proxy_available,
 };
 pub use cilium_config::{L7Proxy, Routing, RoutingProblem, TunnelProtocol};
-pub use client::{Cluster, DEFAULT_API_TIMEOUT, KubeconfigNotFound, connect};
+pub use client::{Cluster, ConnectError, DEFAULT_API_TIMEOUT, KubeconfigNotFound, connect};
 pub use deadline::RequestTimedOut;
 pub use diagnostics::{DiagnosticsSummary, dump_namespace};
 pub use error::{ApiFailure, FailureKind, OnServer, Server};
@@ -64,35 +64,9 @@ use std::time::Duration;
 /// What went wrong while cnicheck was talking to the cluster, and what it was doing at the time.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error("could not load kubeconfig {from}{}: {}",
-        context.as_ref().map(|c| format!(" (context {c})")).unwrap_or_default(),
-        error::chain_text(source.as_ref()))]
-    LoadKubeconfig {
-        /// The path, or `$KUBECONFIG=...`.
-        from: String,
-        context: Option<String>,
-        #[source]
-        source: Box<kube::config::KubeconfigError>,
-    },
-
-    #[error("no kubeconfig found (looked at {looked_at}) and {}; pass --kubeconfig or set KUBECONFIG",
-        in_cluster.as_ref().map_or_else(|| "not running in a cluster".to_string(),
-            |why| format!("the in-cluster config failed ({why})")))]
-    NoKubeconfig {
-        looked_at: KubeconfigNotFound,
-        /// Why the in-cluster config failed, when cnicheck runs in a pod.
-        in_cluster: Option<String>,
-    },
-
-    #[error(
-        "could not set up a client for API server {server}: {}",
-        ApiFailure(source)
-    )]
-    BuildClient {
-        server: Server,
-        #[source]
-        source: Box<kube::Error>,
-    },
+    /// No client: the kubeconfig, the in-cluster config or the client itself failed.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
 
     /// A Kubernetes API call failed; `doing` says which one and on what.
     #[error("{doing}: {}", ApiFailure(source))]
