@@ -3,7 +3,7 @@
 
 use crate::node_ports::*;
 use crate::support::*;
-use cnicheck::cluster::{self, labels};
+use cnicheck::cluster::labels;
 use cnicheck::report::model::Verdict;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
@@ -56,10 +56,7 @@ fn cilium_policies_are_enforced_by_real_agents_and_l7_is_skipped_without_envoy()
 pub(crate) fn cilium_agent_pod(node: u32) -> String {
     let (name, _) = testbed_node(node);
     block_on(async {
-        let client = cluster::connect(None, None, cluster::DEFAULT_API_TIMEOUT)
-            .await
-            .unwrap()
-            .client;
+        let client = testbed_client().await;
         Api::<Pod>::namespaced(client, "kube-system")
             .list(
                 &ListParams::default()
@@ -206,10 +203,7 @@ fn a_cilium_policy_that_one_agent_does_not_enforce_fails_there_and_only_there() 
             .unwrap_or_else(|| panic!("no pod in {target}"))
             .to_string();
         block_on(async {
-            let client = cluster::connect(None, None, cluster::DEFAULT_API_TIMEOUT)
-                .await
-                .unwrap()
-                .client;
+            let client = testbed_client().await;
             Api::<Pod>::all(client)
                 .list(&ListParams::default().labels(&format!("{}=server", labels::WORKLOAD)))
                 .await

@@ -220,10 +220,7 @@ impl StandInCilium {
             }))
             .unwrap();
         block_on(async {
-            let client = cluster::connect(None, None, cluster::DEFAULT_API_TIMEOUT)
-                .await
-                .unwrap()
-                .client;
+            let client = testbed_client().await;
             cluster::create_namespace(&client, &namespace, &run, &Default::default())
                 .await
                 .unwrap();
@@ -247,10 +244,7 @@ impl StandInCilium {
             Duration::from_secs(90),
             || {
                 block_on(async {
-                    let client = cluster::connect(None, None, cluster::DEFAULT_API_TIMEOUT)
-                        .await
-                        .unwrap()
-                        .client;
+                    let client = testbed_client().await;
                     let cilium = cluster::find_cilium(&client).await.unwrap().unwrap();
                     let operator = cilium.operator.unwrap();
                     cilium.agent.desired > 0
@@ -265,10 +259,7 @@ impl StandInCilium {
 impl Drop for StandInCilium {
     fn drop(&mut self) {
         block_on(async {
-            let client = cluster::connect(None, None, cluster::DEFAULT_API_TIMEOUT)
-                .await
-                .unwrap()
-                .client;
+            let client = testbed_client().await;
             if let Err(error) =
                 cluster::delete_namespace(&client, &self.namespace, Duration::from_secs(120)).await
             {

@@ -44,10 +44,7 @@ impl RbacExample {
     pub(crate) fn apply() -> Self {
         let objects = rbac_manifests();
         block_on(async {
-            let client = cluster::connect(None, None, cluster::DEFAULT_API_TIMEOUT)
-                .await
-                .unwrap()
-                .client;
+            let client = testbed_client().await;
             for object in &objects {
                 api_for(&client, object)
                     .await
@@ -67,10 +64,7 @@ impl RbacExample {
 impl Drop for RbacExample {
     fn drop(&mut self) {
         block_on(async {
-            let client = cluster::connect(None, None, cluster::DEFAULT_API_TIMEOUT)
-                .await
-                .unwrap()
-                .client;
+            let client = testbed_client().await;
             for object in self.0.iter().rev() {
                 let api = api_for(&client, object).await;
                 if let Err(error) = api
@@ -88,10 +82,7 @@ impl Drop for RbacExample {
 /// example's ServiceAccount (what `kubectl create token` mints, through the TokenRequest API).
 pub(crate) fn service_account_kubeconfig(path: &Path) {
     let token = block_on(async {
-        let client = cluster::connect(None, None, cluster::DEFAULT_API_TIMEOUT)
-            .await
-            .unwrap()
-            .client;
+        let client = testbed_client().await;
         let request = TokenRequest {
             spec: TokenRequestSpec {
                 expiration_seconds: Some(3600),

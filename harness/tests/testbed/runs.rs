@@ -4,7 +4,7 @@
 //! list is merged as kubectl does.
 
 use crate::support::*;
-use cnicheck::cluster::{self, labels};
+use cnicheck::cluster::labels;
 use cnicheck::report::model::Verdict;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams};
@@ -150,10 +150,7 @@ fn probes_of_an_agent_deleted_mid_run_are_errors_not_passes() {
         .spawn()
         .unwrap();
     let deleted = block_on(async {
-        let client = cluster::connect(None, None, cluster::DEFAULT_API_TIMEOUT)
-            .await
-            .unwrap()
-            .client;
+        let client = testbed_client().await;
         let pods = Api::<Pod>::all(client.clone());
         let selector = format!("{}=victim", labels::WORKLOAD);
         let deadline = Instant::now() + Duration::from_secs(90);

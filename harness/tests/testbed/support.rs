@@ -71,13 +71,18 @@ pub(crate) fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Runtime::new().unwrap().block_on(future)
 }
 
+/// A client of the testbed, from the environment's kubeconfig (what `ci/test` sets).
+pub(crate) async fn testbed_client() -> kube::Client {
+    cluster::connect(None, None, cluster::DEFAULT_API_TIMEOUT)
+        .await
+        .unwrap()
+        .client
+}
+
 /// Namespaces cnicheck made that still exist (Terminating ones included).
 pub(crate) fn cnicheck_namespaces() -> Vec<String> {
     block_on(async {
-        let client = cluster::connect(None, None, cluster::DEFAULT_API_TIMEOUT)
-            .await
-            .unwrap()
-            .client;
+        let client = testbed_client().await;
         Api::<Namespace>::all(client)
             .list(&ListParams::default().labels(&labels::managed_selector(None)))
             .await
