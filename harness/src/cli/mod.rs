@@ -73,7 +73,7 @@ pub fn init_logging(verbose: u8) {
 
 pub fn dispatch(cli: Cli) -> u8 {
     match cli.command {
-        Command::Run(args) => run::run(*args),
+        Command::Run(args) => run::run(*args, cli.verbose == 0),
         Command::Diff(args) => diff::diff(args),
         Command::Validate {
             files,

@@ -6,16 +6,20 @@ use super::print_scenario_errors;
 use super::select::{self, SelectArgs};
 use cnicheck::checks::{CheckOptions, cilium};
 use cnicheck::cluster::{self, Images, Kubectl, PullPolicy, RunId};
+use cnicheck::events::{EventSink, Fanout};
 use cnicheck::exit_code;
 use cnicheck::image::ImageRef;
 use cnicheck::multus::{IpRange, MultusError, NadOptions, Plugin};
-use cnicheck::report::console::{Console, ConsoleReporter};
-use cnicheck::report::{self, model::RunReport, model::Verdict};
+use cnicheck::report;
+use cnicheck::report::console::{Console, ConsoleReporter, colors_wanted};
+use cnicheck::report::file::{FileFormat, ReportFile};
+use cnicheck::report::libtest::{self, LibtestReporter, SelectedTests};
+use cnicheck::report::model::RunReport;
+use cnicheck::report::progress::ProgressReporter;
 use cnicheck::runner::cells::CellKind;
 use cnicheck::runner::{self, ExternalTarget, RunOptions, Selection, TunnelOverride};
 use cnicheck::scenario::model::BuiltinCheck;
 use cnicheck::scenario::{self, LoadedScenario};
-use libtest_mimic::{Failed, Trial};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -167,7 +171,9 @@ impl RunArgs {
     }
 }
 
-pub fn run(args: RunArgs) -> u8 {
+/// `show_progress`: a progress bar on stderr if it is a terminal (not with logs, which would
+/// print through it).
+pub fn run(args: RunArgs, show_progress: bool) -> u8 {
     let multus = match args.multus() {
         Ok(multus) => multus,
         Err(error) => {
@@ -218,8 +224,9 @@ pub fn run(args: RunArgs) -> u8 {
         return exit_code::USAGE;
     }
 
+    let reporters = reporters(&args, &selections, baseline, show_progress);
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let report = match runtime.block_on(run_on_cluster(&args, &selections, multus)) {
+    let report = match runtime.block_on(run_on_cluster(&args, &selections, multus, reporters)) {
         Ok(report) => report,
         Err(code) => {
             // Interrupted twice, or the cluster failed: do not wait for blocking tasks (a
@@ -228,40 +235,56 @@ pub fn run(args: RunArgs) -> u8 {
             return code;
         }
     };
-    write_reports(&args, &report);
-    // Nothing ran when the preflight rejected a manifest: no test results to print.
-    if !report.preflight_rejected() {
-        let trials = trials(&selections, &report);
-        // The exit code is cnicheck's own (semantic, see exit_code); libtest only prints.
-        let _ = libtest_mimic::run(&libtest_printing(&args), trials);
-    }
-    let mut console = Console::stderr();
-    let _ = console.summary(&report);
-    if let Some(baseline) = &baseline {
-        eprintln!();
-        let _ = console.diff(&report::diff::diff(baseline, &report));
-    }
     exit_code::for_run(&report)
 }
 
-/// libtest prints the verdicts the run reached; the trials are the selection already, so it
-/// filters nothing itself.
-fn libtest_printing(args: &RunArgs) -> libtest_mimic::Arguments {
-    use libtest_mimic::{ColorSetting, FormatSetting};
-    libtest_mimic::Arguments {
-        format: Some(match args.format {
-            OutputFormat::Pretty => FormatSetting::Pretty,
-            OutputFormat::Terse => FormatSetting::Terse,
-            OutputFormat::Json => FormatSetting::Json,
-        }),
-        color: Some(if report::console::colors_wanted(&std::io::stdout()) {
-            ColorSetting::Always
-        } else {
-            ColorSetting::Never
-        }),
-        test_threads: Some(1),
-        ..libtest_mimic::Arguments::default()
+/// Who hears the run's events, in the order their output comes when it finishes: the bar goes
+/// first, then the files are written, libtest prints its results on stdout, and the console its
+/// summary on stderr.
+fn reporters(
+    args: &RunArgs,
+    selections: &[Selection<'_>],
+    baseline: Option<RunReport>,
+    show_progress: bool,
+) -> Fanout {
+    let progress = ProgressReporter::stderr(show_progress);
+    let console = Console::new(progress.lines_above(), colors_wanted(&std::io::stderr()));
+    let mut sinks: Vec<Box<dyn EventSink>> = vec![Box::new(progress)];
+    let files = [
+        (FileFormat::Junit, &args.junit),
+        (FileFormat::Json, &args.json),
+    ];
+    for (format, path) in files {
+        if let Some(path) = path {
+            sinks.push(Box::new(ReportFile {
+                format,
+                path: path.clone(),
+            }));
+        }
     }
+    let selected = selections
+        .iter()
+        .map(|selection| SelectedTests {
+            scenario: selection.scenario.scenario.name.value.clone(),
+            cells: selection
+                .selected
+                .iter()
+                .map(|&index| selection.cells[index].name.clone())
+                .collect(),
+        })
+        .collect();
+    let format = match args.format {
+        OutputFormat::Pretty => libtest::Format::Pretty,
+        OutputFormat::Terse => libtest::Format::Terse,
+        OutputFormat::Json => libtest::Format::Json,
+    };
+    sinks.push(Box::new(LibtestReporter::new(
+        selected,
+        format,
+        colors_wanted(&std::io::stdout()),
+    )));
+    sinks.push(Box::new(ConsoleReporter::new(console, baseline)));
+    Fanout(sinks)
 }
 
 fn check_options(args: &RunArgs) -> CheckOptions {
@@ -309,6 +332,7 @@ async fn run_on_cluster(
     args: &RunArgs,
     selections: &[Selection<'_>],
     multus: NadOptions,
+    reporters: Fanout,
 ) -> Result<RunReport, u8> {
     let mut interrupts = Interrupts::listen();
     let api_timeout = Duration::from_secs(args.api_timeout);
@@ -358,7 +382,7 @@ async fn run_on_cluster(
             selections,
             options,
             arguments,
-            Arc::new(ConsoleReporter::new(Console::stderr())),
+            Arc::new(reporters),
         ) => {
             match outcome {
                 Ok(report) => return Ok(report),
@@ -458,75 +482,4 @@ impl Interrupts {
             () = on(&mut self.terminate) => exit_code::TERMINATED,
         }
     }
-}
-
-fn write_reports(args: &RunArgs, report: &RunReport) {
-    if let Some(path) = &args.junit
-        && let Err(error) = report::junit::write(report, path)
-    {
-        eprintln!("cnicheck: {error}");
-    }
-    if let Some(path) = &args.json
-        && let Err(error) = report::json::write(report, path)
-    {
-        eprintln!("cnicheck: {error}");
-    }
-}
-
-/// One libtest trial per selected cell, carrying the verdict the run already reached: libtest
-/// prints and counts them the way Rust users expect.
-fn trials(selections: &[Selection<'_>], report: &RunReport) -> Vec<Trial> {
-    let mut trials = Vec::new();
-    for selection in selections {
-        // Scenario names are unique in a run (validation sees to it).
-        let name = &selection.scenario.scenario.name.value;
-        let Some(scenario_report) = report.scenarios.iter().find(|s| &s.name == name) else {
-            // The runner reports every selection it was given; a cell without a result failed
-            // to run, and is never counted a pass.
-            for &index in &selection.selected {
-                let missing = format!("the run reported no result for scenario {name}");
-                let cell = selection.cells[index].name.clone();
-                trials.push(Trial::test(cell, move || Err(missing.into())));
-            }
-            continue;
-        };
-        for cell in selection
-            .selected
-            .iter()
-            .map(|&index| &selection.cells[index])
-        {
-            let name = cell.name.clone();
-            if scenario_report.skipped.is_some() {
-                // The reason is in the summary and the JUnit file; libtest shows "ignored".
-                trials.push(Trial::test(name, || Ok(())).with_ignored_flag(true));
-                continue;
-            }
-            let outcome: Result<(), Failed> = if let Some(error) = &scenario_report.setup_error {
-                Err(format!("setup failed: {error}").into())
-            } else {
-                let probes: Vec<_> = scenario_report
-                    .probes
-                    .iter()
-                    .filter(|probe| probe.cell_name() == cell.name)
-                    .collect();
-                if !probes.is_empty() && probes.iter().all(|probe| probe.verdict == Verdict::Skip) {
-                    // A cell whose every probe was skipped did not pass: libtest says "ignored".
-                    trials.push(Trial::test(name, || Ok(())).with_ignored_flag(true));
-                    continue;
-                }
-                let problems: Vec<String> = probes
-                    .into_iter()
-                    .filter(|probe| matches!(probe.verdict, Verdict::Fail | Verdict::Error))
-                    .map(report::failure::failure_block)
-                    .collect();
-                if problems.is_empty() {
-                    Ok(())
-                } else {
-                    Err(problems.join("\n").into())
-                }
-            };
-            trials.push(Trial::test(name, move || outcome));
-        }
-    }
-    trials
 }

@@ -1,16 +1,20 @@
-//! Reporters: console, JUnit and JSON, all fed from one [`model::RunReport`], and the
-//! comparison of two reports ([`diff`]).
+//! Reporters: the console, the progress bar, libtest's output, and the JUnit and JSON files,
+//! each an [`crate::events::EventSink`] of the run; and the comparison of two reports
+//! ([`diff`]).
 //!
-//! The runner produces the report; reporters only render it, so a report read back from
-//! `--json` renders exactly like a live one.
+//! The runner produces the events and the final [`model::RunReport`]; reporters only render
+//! them, so a report read back from `--json` renders exactly like a live one.
 
 pub mod console;
 pub mod diff;
 pub mod failure;
+pub mod file;
 pub mod json;
 pub mod junit;
+pub mod libtest;
 pub mod model;
 mod palette;
+pub mod progress;
 pub mod text;
 
 use std::path::PathBuf;

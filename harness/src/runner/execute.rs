@@ -4,6 +4,7 @@
 
 use super::plan::PlannedProbe;
 use crate::cluster::{self, Kubectl, PodRef};
+use crate::events::Settling;
 use crate::judge::{self, Judgement};
 use crate::probe::{Outcome, ProbeRequest, ProbeResult};
 use crate::report::model::{ProbeReport, Reach, Verdict};
@@ -48,18 +49,26 @@ pub enum RetryPolicy {
 
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
+/// A phase's probes with their final verdicts, in the order planned, and how waiting for the
+/// phase's expected state ended.
+pub(crate) struct PhaseProbes {
+    pub reports: Vec<ProbeReport>,
+    pub settling: Settling,
+}
+
 pub(crate) async fn run_probes(
     agent: &impl ProbeAgent,
     probes: &[PlannedProbe],
     policy: RetryPolicy,
     kubectl: &Kubectl,
-) -> Vec<ProbeReport> {
+) -> PhaseProbes {
     let started = Instant::now();
     let mut attempts: Vec<Vec<Judgement>> = vec![Vec::new(); probes.len()];
     let mut durations = vec![Duration::ZERO; probes.len()];
     let mut pending: Vec<usize> = (0..probes.len()).collect();
     let mut all_matching_since: Option<Instant> = None;
     let mut round = 0;
+    let mut settled = false;
     while !pending.is_empty() {
         let round_started = Instant::now();
         for (index, result) in run_round(agent, probes, &pending).await {
@@ -79,7 +88,8 @@ pub(crate) async fn run_probes(
         let more = match policy {
             RetryPolicy::Converge { deadline } => {
                 pending.retain(failing);
-                started.elapsed() + POLL_INTERVAL < deadline
+                settled = pending.is_empty();
+                !settled && started.elapsed() + POLL_INTERVAL < deadline
             }
             RetryPolicy::Settle { deadline, settle } => {
                 if (0..probes.len()).any(|index| failing(&index)) {
@@ -87,12 +97,12 @@ pub(crate) async fn run_probes(
                 } else {
                     all_matching_since.get_or_insert(round_started);
                 }
-                let settled = all_matching_since.is_some_and(|since| since.elapsed() >= settle);
+                settled = all_matching_since.is_some_and(|since| since.elapsed() >= settle);
                 !settled && started.elapsed() + POLL_INTERVAL < deadline
             }
             RetryPolicy::Retries(retries) => {
                 pending.retain(failing);
-                round <= retries
+                !pending.is_empty() && round <= retries
             }
         };
         if !more {
@@ -100,12 +110,22 @@ pub(crate) async fn run_probes(
         }
         tokio::time::sleep(POLL_INTERVAL.saturating_sub(round_started.elapsed())).await;
     }
-    probes
+    let settling = match policy {
+        RetryPolicy::Retries(_) => Settling::Retried,
+        _ if settled || probes.is_empty() => Settling::Settled {
+            after: started.elapsed(),
+        },
+        _ => Settling::TimedOut {
+            after: started.elapsed(),
+        },
+    };
+    let reports = probes
         .iter()
         .zip(attempts)
         .zip(durations)
         .map(|((probe, attempts), duration)| report(probe, &attempts, duration, policy, kubectl))
-        .collect()
+        .collect();
+    PhaseProbes { reports, settling }
 }
 
 /// Which half of a probe a request is: the source's, or its receiver's (see [`Receiver`]).
@@ -404,11 +424,19 @@ mod tests {
         }
     }
 
-    async fn run(agent: &ScriptedAgent, expected: Expectation, policy: RetryPolicy) -> ProbeReport {
+    async fn run_phase(
+        agent: &ScriptedAgent,
+        expected: Expectation,
+        policy: RetryPolicy,
+    ) -> PhaseProbes {
         let kubectl = Kubectl::new(None, None);
-        let mut reports = run_probes(agent, &[tcp_probe(expected)], policy, &kubectl).await;
-        assert_eq!(reports.len(), 1);
-        reports.remove(0)
+        let phase = run_probes(agent, &[tcp_probe(expected)], policy, &kubectl).await;
+        assert_eq!(phase.reports.len(), 1);
+        phase
+    }
+
+    async fn run(agent: &ScriptedAgent, expected: Expectation, policy: RetryPolicy) -> ProbeReport {
+        run_phase(agent, expected, policy).await.reports.remove(0)
     }
 
     /// UDP 6081 between nodes: nothing echoes, so the receiving node's agent must confirm it.
@@ -468,7 +496,8 @@ mod tests {
                 RetryPolicy::Retries(0),
                 &kubectl,
             )
-            .await;
+            .await
+            .reports;
             assert_eq!(reports[0].verdict, verdict, "receiver saw {received:?}");
         }
     }
@@ -518,8 +547,17 @@ mod tests {
         let policy = RetryPolicy::Converge {
             deadline: Duration::from_secs(30),
         };
-        let report = run(&agent, Expectation::Allowed, policy).await;
-        assert_eq!((report.verdict, report.attempts), (Verdict::Pass, 3));
+        let phase = run_phase(&agent, Expectation::Allowed, policy).await;
+        assert_eq!(
+            (phase.reports[0].verdict, phase.reports[0].attempts),
+            (Verdict::Pass, 3)
+        );
+        assert_eq!(
+            phase.settling,
+            Settling::Settled {
+                after: Duration::from_secs(2)
+            }
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -528,8 +566,9 @@ mod tests {
         let policy = RetryPolicy::Converge {
             deadline: Duration::from_secs(5),
         };
-        let report = run(&agent, Expectation::Allowed, policy).await;
-        assert_eq!(report.verdict, Verdict::Fail);
+        let phase = run_phase(&agent, Expectation::Allowed, policy).await;
+        assert_eq!(phase.reports[0].verdict, Verdict::Fail);
+        assert!(matches!(phase.settling, Settling::TimedOut { .. }));
         assert!(
             agent.rounds() <= 5,
             "polls once a second until the deadline"
@@ -545,8 +584,9 @@ mod tests {
             settle: Duration::from_secs(5),
         };
         let started = Instant::now();
-        let report = run(&agent, Expectation::Denied, policy).await;
-        assert_eq!(report.verdict, Verdict::Pass);
+        let phase = run_phase(&agent, Expectation::Denied, policy).await;
+        assert_eq!(phase.reports[0].verdict, Verdict::Pass);
+        assert!(matches!(phase.settling, Settling::Settled { .. }));
         assert!(
             started.elapsed() >= Duration::from_secs(5),
             "matched for the whole settle window"
@@ -562,7 +602,8 @@ mod tests {
             deadline: Duration::from_secs(10),
             settle: Duration::from_secs(3),
         };
-        let report = run(&agent, Expectation::Allowed, policy).await;
-        assert_eq!(report.verdict, Verdict::Fail);
+        let phase = run_phase(&agent, Expectation::Allowed, policy).await;
+        assert_eq!(phase.reports[0].verdict, Verdict::Fail);
+        assert!(matches!(phase.settling, Settling::TimedOut { .. }));
     }
 }

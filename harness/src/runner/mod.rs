@@ -21,7 +21,7 @@ use crate::checks::CheckOptions;
 use crate::cluster::{
     self, CiliumInstall, ClusterError, CniInfo, Images, Kubectl, NodeInfo, RunId,
 };
-use crate::events::{EventSink, RunEvent};
+use crate::events::{EventSink, PhaseSummary, RunEvent};
 use crate::multus::NadOptions;
 use crate::report;
 use crate::report::model::{
@@ -90,6 +90,10 @@ impl SuiteContext {
         self.events.event(RunEvent::ProbeFinished { probe });
     }
 
+    fn phase_finished(&self, phase: &PhaseSummary<'_>) {
+        self.events.event(RunEvent::PhaseFinished(phase));
+    }
+
     fn scenario_finished(&self, scenario: &ScenarioReport) {
         self.events.event(RunEvent::ScenarioFinished { scenario });
     }
@@ -116,6 +120,10 @@ pub async fn run(
 ) -> Result<RunReport, ClusterError> {
     let started = Instant::now();
     let started_at = rfc3339_utc(SystemTime::now());
+    events.event(RunEvent::RunStarted {
+        run: &run,
+        scenarios: selections.len(),
+    });
     let nodes = cluster::list_nodes(&client).await?;
     let cilium = cluster::find_cilium(&client).await?;
     let mut info: ClusterInfo =
@@ -162,7 +170,9 @@ pub async fn run(
         .any(|check| check.verdict == report::model::Verdict::Fail)
     {
         preflight_cleanup.await;
-        return Ok(report(Vec::new(), preflight.checks));
+        let report = report(Vec::new(), preflight.checks);
+        events.event(RunEvent::RunFinished { report: &report });
+        return Ok(report);
     }
     let parallel = options.parallel.max(1);
     let context = SuiteContext {
@@ -178,6 +188,9 @@ pub async fn run(
     let context = &context;
     let run_scenarios = futures::stream::iter(selections.iter().enumerate())
         .map(|(index, selection)| async move {
+            context.events.event(RunEvent::ScenarioStarted {
+                scenario: &selection.scenario.scenario.name.value,
+            });
             let report = scenario_run::run_scenario(context, index, selection).await;
             context.scenario_finished(&report);
             (index, report)
@@ -186,10 +199,14 @@ pub async fn run(
         .collect::<Vec<(usize, ScenarioReport)>>();
     let (mut scenarios, ()) = futures::join!(run_scenarios, preflight_cleanup);
     scenarios.sort_by_key(|(index, _)| *index);
-    Ok(report(
+    let report = report(
         scenarios.into_iter().map(|(_, report)| report).collect(),
         preflight.checks,
-    ))
+    );
+    context
+        .events
+        .event(RunEvent::RunFinished { report: &report });
+    Ok(report)
 }
 
 const PREFLIGHT_DELETE_TIMEOUT: Duration = Duration::from_secs(120);

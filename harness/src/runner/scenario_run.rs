@@ -8,6 +8,7 @@ use super::plan::{self, Unplannable};
 use super::{RunOptions, RunnerError, Selection, SuiteContext};
 use crate::checks::{self, CheckContext, CheckOutcome};
 use crate::cluster::{self, AppliedObject, ApplyContext};
+use crate::events::PhaseSummary;
 use crate::report::model::{ProbeReport, Reach, ScenarioReport, Verdict};
 use crate::scenario::model::{BuiltinCheck, Phase, Scenario};
 use std::collections::{BTreeMap, BTreeSet};
@@ -242,20 +243,30 @@ async fn deploy_and_probe(
             RetryPolicy::Retries(options.retries)
         };
         let probing = Instant::now();
-        let mut reports =
+        let phase_probes =
             execute::run_probes(&context.client, &probes, policy, &context.options.kubectl).await;
-        tracing::info!(
-            "{}::{}: {} probes from {} pods in {:.2}s",
-            scenario.name.value,
-            phase.name.value,
-            probes.len(),
-            probes
+        let summary = PhaseSummary {
+            scenario: &scenario.name.value,
+            phase: &phase.name.value,
+            probes: probes.len(),
+            source_pods: probes
                 .iter()
                 .map(|probe| &probe.source.name)
-                .collect::<std::collections::BTreeSet<_>>()
+                .collect::<BTreeSet<_>>()
                 .len(),
-            probing.elapsed().as_secs_f64()
+            duration: probing.elapsed(),
+            settling: phase_probes.settling,
+        };
+        tracing::info!(
+            "{}::{}: {} probes from {} pods in {:.2}s",
+            summary.scenario,
+            summary.phase,
+            summary.probes,
+            summary.source_pods,
+            summary.duration.as_secs_f64()
         );
+        context.phase_finished(&summary);
+        let mut reports = phase_probes.reports;
         reports.extend(
             unplannable
                 .iter()

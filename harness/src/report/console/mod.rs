@@ -1,9 +1,9 @@
 //! Console output: one line per finished probe while the run goes, then a summary that makes
 //! every failure actionable without another tool.
 //!
-//! Progress is plain lines rather than a progress bar: they read the same in a terminal and in
-//! a CI log, and each finished probe stays on record. Everything renders into a `String` first,
-//! so the output is tested as text.
+//! Progress is plain lines: they read the same in a terminal and in a CI log, and each finished
+//! probe stays on record (in a terminal, [`super::progress`] keeps a bar under them). Everything
+//! renders into a `String` first, so the output is tested as text.
 
 mod changes;
 mod truth_table;
@@ -31,15 +31,18 @@ pub struct Console<W> {
 }
 
 /// The console as a run's [`EventSink`]: the preflight's result, then a line per finished
-/// probe and per scenario that ran none, as they come from concurrent scenarios.
+/// probe and per scenario that ran none, as they come from concurrent scenarios; the summary
+/// when the run finishes, and what changed since the baseline if there is one.
 pub struct ConsoleReporter<W> {
     console: Mutex<Console<W>>,
+    baseline: Option<RunReport>,
 }
 
 impl<W> ConsoleReporter<W> {
-    pub fn new(console: Console<W>) -> Self {
+    pub fn new(console: Console<W>, baseline: Option<RunReport>) -> Self {
         ConsoleReporter {
             console: Mutex::new(console),
+            baseline,
         }
     }
 }
@@ -54,6 +57,12 @@ impl<W: Write + Send> EventSink for ConsoleReporter<W> {
             RunEvent::PreflightFinished { checks } => console.preflight_finished(checks),
             RunEvent::ProbeFinished { probe } => console.probe_finished(probe),
             RunEvent::ScenarioFinished { scenario } => console.scenario_finished(scenario),
+            RunEvent::RunFinished { report } => {
+                console.run_finished(report, self.baseline.as_ref())
+            }
+            RunEvent::RunStarted { .. }
+            | RunEvent::ScenarioStarted { .. }
+            | RunEvent::PhaseFinished(_) => Ok(()),
         };
     }
 }
@@ -98,6 +107,20 @@ impl<W: Write> Console<W> {
     pub fn preflight_finished(&mut self, checks: &[PreflightCheck]) -> io::Result<()> {
         self.out
             .write_all(render_preflight(checks, self.palette.enabled).as_bytes())
+    }
+
+    /// The summary, then what changed since `baseline`.
+    pub fn run_finished(
+        &mut self,
+        report: &RunReport,
+        baseline: Option<&RunReport>,
+    ) -> io::Result<()> {
+        self.summary(report)?;
+        if let Some(baseline) = baseline {
+            writeln!(self.out)?;
+            self.diff(&super::diff::diff(baseline, report))?;
+        }
+        Ok(())
     }
 
     pub fn summary(&mut self, report: &RunReport) -> io::Result<()> {
