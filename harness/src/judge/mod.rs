@@ -6,12 +6,16 @@
 //! that usually means, because a failure message is only useful if it can be acted on without
 //! reading cnicheck's source.
 
-use crate::multus::IpRange;
+mod address;
+mod words;
+
+pub use address::{AddressExpectation, RecordedAttachment, judge_address};
+
 use crate::probe::Outcome;
 use crate::report::model::{AttemptReport, Reach, Verdict};
 use crate::report::text::single_line;
 use crate::scenario::model::{Expectation, Protocol};
-use std::net::IpAddr;
+use words::{expectation_words, failure_hint, outcome_words};
 
 /// The verdict on one attempt of a probe. Flaky and skipped only exist across attempts or
 /// before any attempt, so they are not representable here.
@@ -62,136 +66,6 @@ pub fn judge(expected: &Expectation, protocol: Protocol, observed: &Outcome) -> 
         observed: single_line(&observed.summary()),
         observed_reach: observed_reach(observed),
     }
-}
-
-/// What an address check (`expect: in-nad-range`) holds a pod's interface to: the runner
-/// resolves it per pod from Multus' network-status annotation and the NAD it names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddressExpectation {
-    pub interface: String,
-    /// Multus' record of the interface; `None` when the annotation does not list it.
-    pub recorded: Option<RecordedAttachment>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordedAttachment {
-    /// The NAD, `namespace/name`.
-    pub network: String,
-    /// The NAD's IPAM range.
-    pub range: IpRange,
-    /// The addresses the annotation lists.
-    pub ips: Vec<String>,
-}
-
-impl AddressExpectation {
-    /// `net1 in 10.202.0.100-10.202.0.199`, for tables and the `expected` field of reports.
-    pub fn summary(&self) -> String {
-        match &self.recorded {
-            Some(recorded) => format!("{} in {}", self.interface, recorded.range),
-            None => format!("{} in its NAD's range", self.interface),
-        }
-    }
-}
-
-/// Judges one attempt of an address check: the interface must exist in the pod with an address
-/// in the NAD's range, and Multus' annotation must record that same address.
-pub fn judge_address(expected: &AddressExpectation, observed: &Outcome) -> Judgement {
-    let (verdict, explanation) = address_verdict(expected, observed);
-    Judgement {
-        verdict,
-        explanation: single_line(&explanation),
-        observed: single_line(&observed.summary()),
-        observed_reach: Reach::Unknown,
-    }
-}
-
-fn address_verdict(expected: &AddressExpectation, observed: &Outcome) -> (AttemptVerdict, String) {
-    let interface = &expected.interface;
-    let wanted = match &expected.recorded {
-        Some(recorded) => format!(
-            "{interface} with an address in {} (NAD {})",
-            recorded.range, recorded.network
-        ),
-        None => format!("{interface} with an address in its NAD's range"),
-    };
-    let fail = |saw: String| {
-        (
-            AttemptVerdict::Fail,
-            format!("expected {wanted}, but {saw}"),
-        )
-    };
-    let addresses = match observed {
-        Outcome::InterfaceAddresses { addresses, .. } => addresses,
-        Outcome::NoSuchInterface { .. } => {
-            return fail(format!(
-                "the pod has no interface {interface}: Multus did not attach the network (see \
-                 the pod's k8s.v1.cni.cncf.io/networks annotation, its events and Multus' logs)"
-            ));
-        }
-        Outcome::CouldNotRun { .. } => {
-            return (
-                AttemptVerdict::Error,
-                format!(
-                    "expected {wanted}, but {}: this says nothing about the network",
-                    outcome_words(observed)
-                ),
-            );
-        }
-        other => {
-            return (
-                AttemptVerdict::Error,
-                format!(
-                    "cannot judge: an address check cannot observe '{}' (an agent bug, not a \
-                     network result)",
-                    other.summary()
-                ),
-            );
-        }
-    };
-    let has = if addresses.is_empty() {
-        format!("{interface} has no address")
-    } else {
-        format!("{interface} has {}", addresses.join(", "))
-    };
-    let Some(recorded) = &expected.recorded else {
-        return fail(format!(
-            "Multus' network-status annotation does not list {interface} ({has} in the pod)"
-        ));
-    };
-    let in_range = |address: &str| {
-        let ip = address.split('/').next().unwrap_or_default();
-        ip.parse::<IpAddr>()
-            .is_ok_and(|ip| recorded.range.contains(ip))
-    };
-    let ours: Vec<&String> = addresses.iter().filter(|a| in_range(a)).collect();
-    if ours.is_empty() {
-        return fail(format!(
-            "{has}, none in the range: the NAD's IPAM did not configure the interface"
-        ));
-    }
-    if recorded.ips.is_empty() {
-        return fail(format!(
-            "Multus' network-status annotation records no address on {interface} ({has} in the pod)"
-        ));
-    }
-    let in_pod = |ip: &String| {
-        ours.iter()
-            .any(|a| a.split('/').next() == Some(ip.as_str()))
-    };
-    if let Some(stray) = recorded.ips.iter().find(|ip| !in_range(ip) || !in_pod(ip)) {
-        return fail(format!(
-            "Multus' network-status annotation records {stray} while {has} in the pod: the \
-             record and the pod disagree"
-        ));
-    }
-    let ours: Vec<&str> = ours.iter().map(|a| a.as_str()).collect();
-    (
-        AttemptVerdict::Pass,
-        format!(
-            "expected {wanted}, and {interface} has {} in the pod, as Multus recorded",
-            ours.join(", ")
-        ),
-    )
 }
 
 /// The verdict over all attempts of a probe, oldest first, and how many there were.
@@ -364,128 +238,6 @@ fn outcome_fits(protocol: Protocol, observed: &Outcome) -> bool {
         | Outcome::Unreachable { .. }
         | Outcome::NetworkError { .. }
         | Outcome::CouldNotRun { .. } => true,
-    }
-}
-
-fn expectation_words(expected: &Expectation, protocol: Protocol) -> String {
-    match expected {
-        Expectation::Allowed => match protocol {
-            Protocol::Tcp => "the connection to be allowed".into(),
-            Protocol::Http | Protocol::Https => "the request to be allowed (an HTTP 2xx)".into(),
-            Protocol::Udp => {
-                "the UDP datagram to be allowed (its echo to come back, or its receiver to see it)"
-                    .into()
-            }
-            Protocol::Icmp => "the ping to be allowed (an ICMP echo reply)".into(),
-            Protocol::Dns => "the name to resolve".into(),
-            Protocol::Address => "the interface to exist".into(),
-        },
-        Expectation::Denied => "the traffic to be denied (dropped, refused or unreachable)".into(),
-        Expectation::Dropped => "the traffic to be dropped silently (no answer at all)".into(),
-        Expectation::Refused => {
-            "the connection to be refused (a TCP reset or ICMP port unreachable)".into()
-        }
-        Expectation::Status(status) => format!("an HTTP {status} response"),
-        Expectation::ResolvesTo(address) => format!("the name to resolve to {address}"),
-        Expectation::Nxdomain => "the name not to exist (NXDOMAIN)".into(),
-        Expectation::InNadRange => "an address in the NAD's range".into(),
-    }
-}
-
-fn outcome_words(observed: &Outcome) -> String {
-    match observed {
-        Outcome::Connected { peer } => format!("the connection was made (to {peer})"),
-        Outcome::HttpStatus { status, server } => {
-            format!("the server answered HTTP {status}{}", from_pod(server))
-        }
-        Outcome::UdpEcho { server } => format!("the UDP echo came back{}", from_pod(server)),
-        Outcome::UdpSent { datagrams } => format!(
-            "{datagrams} datagram(s) were sent and nobody confirmed their arrival (the receiver \
-             was not watching)"
-        ),
-        Outcome::UdpReceived { source } => {
-            format!("the receiver saw our datagram arrive (from {source})")
-        }
-        Outcome::IcmpReply => "an ICMP echo reply came back".into(),
-        Outcome::Resolved { addresses } => {
-            let list: Vec<String> = addresses.iter().map(ToString::to_string).collect();
-            format!("the name resolved to {}", list.join(", "))
-        }
-        Outcome::NxDomain => "the name does not exist (NXDOMAIN)".into(),
-        Outcome::InterfaceAddresses { name, addresses } if addresses.is_empty() => {
-            format!("{name} has no address")
-        }
-        Outcome::InterfaceAddresses { name, addresses } => {
-            format!("{name} has {}", addresses.join(", "))
-        }
-        Outcome::NoSuchInterface { name } => format!("the pod has no interface {name}"),
-        Outcome::Timeout => "it timed out with no answer".into(),
-        Outcome::Refused => {
-            "it was actively refused (a TCP reset or ICMP port unreachable came back)".into()
-        }
-        Outcome::Unreachable { detail } => format!("the destination was unreachable ({detail})"),
-        Outcome::NetworkError { detail } => format!("it failed with a network error ({detail})"),
-        Outcome::CouldNotRun { reason } => format!("the probe could not run ({reason})"),
-    }
-}
-
-fn from_pod(server: &Option<String>) -> String {
-    server
-        .as_deref()
-        .map(|pod| format!(" from pod {pod}"))
-        .unwrap_or_default()
-}
-
-/// What a mismatch usually means, so the reader knows where to look first.
-fn failure_hint(expected: &Expectation, protocol: Protocol, observed: &Outcome) -> &'static str {
-    let wanted_reach = expected_reach(expected);
-    match observed {
-        Outcome::Timeout if wanted_reach == Reach::Reached && protocol == Protocol::Dns => {
-            "no DNS answer: the DNS service is unreachable, or a policy blocks port 53"
-        }
-        Outcome::Timeout if wanted_reach == Reach::Reached => {
-            "something dropped the packets (a NetworkPolicy, a firewall, or a broken route)"
-        }
-        Outcome::Timeout => {
-            "the traffic was dropped instead of rejected (a dropping policy or firewall)"
-        }
-        Outcome::Refused if wanted_reach == Reach::Reached => {
-            "nothing listens on that port, or a policy rejects the traffic"
-        }
-        Outcome::Refused => "something rejected the traffic instead of silently dropping it",
-        Outcome::Unreachable { .. } if wanted_reach == Reach::Reached => {
-            "no route to the destination, or a policy or firewall answers with ICMP unreachable"
-        }
-        Outcome::Unreachable { .. } => {
-            "an ICMP unreachable came back instead of the expected kind of denial"
-        }
-        Outcome::NetworkError { .. } => {
-            "neither a success nor a clean denial; the detail says what broke"
-        }
-        Outcome::HttpStatus { .. } if wanted_reach == Reach::Blocked => {
-            "the request got through: the policy that should block it is missing, not yet \
-             enforced, or does not select these pods"
-        }
-        Outcome::HttpStatus { .. } => {
-            "the request got through, but the answer is not the expected status (check L7 \
-             policies and the path)"
-        }
-        Outcome::Resolved { .. } if matches!(expected, Expectation::ResolvesTo(_)) => {
-            "DNS answered, but not with the expected address"
-        }
-        Outcome::Resolved { .. } => "the name exists",
-        Outcome::NxDomain => "the name does not exist: check the name and the pod's search domains",
-        Outcome::Connected { .. }
-        | Outcome::UdpEcho { .. }
-        | Outcome::UdpReceived { .. }
-        | Outcome::IcmpReply => {
-            "the traffic got through: the policy that should block it is missing, not yet \
-             enforced, or does not select these pods"
-        }
-        Outcome::CouldNotRun { .. } | Outcome::UdpSent { .. } => "the probe could not run",
-        Outcome::InterfaceAddresses { .. } | Outcome::NoSuchInterface { .. } => {
-            "an address check is judged against its NAD's range"
-        }
     }
 }
 
@@ -738,123 +490,14 @@ mod tests {
         assert_eq!(judgement.observed, "error: tls: bad certificate");
     }
 
-    fn net1_in_testbed_range(ips: &[&str]) -> AddressExpectation {
-        AddressExpectation {
-            interface: "net1".into(),
-            recorded: Some(RecordedAttachment {
-                network: "cnicheck-t0-s0/cnicheck-macvlan".into(),
-                range: "10.202.0.100-10.202.0.199/24".parse().unwrap(),
-                ips: ips.iter().map(ToString::to_string).collect(),
-            }),
-        }
-    }
-
-    fn net1(addresses: &[&str]) -> Outcome {
-        Outcome::InterfaceAddresses {
-            name: "net1".into(),
-            addresses: addresses.iter().map(ToString::to_string).collect(),
-        }
-    }
-
-    #[test]
-    fn address_checks_need_the_pod_and_the_record_to_agree_on_an_address_in_range() {
-        let recorded = net1_in_testbed_range(&["10.202.0.105"]);
-        let pass = judge_address(&recorded, &net1(&["10.202.0.105/24", "fe80::1/64"]));
-        assert_eq!(pass.verdict, P, "{}", pass.explanation);
-        assert_eq!(
-            pass.explanation,
-            "expected net1 with an address in 10.202.0.100-10.202.0.199 (NAD \
-             cnicheck-t0-s0/cnicheck-macvlan), and net1 has 10.202.0.105/24 in the pod, as \
-             Multus recorded"
-        );
-        assert_eq!(recorded.summary(), "net1 in 10.202.0.100-10.202.0.199");
-
-        let missing = judge_address(
-            &recorded,
-            &Outcome::NoSuchInterface {
-                name: "net1".into(),
-            },
-        );
-        assert_eq!(
-            (missing.verdict, missing.observed.as_str()),
-            (F, "net1 missing")
-        );
-        assert!(
-            missing
-                .explanation
-                .contains("the pod has no interface net1")
-        );
-
-        let cases: Vec<(AddressExpectation, Outcome, AttemptVerdict, &str)> = vec![
-            (
-                recorded.clone(),
-                net1(&["10.202.0.5/24"]),
-                F,
-                "none in the range",
-            ),
-            (
-                recorded.clone(),
-                net1(&[]),
-                F,
-                "net1 has no address, none in the range",
-            ),
-            (
-                net1_in_testbed_range(&["10.202.0.106"]),
-                net1(&["10.202.0.105/24"]),
-                F,
-                "records 10.202.0.106 while net1 has 10.202.0.105/24",
-            ),
-            (
-                net1_in_testbed_range(&["10.202.0.5"]),
-                net1(&["10.202.0.105/24"]),
-                F,
-                "records 10.202.0.5",
-            ),
-            (
-                net1_in_testbed_range(&[]),
-                net1(&["10.202.0.105/24"]),
-                F,
-                "records no address on net1",
-            ),
-            (
-                AddressExpectation {
-                    interface: "net1".into(),
-                    recorded: None,
-                },
-                net1(&["10.202.0.105/24"]),
-                F,
-                "does not list net1",
-            ),
-            (
-                recorded.clone(),
-                Outcome::CouldNotRun {
-                    reason: "getifaddrs: EPERM".into(),
-                },
-                E,
-                "says nothing about the network",
-            ),
-            (recorded.clone(), Outcome::IcmpReply, E, "agent bug"),
-        ];
-        for (expected, observed, verdict, needle) in cases {
-            let judgement = judge_address(&expected, &observed);
-            assert_eq!(
-                judgement.verdict, verdict,
-                "{observed:?}: {}",
-                judgement.explanation
-            );
-            assert!(
-                judgement.explanation.contains(needle),
-                "{}",
-                judgement.explanation
-            );
-        }
-    }
-
     #[test]
     fn address_outcomes_and_expectations_never_pass_the_general_judge() {
         for protocol in ALL_PROTOCOLS.into_iter().chain([Protocol::Address]) {
             for observed in [
-                net1(&["10.202.0.105/24"]),
+                Outcome::InterfaceAddresses {
+                    name: "net1".into(),
+                    addresses: vec!["10.202.0.105/24".into()],
+                },
                 Outcome::NoSuchInterface {
                     name: "net1".into(),
                 },
