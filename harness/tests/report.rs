@@ -58,6 +58,9 @@ fn probe(
             pod.split('/').nth(1).unwrap(),
             target_address.split(' ').next().unwrap()
         ),
+        source: None,
+        destination_node: None,
+        observed_kind: Some(last.observed_kind),
     }
 }
 
@@ -449,6 +452,9 @@ fn cilium_check() -> ScenarioReport {
              public.ecr.aws/eks/cilium/cilium, runs quay.io/cilium/cilium"
         )),
         reproduce: format!("kubectl -n kube-system get pod {pod} -o jsonpath=..."),
+        source: None,
+        destination_node: None,
+        observed_kind: None,
     };
     scenario(
         "cilium",
@@ -524,7 +530,7 @@ fn junit_has_one_suite_per_scenario_and_one_case_per_probe() {
         r#"<skipped message="requires CRD network-attachment-definitions.k8s.cni.cncf.io"/>"#,
         r#"<skipped message="the Service has no ClusterIP"/>"#,
         r#"<flakyFailure message="expected the request to be allowed (an HTTP 2xx), but it timed out with no answer: something dropped the packets (a NetworkPolicy, a firewall, or a broken route)" type="timeout">"#,
-        r#"type="could not run">ERROR policy-deny::enforce::"#,
+        r#"type="could-not-run">ERROR policy-deny::enforce::"#,
         r#"<failure message="expected the traffic to be denied (dropped, refused or unreachable), but the connection was made"#,
         "    reproduce: kubectl exec -n cnicheck-x client-b-0 -- cnicheck agent probe tcp 10.244.1.5:9000",
         r#"<testcase name="policy-deny::enforce::cnicheck-x/client-a-0->pod:server:tcp/9000" classname="policy-deny" time="0.250"/>"#,

@@ -95,5 +95,8 @@ fn finding(
         duration_secs: 0.0,
         message: None,
         reproduce: String::new(),
+        source: None,
+        destination_node: None,
+        observed_kind: None,
     }
 }

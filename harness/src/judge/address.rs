@@ -47,6 +47,7 @@ pub fn judge_address(expected: &AddressExpectation, observed: &Outcome) -> Judge
         verdict,
         explanation: single_line(&explanation),
         observed: single_line(&observed.summary()),
+        observed_kind: super::observed_kind(observed),
         observed_reach: Reach::Unknown,
     }
 }

@@ -12,7 +12,7 @@ mod words;
 pub use address::{AddressExpectation, RecordedAttachment, judge_address};
 
 use crate::probe::Outcome;
-use crate::report::model::{AttemptReport, Reach, Verdict};
+use crate::report::model::{AttemptReport, ObservationKind, Reach, Verdict};
 use crate::report::text::single_line;
 use crate::scenario::model::{Expectation, Protocol};
 use words::{expectation_words, failure_hint, outcome_words};
@@ -43,6 +43,7 @@ pub struct Judgement {
     pub explanation: String,
     /// Short form of the observation, for tables ([`Outcome::summary`]).
     pub observed: String,
+    pub observed_kind: ObservationKind,
     pub observed_reach: Reach,
 }
 
@@ -52,6 +53,7 @@ impl Judgement {
             observed: self.observed.clone(),
             verdict: self.verdict.into(),
             explanation: self.explanation.clone(),
+            observed_kind: Some(self.observed_kind),
         }
     }
 }
@@ -64,6 +66,7 @@ pub fn judge(expected: &Expectation, protocol: Protocol, observed: &Outcome) -> 
         verdict,
         explanation: single_line(&explanation),
         observed: single_line(&observed.summary()),
+        observed_kind: observed_kind(observed),
         observed_reach: observed_reach(observed),
     }
 }
@@ -106,6 +109,26 @@ pub fn expected_reach(expected: &Expectation) -> Reach {
         | Expectation::Nxdomain => Reach::Reached,
         Expectation::Denied | Expectation::Dropped | Expectation::Refused => Reach::Blocked,
         Expectation::InNadRange => Reach::Unknown,
+    }
+}
+
+pub(crate) fn observed_kind(observed: &Outcome) -> ObservationKind {
+    match observed {
+        Outcome::Connected { .. } => ObservationKind::Connected,
+        Outcome::HttpStatus { .. } => ObservationKind::HttpResponse,
+        Outcome::UdpEcho { .. } => ObservationKind::UdpEcho,
+        Outcome::UdpSent { .. } => ObservationKind::UdpUnconfirmed,
+        Outcome::UdpReceived { .. } => ObservationKind::UdpReceived,
+        Outcome::IcmpReply => ObservationKind::IcmpReply,
+        Outcome::Resolved { .. } => ObservationKind::Resolved,
+        Outcome::NxDomain => ObservationKind::Nxdomain,
+        Outcome::InterfaceAddresses { .. } => ObservationKind::InterfaceAddresses,
+        Outcome::NoSuchInterface { .. } => ObservationKind::NoSuchInterface,
+        Outcome::Timeout => ObservationKind::Timeout,
+        Outcome::Refused => ObservationKind::Refused,
+        Outcome::Unreachable { .. } => ObservationKind::Unreachable,
+        Outcome::NetworkError { .. } => ObservationKind::NetworkError,
+        Outcome::CouldNotRun { .. } => ObservationKind::CouldNotRun,
     }
 }
 
@@ -520,6 +543,7 @@ mod tests {
             verdict,
             explanation: String::new(),
             observed: String::new(),
+            observed_kind: ObservationKind::Timeout,
             observed_reach: Reach::Unknown,
         }
     }

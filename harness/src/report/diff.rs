@@ -325,6 +325,9 @@ mod tests {
             duration_secs: 0.1,
             message: None,
             reproduce: String::new(),
+            source: None,
+            destination_node: None,
+            observed_kind: None,
         }
     }
 
@@ -337,6 +340,7 @@ mod tests {
             },
             verdict,
             explanation: String::new(),
+            observed_kind: None,
         }
     }
 

@@ -6,7 +6,9 @@
 
 use super::ReportError;
 use super::failure;
-use super::model::{CiliumInfo, PreflightCheck, ProbeReport, RunReport, ScenarioReport, Verdict};
+use super::model::{
+    CiliumInfo, ObservationKind, PreflightCheck, ProbeReport, RunReport, ScenarioReport, Verdict,
+};
 use quick_junit::{
     NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
 };
@@ -193,7 +195,7 @@ fn probe_status(scenario: &ScenarioReport, probe: &ProbeReport) -> TestCaseStatu
             let mut status = TestCaseStatus::non_success(kind);
             status
                 .set_message(explanation())
-                .set_type(observation_kind(&probe.observed))
+                .set_type(failure_type(probe.observed_kind, &probe.observed))
                 .set_description(failure::failure_block(probe))
                 .add_reruns(earlier_attempts(probe));
             status
@@ -221,7 +223,7 @@ fn earlier_attempts(probe: &ProbeReport) -> Vec<TestRerun> {
             let mut rerun = TestRerun::new(kind);
             // junit-10.xsd requires a type on reruns.
             rerun
-                .set_type(observation_kind(&attempt.observed))
+                .set_type(failure_type(attempt.observed_kind, &attempt.observed))
                 .set_message(attempt.explanation.as_str());
             rerun
         })
@@ -229,9 +231,10 @@ fn earlier_attempts(probe: &ProbeReport) -> Vec<TestRerun> {
 }
 
 /// The JUnit `type`, which CI tools show like an exception class: the kind of observation
-/// (`timeout`, `http 403`, `could not run`) without its detail, which is in the message.
-fn observation_kind(observed: &str) -> &str {
-    observed.split(':').next().unwrap_or(observed)
+/// (`timeout`, `http-response`, `could-not-run`) without its detail, which is in the message; a
+/// built-in check's observation is already a short phrase (`1/2 ready`).
+fn failure_type(kind: Option<ObservationKind>, observed: &str) -> &str {
+    kind.map_or(observed, |kind| kind.name())
 }
 
 fn seconds(secs: f64) -> Duration {

@@ -151,6 +151,74 @@ pub struct ProbeReport {
     pub message: Option<String>,
     /// A shell command that reproduces this probe by hand.
     pub reproduce: String,
+    /// The source agent pod, where `from` is one: the same facts as `from`, typed. Absent for
+    /// built-in checks of other things, and in reports written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<PodLocation>,
+    /// The node the destination is on, where it is one pod or node: with `source`, whether a
+    /// probe stayed on one node or crossed between two.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_node: Option<String>,
+    /// What kind of thing the last attempt observed (`observed` says it with its detail).
+    /// Absent for built-in checks, whose `observed` is already a short phrase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_kind: Option<ObservationKind>,
+}
+
+/// A pod and the node it runs on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodLocation {
+    pub namespace: String,
+    pub pod: String,
+    pub node: String,
+}
+
+/// The kinds of things a probe can observe: what CI tools show as a failure's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ObservationKind {
+    Connected,
+    HttpResponse,
+    UdpEcho,
+    /// Datagrams were sent and nobody confirmed their arrival.
+    UdpUnconfirmed,
+    UdpReceived,
+    IcmpReply,
+    Resolved,
+    Nxdomain,
+    InterfaceAddresses,
+    NoSuchInterface,
+    Timeout,
+    Refused,
+    Unreachable,
+    NetworkError,
+    CouldNotRun,
+    /// The probe was never planned (skipped, or an error before it could be sent).
+    NotRun,
+}
+
+impl ObservationKind {
+    /// The serialized name: `could-not-run`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ObservationKind::Connected => "connected",
+            ObservationKind::HttpResponse => "http-response",
+            ObservationKind::UdpEcho => "udp-echo",
+            ObservationKind::UdpUnconfirmed => "udp-unconfirmed",
+            ObservationKind::UdpReceived => "udp-received",
+            ObservationKind::IcmpReply => "icmp-reply",
+            ObservationKind::Resolved => "resolved",
+            ObservationKind::Nxdomain => "nxdomain",
+            ObservationKind::InterfaceAddresses => "interface-addresses",
+            ObservationKind::NoSuchInterface => "no-such-interface",
+            ObservationKind::Timeout => "timeout",
+            ObservationKind::Refused => "refused",
+            ObservationKind::Unreachable => "unreachable",
+            ObservationKind::NetworkError => "network-error",
+            ObservationKind::CouldNotRun => "could-not-run",
+            ObservationKind::NotRun => "not-run",
+        }
+    }
 }
 
 impl ProbeReport {
@@ -172,6 +240,9 @@ pub struct AttemptReport {
     pub observed: String,
     pub verdict: Verdict,
     pub explanation: String,
+    /// As [`ProbeReport::observed_kind`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_kind: Option<ObservationKind>,
 }
 
 /// Whether traffic got (or should get) through, as a netpol-style truth table shows it.
@@ -238,5 +309,35 @@ impl RunReport {
             }
         }
         tally
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ObservationKind;
+
+    #[test]
+    fn observation_kinds_are_named_as_serialized() {
+        use ObservationKind::*;
+        for kind in [
+            Connected,
+            HttpResponse,
+            UdpEcho,
+            UdpUnconfirmed,
+            UdpReceived,
+            IcmpReply,
+            Resolved,
+            Nxdomain,
+            InterfaceAddresses,
+            NoSuchInterface,
+            Timeout,
+            Refused,
+            Unreachable,
+            NetworkError,
+            CouldNotRun,
+            NotRun,
+        ] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
+        }
     }
 }

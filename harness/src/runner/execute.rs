@@ -2,12 +2,12 @@
 //! probes, all pods at once, so a phase costs about one probe timeout however large its matrix.
 //! Probes that did not observe what was expected run again while the phase allows retries.
 
-use super::plan::PlannedProbe;
+use super::plan::{PlannedKind, PlannedProbe};
 use crate::cluster::{self, Kubectl, PodRef};
 use crate::events::Settling;
 use crate::judge::{self, Judgement};
 use crate::probe::{Outcome, ProbeRequest, ProbeResult};
-use crate::report::model::{ProbeReport, Reach, Verdict};
+use crate::report::model::{PodLocation, ProbeReport, Reach, Verdict};
 use crate::scenario::model::Protocol;
 use futures::future::join_all;
 use kube::Client;
@@ -73,9 +73,11 @@ pub(crate) async fn run_probes(
         let round_started = Instant::now();
         for (index, result) in run_round(agent, probes, &pending).await {
             let probe = &probes[index];
-            attempts[index].push(match &probe.address {
-                Some(address) => judge::judge_address(address, &result.outcome),
-                None => judge::judge(&probe.expected, probe.protocol, &result.outcome),
+            attempts[index].push(match &probe.kind {
+                PlannedKind::Traffic(traffic) => {
+                    judge::judge(&traffic.expected, probe.protocol, &result.outcome)
+                }
+                PlannedKind::Address(address) => judge::judge_address(address, &result.outcome),
             });
             durations[index] = Duration::from_millis(result.elapsed_ms);
         }
@@ -157,7 +159,10 @@ async fn run_round(
             half: Half::Source,
             request: &probe.request,
         });
-        if let Some(receiver) = &probe.receiver {
+        if let Some(receiver) = probe
+            .traffic()
+            .and_then(|traffic| traffic.receiver.as_ref())
+        {
             by_pod
                 .entry(receiver.pod.clone())
                 .or_default()
@@ -224,6 +229,14 @@ fn report(
         verdict = Verdict::Pass;
     }
     let last = attempts.last();
+    let (expected, expected_reach, destination_node) = match &probe.kind {
+        PlannedKind::Traffic(traffic) => (
+            judge::expected_summary(&traffic.expected),
+            judge::expected_reach(&traffic.expected),
+            traffic.destination_node.clone(),
+        ),
+        PlannedKind::Address(address) => (address.summary(), Reach::Unknown, None),
+    };
     ProbeReport {
         name: probe.name.clone(),
         cell: probe.cell.clone(),
@@ -233,14 +246,11 @@ fn report(
         target_address: probe.target_address.clone(),
         protocol: probe.protocol.name().to_string(),
         port: probe.port,
-        expected: probe.address.as_ref().map_or_else(
-            || judge::expected_summary(&probe.expected),
-            judge::AddressExpectation::summary,
-        ),
+        expected,
         observed: last
             .map(|judgement| judgement.observed.clone())
             .unwrap_or_default(),
-        expected_reach: judge::expected_reach(&probe.expected),
+        expected_reach,
         observed_reach: last
             .map(|judgement| judgement.observed_reach)
             .unwrap_or_default(),
@@ -257,6 +267,13 @@ fn report(
             _ => last.map(|judgement| explain(probe, judgement)),
         },
         reproduce: reproduce_command(probe, kubectl),
+        source: Some(PodLocation {
+            namespace: probe.source.namespace.clone(),
+            pod: probe.source.name.clone(),
+            node: probe.source.node.clone(),
+        }),
+        destination_node,
+        observed_kind: last.map(|judgement| judgement.observed_kind),
     }
 }
 
@@ -264,11 +281,11 @@ fn report(
 /// path between which nodes is blocked and what breaks with it.
 fn explain(probe: &PlannedProbe, judgement: &Judgement) -> String {
     let explanation = judgement.explanation.clone();
-    let Some((from, to)) = &probe.between_nodes else {
+    let (Some(traffic), Some((from, to))) = (probe.traffic(), probe.between_nodes()) else {
         return explanation;
     };
     if judgement.observed_reach != Reach::Blocked
-        || judge::expected_reach(&probe.expected) != Reach::Reached
+        || judge::expected_reach(&traffic.expected) != Reach::Reached
     {
         return explanation;
     }
@@ -276,7 +293,7 @@ fn explain(probe: &PlannedProbe, judgement: &Judgement) -> String {
         Some(port) => format!("{}/{port}", probe.protocol.name()),
         None => probe.protocol.name().to_string(),
     };
-    let purpose = match (&probe.overlay, probe.protocol, probe.port) {
+    let purpose = match (&traffic.overlay, probe.protocol, probe.port) {
         (Some(overlay), _, _) => {
             format!(" ({overlay}: every cross-node pod packet depends on it)")
         }
@@ -297,7 +314,10 @@ fn explain(probe: &PlannedProbe, judgement: &Judgement) -> String {
 /// the sender's own line is left out.
 fn reproduce_command(probe: &PlannedProbe, kubectl: &Kubectl) -> String {
     let send = agent_probe_command(&probe.pod(), &probe.request, kubectl);
-    match &probe.receiver {
+    match probe
+        .traffic()
+        .and_then(|traffic| traffic.receiver.as_ref())
+    {
         None => send,
         Some(receiver) => format!(
             "{} & sleep 0.5; {send} > /dev/null; wait",
@@ -323,7 +343,9 @@ mod tests {
     //! The executor's rules on a fake agent: what the probes observe round after round is
     //! scripted, and the clock is tokio's paused one, so settle windows and deadlines pass at once.
     use super::*;
+    use crate::report::model::ObservationKind;
     use crate::runner::deploy::DeployedPod;
+    use crate::runner::plan::{Receiver, TrafficProbe};
     use crate::scenario::model::Expectation;
     use std::sync::Mutex;
 
@@ -395,8 +417,6 @@ mod tests {
             target_address: "10.0.0.2:9000 (server-0)".into(),
             protocol: Protocol::Tcp,
             port: Some(9000),
-            expected,
-            address: None,
             request: ProbeRequest {
                 id: 0,
                 action: crate::probe::ProbeAction::Tcp {
@@ -406,9 +426,13 @@ mod tests {
                 timeout_ms: 1000,
                 interface: None,
             },
-            receiver: None,
-            between_nodes: None,
-            overlay: None,
+            kind: PlannedKind::Traffic(TrafficProbe {
+                expected,
+                destination_node: Some("node-2".into()),
+                to_node: false,
+                receiver: None,
+                overlay: None,
+            }),
         }
     }
 
@@ -455,19 +479,24 @@ mod tests {
                 timeout_ms: 1000,
                 interface: None,
             },
-            receiver: Some(super::super::plan::Receiver {
-                pod: PodRef {
-                    namespace: "ns".into(),
-                    name: "node-2".into(),
-                },
-                request: ProbeRequest {
-                    id: 0,
-                    action: crate::probe::ProbeAction::UdpReceive { port: 6081, marker },
-                    timeout_ms: 2000,
-                    interface: None,
-                },
+            kind: PlannedKind::Traffic(TrafficProbe {
+                expected: Expectation::Allowed,
+                destination_node: Some("node-2".into()),
+                to_node: true,
+                receiver: Some(Receiver {
+                    pod: PodRef {
+                        namespace: "ns".into(),
+                        name: "node-2".into(),
+                    },
+                    request: ProbeRequest {
+                        id: 0,
+                        action: crate::probe::ProbeAction::UdpReceive { port: 6081, marker },
+                        timeout_ms: 2000,
+                        interface: None,
+                    },
+                }),
+                overlay: None,
             }),
-            between_nodes: Some(("node-1".into(), "node-2".into())),
             ..tcp_probe(Expectation::Allowed)
         }
     }
@@ -508,6 +537,27 @@ mod tests {
         let report = run(&agent, Expectation::Allowed, RetryPolicy::Retries(2)).await;
         assert_eq!((report.verdict, report.attempts), (Verdict::Flaky, 2));
         assert_eq!(agent.rounds(), 2, "a passing probe runs no more");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_report_says_where_it_went_and_what_kind_of_thing_each_attempt_saw() {
+        let agent = ScriptedAgent::new(vec![Outcome::Timeout, connected()]);
+        let report = run(&agent, Expectation::Allowed, RetryPolicy::Retries(2)).await;
+        let source = report.source.expect("a traffic probe has a source pod");
+        assert_eq!(
+            (
+                source.namespace.as_str(),
+                source.pod.as_str(),
+                source.node.as_str()
+            ),
+            ("ns", "client-0", "node-1")
+        );
+        assert_eq!(report.destination_node.as_deref(), Some("node-2"));
+        assert_eq!(report.observed_kind, Some(ObservationKind::Connected));
+        assert_eq!(
+            report.earlier_attempts[0].observed_kind,
+            Some(ObservationKind::Timeout)
+        );
     }
 
     #[tokio::test(start_paused = true)]

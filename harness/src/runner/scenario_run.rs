@@ -9,7 +9,7 @@ use super::{RunOptions, RunnerError, Selection, SuiteContext};
 use crate::checks::{self, CheckContext, CheckOutcome};
 use crate::cluster::{self, AppliedObject, ApplyContext};
 use crate::events::PhaseSummary;
-use crate::report::model::{ProbeReport, Reach, ScenarioReport, Verdict};
+use crate::report::model::{ObservationKind, ProbeReport, Reach, ScenarioReport, Verdict};
 use crate::scenario::model::{BuiltinCheck, Phase, Scenario};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -322,6 +322,9 @@ fn unplannable_report(cells: &[Cell<'_>], phase: &Phase, problem: &Unplannable) 
             format!("could not plan this probe: {}", problem.reason)
         }),
         reproduce: String::new(),
+        source: None,
+        destination_node: None,
+        observed_kind: Some(ObservationKind::NotRun),
     }
 }
 

@@ -13,22 +13,14 @@ pub(crate) fn node_port_path(
         None => probe.protocol.clone(),
     };
     let from = probe
-        .from
-        .rsplit(" on ")
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let to_address = probe
-        .target_address
-        .split([':', ' '])
-        .next()
-        .unwrap_or_default();
-    let to = (1..=2)
-        .map(testbed_node)
-        .find(|(_, address)| address == to_address)
-        .map(|(name, _)| name)
-        .unwrap_or_else(|| panic!("{} is not a testbed node", probe.target_address));
-    (path, from, to)
+        .source
+        .as_ref()
+        .expect("a node probe has a source pod");
+    let to = probe
+        .destination_node
+        .clone()
+        .unwrap_or_else(|| panic!("{} names no destination node", probe.name));
+    (path, from.node.clone(), to)
 }
 
 #[test]

@@ -9,7 +9,7 @@
 
 use super::super::finding;
 use crate::cluster::{self, CiliumInstall, ComponentPod, Kubectl, PodRef};
-use crate::report::model::{ProbeReport, Reach, Verdict};
+use crate::report::model::{ObservationKind, ProbeReport, Reach, Verdict};
 use futures::StreamExt;
 use kube::Client;
 use serde::Deserialize;
@@ -245,6 +245,7 @@ fn judge(
                 for &(test, target, protocol) in tests {
                     let mut result = base(source, test, peer, target, protocol, None);
                     result.observed = "could not run".into();
+                    result.observed_kind = Some(ObservationKind::CouldNotRun);
                     result.verdict = Verdict::Error;
                     result.message = Some(format!(
                         "could not ask cilium-health in {}: {reason}",

@@ -1,13 +1,16 @@
 //! Turns the selected cells of a phase into concrete probes: from each pod of the `from`
 //! workload to each address of the `to` target, as agent requests.
 
+mod destination;
+
 use super::cells::{Cell, CellKind, MatrixCell};
 use super::deploy::{DeployedPod, DeployedWorkload, Deployment, NetworkRangeError};
 use super::tunnel::Tunnel;
 use crate::cluster::PodRef;
 use crate::judge::{AddressExpectation, RecordedAttachment};
 use crate::probe::{ProbeAction, ProbeRequest};
-use crate::scenario::model::{Expectation, Phase, Port, ProbeSet, Protocol, Target, WorkloadRef};
+use crate::scenario::model::{Expectation, Phase, Port, ProbeSet, Protocol, Target};
+use destination::{action, destinations};
 use reqwest::Url;
 
 /// Probe timeout when a probe set gives none: long enough for a healthy cluster under load,
@@ -25,20 +28,37 @@ pub struct PlannedProbe {
     pub cell: String,
     pub phase: String,
     pub source: DeployedPod,
+    /// The target as written (`pod:server`).
     pub to: String,
+    /// The target as resolved, for humans (`10.244.1.5:8080 (server-0)`).
     pub target_address: String,
     pub protocol: Protocol,
     pub port: Option<u16>,
-    pub expected: Expectation,
-    /// For address checks, `expected` resolved against the pod's NAD.
-    pub address: Option<AddressExpectation>,
     /// `id` is assigned per batch by the executor.
     pub request: ProbeRequest,
+    pub kind: PlannedKind,
+}
+
+/// What a planned probe is held to, by kind of cell.
+#[derive(Debug, Clone)]
+pub enum PlannedKind {
+    Traffic(TrafficProbe),
+    /// The source pod's own interface, against Multus' record of it and its NAD's range.
+    Address(AddressExpectation),
+}
+
+/// Traffic from the source pod to one destination of the cell's target.
+#[derive(Debug, Clone)]
+pub struct TrafficProbe {
+    pub expected: Expectation,
+    /// The node the destination is on, where it is one pod or node.
+    pub destination_node: Option<String>,
+    /// Whether the destination stands for its node (`node:` targets), so that a blocked probe
+    /// is a path between two nodes.
+    pub to_node: bool,
     /// Where nothing answers (UDP to a node), the destination's agent confirms delivery by
     /// running this request while the source sends.
     pub receiver: Option<Receiver>,
-    /// Source and destination nodes, when the destination is a node (node-port checks).
-    pub between_nodes: Option<(String, String)>,
     /// Whose overlay the port is, when it is the cluster's tunnel port.
     pub overlay: Option<String>,
 }
@@ -67,6 +87,20 @@ impl PlannedProbe {
             "{}/{} on {}",
             self.source.namespace, self.source.name, self.source.node
         )
+    }
+
+    pub fn traffic(&self) -> Option<&TrafficProbe> {
+        match &self.kind {
+            PlannedKind::Traffic(traffic) => Some(traffic),
+            PlannedKind::Address(_) => None,
+        }
+    }
+
+    /// Source and destination nodes, when the probe goes from one node to another (node-port
+    /// checks).
+    pub fn between_nodes(&self) -> Option<(&str, &str)> {
+        let traffic = self.traffic().filter(|traffic| traffic.to_node)?;
+        Some((&self.source.node, traffic.destination_node.as_deref()?))
     }
 }
 
@@ -117,19 +151,6 @@ impl PlanError {
     pub fn skips(&self) -> bool {
         matches!(self, PlanError::NoTunnel(_))
     }
-}
-
-/// One resolved destination of a target.
-struct Destination {
-    /// The agent pod answering, when the target is one (`pod:`, `node:`).
-    pod: Option<PodRef>,
-    /// The node, for `node:` targets.
-    node: Option<String>,
-    /// Host for the request: an address, or a name the agent resolves.
-    host: String,
-    port: Option<u16>,
-    /// For humans: `10.244.1.5:8080 (server-0)`.
-    describe: String,
 }
 
 /// The probes of the selected cells of phase `phase_index`, and the cells that could not be
@@ -216,8 +237,6 @@ impl<'a> PhasePlanner<'a> {
                     target_address: format!("{interface} of {}", source.name),
                     protocol: matrix.set.protocol.value,
                     port: None,
-                    expected: matrix.expected.clone(),
-                    address: Some(address),
                     request: ProbeRequest {
                         id: 0,
                         action: ProbeAction::Interface {
@@ -226,9 +245,7 @@ impl<'a> PhasePlanner<'a> {
                         timeout_ms: timeout_ms(matrix.set),
                         interface: None,
                     },
-                    receiver: None,
-                    between_nodes: None,
-                    overlay: None,
+                    kind: PlannedKind::Address(address),
                 }),
                 Err(reason) => self.fail(cell_index, reason),
             }
@@ -286,8 +303,8 @@ impl<'a> PhasePlanner<'a> {
                 .filter(|destination| destination.pod.as_ref() != Some(&source_pod))
             {
                 planned_for_cell += 1;
-                let (action, receiver) = match (action(set, destination), &destination.node) {
-                    (ProbeAction::Udp { host, port, marker }, Some(_)) => (
+                let (action, receiver) = match action(set, destination) {
+                    ProbeAction::Udp { host, port, marker } if destination.is_node => (
                         ProbeAction::UdpSend {
                             host,
                             port,
@@ -303,7 +320,7 @@ impl<'a> PhasePlanner<'a> {
                             },
                         }),
                     ),
-                    (action, _) => (action, None),
+                    action => (action, None),
                 };
                 self.planned.push(PlannedProbe {
                     name: format!(
@@ -317,20 +334,19 @@ impl<'a> PhasePlanner<'a> {
                     target_address: destination.describe.clone(),
                     protocol: set.protocol.value,
                     port: destination.port,
-                    expected: matrix.expected.clone(),
-                    address: None,
                     request: ProbeRequest {
                         id: 0,
                         action,
                         timeout_ms,
                         interface: set.interface.clone(),
                     },
-                    receiver,
-                    between_nodes: destination
-                        .node
-                        .clone()
-                        .map(|node| (source.node.clone(), node)),
-                    overlay: overlay.clone(),
+                    kind: PlannedKind::Traffic(TrafficProbe {
+                        expected: matrix.expected.clone(),
+                        destination_node: destination.node.clone(),
+                        to_node: destination.is_node,
+                        receiver,
+                        overlay: overlay.clone(),
+                    }),
                 });
             }
         }
@@ -349,139 +365,6 @@ fn timeout_ms(set: &ProbeSet) -> u64 {
         .as_ref()
         .map_or(DEFAULT_PROBE_TIMEOUT_SECS, |timeout| timeout.value);
     (seconds * 1000.0) as u64
-}
-
-/// Where the cell to `to` goes, at `port` (the probe set's, with the tunnel resolved).
-fn destinations(
-    to: Target<'_>,
-    matrix: &MatrixCell<'_>,
-    port: Option<u16>,
-    deployment: &Deployment,
-    external: Option<&ExternalTarget>,
-) -> Result<Vec<Destination>, PlanError> {
-    let set = matrix.set;
-    let workload = |reference: WorkloadRef<'_>| {
-        deployment
-            .workload(reference)
-            .ok_or_else(|| PlanError::NotDeployed(reference.to_string()))
-    };
-    let with_port = |host: &str| match port {
-        Some(port) => host_and_port(host, port),
-        None => host.to_string(),
-    };
-    Ok(match to {
-        Target::Pod(reference) | Target::Node(reference) => workload(reference)?
-            .pods
-            .iter()
-            .map(|pod| {
-                let host = match &set.interface {
-                    Some(interface) => pod
-                        .interfaces
-                        .get(interface)
-                        .and_then(|attachment| attachment.ips.first())
-                        .cloned()
-                        .ok_or_else(|| PlanError::NoInterfaceAddress {
-                            namespace: pod.namespace.clone(),
-                            pod: pod.name.clone(),
-                            interface: interface.clone(),
-                        })?,
-                    None => pod.ip.clone(),
-                };
-                let is_node = matches!(to, Target::Node(_));
-                // A host-network pod's address is its node's: the node is what it stands for.
-                let describe = if is_node {
-                    format!("{} (node {})", with_port(&host), pod.node)
-                } else {
-                    format!("{} ({})", with_port(&host), pod.name)
-                };
-                Ok(Destination {
-                    pod: Some(PodRef {
-                        namespace: pod.namespace.clone(),
-                        name: pod.name.clone(),
-                    }),
-                    node: is_node.then(|| pod.node.clone()),
-                    describe,
-                    host,
-                    port,
-                })
-            })
-            .collect::<Result<_, PlanError>>()?,
-        Target::Service(reference) => {
-            let service = workload(reference)?
-                .service
-                .as_ref()
-                .ok_or_else(|| PlanError::NoService(reference.to_string()))?;
-            let ip = service
-                .spec
-                .as_ref()
-                .and_then(|spec| spec.cluster_ip.clone())
-                .ok_or_else(|| PlanError::NoClusterIp(reference.to_string()))?;
-            vec![Destination {
-                pod: None,
-                node: None,
-                describe: format!("{} (Service {})", with_port(&ip), reference.name),
-                host: ip,
-                port,
-            }]
-        }
-        Target::ServiceDns(reference) => {
-            let namespace = &deployment.namespaces[reference.namespace];
-            let name = format!("{}.{namespace}.svc.cluster.local", reference.name);
-            vec![Destination {
-                pod: None,
-                node: None,
-                describe: with_port(&name),
-                host: name,
-                port,
-            }]
-        }
-        Target::NodePort(reference) => {
-            let node_port =
-                node_port(workload(reference)?, set.protocol.value, port).ok_or_else(|| {
-                    PlanError::NoNodePort {
-                        reference: reference.to_string(),
-                        to: matrix.written_to.to_owned(),
-                    }
-                })?;
-            deployment
-                .nodes
-                .iter()
-                .filter_map(|node| Some((node, node.internal_ips.first()?)))
-                .map(|(node, ip)| Destination {
-                    pod: None,
-                    node: None,
-                    describe: format!("{ip}:{node_port} (node {})", node.name),
-                    host: ip.to_string(),
-                    port: Some(node_port),
-                })
-                .collect()
-        }
-        Target::External => {
-            let url = &external.ok_or(PlanError::NoExternalTarget)?.0;
-            let host = url
-                .host_str()
-                .ok_or(PlanError::ExternalTargetWithoutHost)?
-                .to_string();
-            let port = match set.protocol.value {
-                Protocol::Http | Protocol::Https => url.port_or_known_default(),
-                _ => set.port.and_then(Port::number),
-            };
-            vec![Destination {
-                pod: None,
-                node: None,
-                describe: url.to_string(),
-                host,
-                port,
-            }]
-        }
-        Target::Dns(name) => vec![Destination {
-            pod: None,
-            node: None,
-            describe: name.to_string(),
-            host: name.to_string(),
-            port: None,
-        }],
-    })
 }
 
 /// What the address check of `interface` on `pod` expects, from Multus' record of the pod.
@@ -511,70 +394,6 @@ fn address_expectation(
         interface: interface.to_owned(),
         recorded,
     })
-}
-
-/// The NodePort serving the agent port a probe targets.
-fn node_port(workload: &DeployedWorkload, protocol: Protocol, port: Option<u16>) -> Option<u16> {
-    let wanted_protocol = if protocol == Protocol::Udp {
-        "UDP"
-    } else {
-        "TCP"
-    };
-    workload
-        .service
-        .as_ref()?
-        .spec
-        .as_ref()?
-        .ports
-        .as_ref()?
-        .iter()
-        .find(|service_port| {
-            Some(service_port.port) == port.map(i32::from)
-                && service_port.protocol.as_deref().unwrap_or("TCP") == wanted_protocol
-        })
-        .and_then(|service_port| service_port.node_port)
-        .and_then(|node_port| u16::try_from(node_port).ok())
-}
-
-/// `host:port`, with an IPv6 address in brackets as URLs and socket addresses write it.
-fn host_and_port(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
-fn action(set: &ProbeSet, destination: &Destination) -> ProbeAction {
-    let host = destination.host.clone();
-    let port = destination.port.unwrap_or_default();
-    match set.protocol.value {
-        Protocol::Tcp => ProbeAction::Tcp { host, port },
-        Protocol::Http | Protocol::Https => {
-            let scheme = set.protocol.value.name();
-            let path = set.path.as_deref().unwrap_or("/");
-            ProbeAction::Http {
-                url: format!("{scheme}://{}{path}", host_and_port(&host, port)),
-            }
-        }
-        Protocol::Udp => ProbeAction::Udp {
-            host,
-            port,
-            marker: marker(),
-        },
-        Protocol::Icmp => ProbeAction::Icmp { host },
-        Protocol::Dns => ProbeAction::Dns {
-            name: host,
-            server: None,
-        },
-        // Validation pairs address checks with `interface:` targets, planned without destinations.
-        Protocol::Address => ProbeAction::Interface { name: host },
-    }
-}
-
-/// A marker only this probe's datagrams carry, so an echo proves delivery of *this* probe.
-fn marker() -> String {
-    format!("cnicheck-{:016x}", rand::random::<u64>())
 }
 
 #[cfg(test)]
@@ -640,14 +459,14 @@ mod tests {
         // Three checks (ICMP, TCP 4240, the tunnel port) for each of the 3 x 2 ordered pairs.
         assert_eq!(planned.len(), 18);
         for probe in &planned {
-            let (from, to) = probe.between_nodes.clone().unwrap();
+            let (from, to) = probe.between_nodes().unwrap();
             assert_ne!(from, to, "{}", probe.name);
             assert_eq!(from, probe.source.node);
         }
         let mut pairs: Vec<_> = planned
             .iter()
             .filter(|probe| probe.protocol == Protocol::Icmp)
-            .map(|probe| probe.between_nodes.clone().unwrap())
+            .map(|probe| probe.between_nodes().unwrap())
             .collect();
         pairs.sort();
         pairs.dedup();
@@ -664,15 +483,16 @@ mod tests {
         assert_eq!(tunnel.len(), 6);
         for probe in tunnel {
             assert_eq!(probe.port, Some(8472));
-            assert_eq!(probe.overlay.as_deref(), Some("Cilium's VXLAN"));
+            let traffic = probe.traffic().unwrap();
+            assert_eq!(traffic.overlay.as_deref(), Some("Cilium's VXLAN"));
             let ProbeAction::UdpSend { port, marker, .. } = &probe.request.action else {
                 panic!("{:?}", probe.request.action);
             };
-            let receiver = probe
+            let receiver = traffic
                 .receiver
                 .as_ref()
                 .expect("a receiver confirms delivery");
-            let (_, to) = probe.between_nodes.clone().unwrap();
+            let (_, to) = probe.between_nodes().unwrap();
             assert_eq!(receiver.pod.name, format!("node-{}", &to[4..]));
             assert_eq!(
                 receiver.request.action,
@@ -720,15 +540,5 @@ mod tests {
         assert!(unplannable.iter().all(
             |problem| matches!(&problem.reason, PlanError::NotDeployed(name) if name == "node")
         ));
-    }
-
-    #[test]
-    fn ipv6_hosts_are_bracketed_before_a_port() {
-        assert_eq!(
-            host_and_port("fd00:10:244::5", 8080),
-            "[fd00:10:244::5]:8080"
-        );
-        assert_eq!(host_and_port("10.244.1.5", 8080), "10.244.1.5:8080");
-        assert_eq!(host_and_port("server.ns.svc", 80), "server.ns.svc:80");
     }
 }
