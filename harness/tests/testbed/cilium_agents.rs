@@ -3,7 +3,6 @@
 
 use crate::node_ports::*;
 use crate::support::*;
-use cnicheck::cluster::labels;
 use cnicheck::report::model::Verdict;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
@@ -196,39 +195,24 @@ fn a_cilium_policy_that_one_agent_does_not_enforce_fails_there_and_only_there() 
     );
     drop(enforcement_off);
     let kept = KeptRun::of(&report);
-    let node_of_server = |target: &str| -> String {
-        let pod = target
-            .rsplit_once('(')
-            .and_then(|(_, rest)| rest.strip_suffix(')'))
-            .unwrap_or_else(|| panic!("no pod in {target}"))
-            .to_string();
-        block_on(async {
-            let client = testbed_client().await;
-            Api::<Pod>::all(client)
-                .list(&ListParams::default().labels(&format!("{}=server", labels::WORKLOAD)))
-                .await
-                .unwrap()
-                .items
-                .into_iter()
-                .find(|candidate| candidate.name_any() == pod)
-                .and_then(|found| found.spec?.node_name)
-                .unwrap_or_else(|| panic!("server pod {pod} not found"))
-        })
-    };
     let probes = &report.scenarios[0].probes;
     let mut verdicts: Vec<(String, String, Verdict)> = probes
         .iter()
         .map(|probe| {
-            let workload = if probe.from.contains("friend") {
+            let source = probe
+                .source
+                .as_ref()
+                .expect("a traffic probe has a source pod");
+            let workload = if source.pod.starts_with("friend") {
                 "friend"
             } else {
                 "client"
             };
-            (
-                workload.to_string(),
-                node_of_server(&probe.target_address),
-                probe.verdict,
-            )
+            let server_node = probe
+                .destination_node
+                .clone()
+                .unwrap_or_else(|| panic!("{} names no destination node", probe.name));
+            (workload.to_string(), server_node, probe.verdict)
         })
         .collect();
     drop(kept);
@@ -316,7 +300,11 @@ fn a_blocked_tunnel_port_breaks_cross_node_pods_and_health_endpoints_but_not_nod
     // Pods across nodes lose each other (one direction blocked breaks both: requests or
     // replies cross it); pods on the server's node do not.
     for probe in &scenario("cross-node").probes {
-        let remote = probe.from.contains("remote-client");
+        let source = probe
+            .source
+            .as_ref()
+            .expect("a traffic probe has a source pod");
+        let remote = source.pod.starts_with("remote-client");
         let expected = if remote { Verdict::Fail } else { Verdict::Pass };
         assert_eq!(probe.verdict, expected, "{probe:#?}");
     }
