@@ -7,7 +7,6 @@ use super::exec::{self, PodRef};
 use super::pod_state::{PodProblem, readiness_problem};
 use super::{ApiContext, ClusterError};
 use crate::image::ImageRef;
-use crate::report::model::{CiliumInfo, ComponentInfo};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -71,24 +70,15 @@ pub struct ComponentPod {
     pub problem: Option<PodProblem>,
 }
 
-impl CiliumInstall {
-    /// What the report says about Cilium.
-    pub fn info(&self) -> CiliumInfo {
-        CiliumInfo {
-            namespace: self.namespace.clone(),
-            agent: self.agent.info(),
-            operator: self.operator.as_ref().map(Component::info),
-        }
-    }
-}
-
 impl Component {
     /// `DaemonSet kube-system/cilium`.
     pub fn object(&self) -> String {
         format!("{} {}/{}", self.kind, self.namespace, self.name)
     }
 
-    fn info(&self) -> ComponentInfo {
+    /// The images of its main container across its pods (the template's when it has none),
+    /// each once, sorted.
+    pub fn images(&self) -> Vec<String> {
         let mut images: Vec<String> = self
             .pods
             .iter()
@@ -99,19 +89,19 @@ impl Component {
         }
         images.sort();
         images.dedup();
-        let mut versions: Vec<String> = images
+        images
+    }
+
+    /// The tags of [`Component::images`], each once, sorted: `v1.17.6-0`.
+    pub fn versions(&self) -> Vec<String> {
+        let mut versions: Vec<String> = self
+            .images()
             .iter()
             .filter_map(|image| image.parse::<ImageRef>().ok()?.tag)
             .collect();
         versions.sort();
         versions.dedup();
-        ComponentInfo {
-            object: self.object(),
-            desired: self.desired,
-            ready: self.ready,
-            images,
-            versions,
-        }
+        versions
     }
 }
 
@@ -623,18 +613,10 @@ pub(crate) mod tests {
         );
         assert_eq!(operator.pods[0].image, operator.template_image);
 
-        let install = CiliumInstall {
-            namespace: "kube-system".into(),
-            agent,
-            operator: Some(operator),
-            routing: Ok(Routing::Native),
-            l7_proxy: None,
-        };
-        let info = install.info();
-        assert_eq!(info.agent.readiness(), "2/3 ready");
-        assert_eq!(info.agent.images, [expected_image.as_str()]);
-        assert_eq!(info.agent.versions, ["v1.17.6"]);
-        assert_eq!(info.operator.unwrap().versions, ["v1.17.6"]);
+        assert_eq!((agent.ready, agent.desired), (2, 3));
+        assert_eq!(agent.images(), [expected_image.as_str()]);
+        assert_eq!(agent.versions(), ["v1.17.6"]);
+        assert_eq!(operator.versions(), ["v1.17.6"]);
     }
 
     #[test]

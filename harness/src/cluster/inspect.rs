@@ -1,8 +1,7 @@
 //! Facts about the cluster: version, nodes, CRDs, and which CNI runs it.
 
-use super::{ApiContext, CiliumInstall, ClusterError};
+use super::{ApiContext, ClusterError};
 use crate::image::ImageRef;
-use crate::report::model::ClusterInfo;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -196,24 +195,6 @@ fn daemonset_images(daemonset: &DaemonSet) -> Vec<String> {
     images.sort();
     images.dedup();
     images
-}
-
-/// The cluster facts for the report. `nodes` counts every node, schedulable or not.
-pub async fn cluster_info(
-    client: &Client,
-    namespace: &str,
-    cilium: Option<&CiliumInstall>,
-) -> Result<ClusterInfo, ClusterError> {
-    let cni = detect_cni(client).await?;
-    Ok(ClusterInfo {
-        server_version: server_version(client).await?,
-        nodes: u32::try_from(list_nodes(client).await?.len()).unwrap_or(u32::MAX),
-        cni: cni.name,
-        cni_version: cni.version,
-        cni_images: cni.images,
-        namespace: namespace.into(),
-        cilium: cilium.map(CiliumInstall::info),
-    })
 }
 
 #[cfg(test)]

@@ -42,8 +42,8 @@ pub use diagnostics::{DiagnosticsSummary, dump_namespace};
 pub use error::{ApiFailure, FailureKind, OnServer, Server};
 pub use exec::{CommandEnding, CommandFailed, PodRef, batch_deadline, run_agent_batch};
 pub use inspect::{
-    CniInfo, NodeInfo, cluster_info, detect_cni, list_nodes, missing_crds,
-    network_attachment_config, server_version,
+    CniInfo, NodeInfo, detect_cni, list_nodes, missing_crds, network_attachment_config,
+    server_version,
 };
 pub use kubectl::{Kubectl, shell_word};
 pub use labels::RunId;

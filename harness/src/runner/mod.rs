@@ -7,6 +7,7 @@
 //! caller's [`EventSink`], and reporting is left to [`crate::report`].
 
 pub mod cells;
+mod cluster_facts;
 mod deploy;
 mod execute;
 mod plan;
@@ -24,9 +25,7 @@ use crate::cluster::{
 use crate::events::{EventSink, PhaseSummary, RunEvent};
 use crate::multus::NadOptions;
 use crate::report;
-use crate::report::model::{
-    ClusterInfo, ProbeReport, REPORT_FORMAT_VERSION, RunReport, ScenarioReport,
-};
+use crate::report::model::{ProbeReport, REPORT_FORMAT_VERSION, RunReport, ScenarioReport};
 use crate::scenario::{LoadedScenario, ScenarioError};
 use futures::StreamExt;
 use k8s_openapi::jiff::Timestamp;
@@ -126,10 +125,14 @@ pub async fn run(
     });
     let nodes = cluster::list_nodes(&client).await?;
     let cilium = cluster::find_cilium(&client).await?;
-    let mut info: ClusterInfo =
-        cluster::cluster_info(&client, &run.namespace(), cilium.as_ref()).await?;
-    info.namespace = format!("{}*", run.namespace());
     let cni = cluster::detect_cni(&client).await?;
+    let info = cluster_facts::cluster_info(
+        cluster::server_version(&client).await?,
+        &nodes,
+        &cni,
+        format!("{}*", run.namespace()),
+        cilium.as_ref(),
+    );
     let external_host = options
         .external
         .as_ref()
