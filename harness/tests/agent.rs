@@ -529,3 +529,46 @@ async fn agent_udp_receiver_confirms_delivery_whether_or_not_a_socket_holds_the_
     }
     drop(holder);
 }
+
+fn udp_watch(id: u32, port: u16, marker: &str) -> ProbeRequest {
+    request(
+        id,
+        ProbeAction::UdpWatch {
+            port,
+            marker: marker.to_owned(),
+        },
+    )
+}
+
+/// The receiving half of a UDP probe to an agent pod: the pod's own echo, asked over loopback,
+/// says whether the marker arrived, and says it only while it answers at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_udp_watch_confirms_arrival_absence_or_that_nobody_listens() {
+    let agent = start_agent();
+    let echo = agent.udp_echo[0];
+    let closed = closed_udp_port().await;
+    let outcomes = run_batch(&[
+        udp_watch(1, echo.port(), "cnicheck-sent"),
+        udp(2, echo, "cnicheck-sent"),
+        udp_watch(3, echo.port(), "cnicheck-never-sent"),
+        udp_watch(4, closed.port(), "cnicheck-sent"),
+    ])
+    .await;
+    assert_eq!(
+        outcomes[&1],
+        Outcome::UdpReceived {
+            source: "127.0.0.1".into()
+        }
+    );
+    assert!(
+        matches!(outcomes[&2], Outcome::UdpEcho { .. }),
+        "{:?}",
+        outcomes[&2]
+    );
+    assert_eq!(outcomes[&3], Outcome::UdpNotReceived);
+    assert!(
+        matches!(&outcomes[&4], Outcome::CouldNotRun { reason } if reason.contains("nothing listens")),
+        "{:?}",
+        outcomes[&4]
+    );
+}

@@ -119,6 +119,8 @@ pub(crate) fn observed_kind(observed: &Outcome) -> ObservationKind {
         Outcome::UdpEcho { .. } => ObservationKind::UdpEcho,
         Outcome::UdpSent { .. } => ObservationKind::UdpUnconfirmed,
         Outcome::UdpReceived { .. } => ObservationKind::UdpReceived,
+        Outcome::UdpNotReceived => ObservationKind::UdpNotDelivered,
+        Outcome::UdpReplyLost { .. } => ObservationKind::UdpReplyLost,
         Outcome::IcmpReply => ObservationKind::IcmpReply,
         Outcome::Resolved { .. } => ObservationKind::Resolved,
         Outcome::NxDomain => ObservationKind::Nxdomain,
@@ -138,10 +140,14 @@ fn observed_reach(observed: &Outcome) -> Reach {
         | Outcome::HttpStatus { .. }
         | Outcome::UdpEcho { .. }
         | Outcome::UdpReceived { .. }
+        | Outcome::UdpReplyLost { .. }
         | Outcome::IcmpReply
         | Outcome::Resolved { .. }
         | Outcome::NxDomain => Reach::Reached,
-        Outcome::Timeout | Outcome::Refused | Outcome::Unreachable { .. } => Reach::Blocked,
+        Outcome::Timeout
+        | Outcome::UdpNotReceived
+        | Outcome::Refused
+        | Outcome::Unreachable { .. } => Reach::Blocked,
         Outcome::NetworkError { .. }
         | Outcome::CouldNotRun { .. }
         | Outcome::UdpSent { .. }
@@ -201,7 +207,7 @@ fn matches(expected: &Expectation, observed: &Outcome) -> bool {
             _ => observed_reach(observed) == Reach::Reached && !is_nxdomain(observed),
         },
         Expectation::Denied => observed_reach(observed) == Reach::Blocked,
-        Expectation::Dropped => matches!(observed, Outcome::Timeout),
+        Expectation::Dropped => matches!(observed, Outcome::Timeout | Outcome::UdpNotReceived),
         Expectation::Refused => matches!(observed, Outcome::Refused),
         Expectation::Status(wanted) => {
             matches!(observed, Outcome::HttpStatus { status, .. } if status == wanted)
@@ -248,9 +254,11 @@ fn outcome_fits(protocol: Protocol, observed: &Outcome) -> bool {
     match observed {
         Outcome::Connected { .. } => protocol == Protocol::Tcp,
         Outcome::HttpStatus { .. } => matches!(protocol, Protocol::Http | Protocol::Https),
-        Outcome::UdpEcho { .. } | Outcome::UdpSent { .. } | Outcome::UdpReceived { .. } => {
-            protocol == Protocol::Udp
-        }
+        Outcome::UdpEcho { .. }
+        | Outcome::UdpSent { .. }
+        | Outcome::UdpReceived { .. }
+        | Outcome::UdpNotReceived
+        | Outcome::UdpReplyLost { .. } => protocol == Protocol::Udp,
         Outcome::IcmpReply => protocol == Protocol::Icmp,
         Outcome::Resolved { .. } | Outcome::NxDomain => protocol == Protocol::Dns,
         Outcome::InterfaceAddresses { .. } | Outcome::NoSuchInterface { .. } => {

@@ -46,6 +46,13 @@ pub(super) fn outcome_words(observed: &Outcome) -> String {
         Outcome::UdpReceived { source } => {
             format!("the receiver saw our datagram arrive (from {source})")
         }
+        Outcome::UdpNotReceived => "nothing came back, and the receiver, answering on that port \
+             all along, confirmed the datagram never arrived"
+            .into(),
+        Outcome::UdpReplyLost { source } => format!(
+            "the receiver saw our datagram arrive (from {source}), but its echo never came back: \
+             delivered, reply lost"
+        ),
         Outcome::IcmpReply => "an ICMP echo reply came back".into(),
         Outcome::Resolved { addresses } => {
             let list: Vec<String> = addresses.iter().map(ToString::to_string).collect();
@@ -119,9 +126,21 @@ pub(super) fn failure_hint(
         }
         Outcome::Resolved { .. } => "the name exists",
         Outcome::NxDomain => "the name does not exist: check the name and the pod's search domains",
+        Outcome::UdpNotReceived if wanted_reach == Reach::Reached => {
+            "something dropped the datagrams on their way to a receiver that was listening (a \
+             NetworkPolicy, a firewall, or a broken route)"
+        }
+        Outcome::UdpNotReceived => {
+            "nothing arrived, which is silence: a policy that rejects would have answered"
+        }
+        Outcome::UdpReplyLost { .. } if wanted_reach == Reach::Blocked => {
+            "the datagram got through (only its reply was lost): the policy that should block it \
+             is missing, not yet enforced, or does not select these pods"
+        }
         Outcome::Connected { .. }
         | Outcome::UdpEcho { .. }
         | Outcome::UdpReceived { .. }
+        | Outcome::UdpReplyLost { .. }
         | Outcome::IcmpReply => {
             "the traffic got through: the policy that should block it is missing, not yet \
              enforced, or does not select these pods"

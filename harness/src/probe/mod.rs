@@ -39,6 +39,16 @@ pub const HEALTHZ_PATH: &str = "/healthz";
 /// The UDP echo answers a datagram with the datagram itself, this tag, then the agent's pod name.
 pub const UDP_ECHO_POD_TAG: &[u8] = b"\n#cnicheck-pod=";
 
+/// A datagram from the pod itself (loopback) that starts with this and goes on with a marker
+/// asks the UDP echo whether a datagram carrying that marker arrived; it answers
+/// [`UDP_RECEIVED_FROM`] and the sender's address, or [`UDP_NOT_RECEIVED`].
+pub const UDP_QUERY_PREFIX: &[u8] = b"#cnicheck-received?";
+pub const UDP_RECEIVED_FROM: &[u8] = b"#cnicheck-received-from=";
+pub const UDP_NOT_RECEIVED: &[u8] = b"#cnicheck-not-received";
+/// The longest datagram the UDP echo remembers, and so the longest marker
+/// [`ProbeAction::UdpWatch`] can ask for.
+pub const UDP_RECORDED_MARKER: usize = 128;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeRequest {
     /// Chosen by the runner, echoed back in the result.
@@ -82,6 +92,13 @@ pub enum ProbeAction {
     /// INPUT chain and whether or not a socket (even a kernel GENEVE device) holds the port, so
     /// it confirms delivery to the node, not merely to its network interface. Needs CAP_NET_RAW.
     UdpReceive { port: u16, marker: String },
+    /// Asks the pod's own UDP echo on `port`, over loopback (which no policy filters), whether
+    /// a datagram carrying `marker` arrived, again and again until it did or the timeout:
+    /// [`Outcome::UdpReceived`]; [`Outcome::UdpNotReceived`] when the echo answered every time
+    /// but never saw it; [`Outcome::CouldNotRun`] when the echo never answered (nothing
+    /// listens there). The receiving half of a UDP probe to an agent pod: it tells a datagram
+    /// that a policy dropped from one whose echo was lost, and a silent drop from a dead server.
+    UdpWatch { port: u16, marker: String },
     /// One ICMP echo request.
     Icmp { host: String },
     /// An A and AAAA lookup (every address, IPv4 first) with the pod's search domains and ndots,
@@ -117,8 +134,15 @@ pub enum Outcome {
     /// [`ProbeAction::UdpSend`] sent this many datagrams; whether they arrived is the
     /// receiver's to say.
     UdpSent { datagrams: u32 },
-    /// [`ProbeAction::UdpReceive`] saw a datagram carrying the marker, sent from `source`.
+    /// [`ProbeAction::UdpReceive`] or [`ProbeAction::UdpWatch`] saw a datagram carrying the
+    /// marker, sent from `source`.
     UdpReceived { source: String },
+    /// [`ProbeAction::UdpWatch`]: the pod's echo answered on that port all along, and no
+    /// datagram carrying the marker arrived.
+    UdpNotReceived,
+    /// The runner's reading of a UDP probe whose echo never came back while its receiver saw the
+    /// datagram arrive from `source`: delivered, and the reply lost (an asymmetric policy).
+    UdpReplyLost { source: String },
     /// ICMP echo reply received.
     IcmpReply,
     /// DNS answered with addresses.
@@ -154,6 +178,8 @@ impl Outcome {
             Outcome::UdpEcho { .. } => "udp echo".into(),
             Outcome::UdpSent { datagrams } => format!("udp sent x{datagrams}, unconfirmed"),
             Outcome::UdpReceived { .. } => "udp received".into(),
+            Outcome::UdpNotReceived => "udp not received".into(),
+            Outcome::UdpReplyLost { .. } => "udp delivered, reply lost".into(),
             Outcome::IcmpReply => "icmp reply".into(),
             Outcome::Resolved { addresses } => {
                 let list: Vec<String> = addresses.iter().map(ToString::to_string).collect();

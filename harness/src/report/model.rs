@@ -183,6 +183,10 @@ pub enum ObservationKind {
     /// Datagrams were sent and nobody confirmed their arrival.
     UdpUnconfirmed,
     UdpReceived,
+    /// The receiver, listening all along, confirmed the datagram never arrived.
+    UdpNotDelivered,
+    /// The receiver saw the datagram arrive; its echo never came back.
+    UdpReplyLost,
     IcmpReply,
     Resolved,
     Nxdomain,
@@ -206,6 +210,8 @@ impl ObservationKind {
             ObservationKind::UdpEcho => "udp-echo",
             ObservationKind::UdpUnconfirmed => "udp-unconfirmed",
             ObservationKind::UdpReceived => "udp-received",
+            ObservationKind::UdpNotDelivered => "udp-not-delivered",
+            ObservationKind::UdpReplyLost => "udp-reply-lost",
             ObservationKind::IcmpReply => "icmp-reply",
             ObservationKind::Resolved => "resolved",
             ObservationKind::Nxdomain => "nxdomain",
@@ -325,6 +331,8 @@ mod tests {
             UdpEcho,
             UdpUnconfirmed,
             UdpReceived,
+            UdpNotDelivered,
+            UdpReplyLost,
             IcmpReply,
             Resolved,
             Nxdomain,

@@ -6,7 +6,7 @@ use super::plan::{PlannedKind, PlannedProbe};
 use crate::cluster::{self, Kubectl, PodRef};
 use crate::events::Settling;
 use crate::judge::{self, Judgement};
-use crate::probe::{Outcome, ProbeRequest, ProbeResult};
+use crate::probe::{Outcome, ProbeAction, ProbeRequest, ProbeResult};
 use crate::report::model::{PodLocation, ProbeReport, Reach, Verdict};
 use crate::scenario::model::Protocol;
 use futures::future::join_all;
@@ -204,15 +204,32 @@ async fn run_round(
         .collect()
 }
 
-/// One observation from a sender's and its receiver's: delivery is what the receiver saw, as
-/// long as the sender did send.
+/// One observation from a sender's and its receiver's.
 fn confirmed_delivery(sent: Outcome, received: Outcome) -> Outcome {
     match (sent, received) {
-        (_, received @ Outcome::UdpReceived { .. }) => received,
+        // Nothing answers a tunnel port: delivery is what the receiver saw, as long as the
+        // sender did send.
         (Outcome::UdpSent { .. }, Outcome::CouldNotRun { reason }) => Outcome::CouldNotRun {
             reason: format!("the receiver could not watch for the datagrams: {reason}"),
         },
         (Outcome::UdpSent { .. }, received) => received,
+        // No echo: the receiver, listening all along, says whether the datagram arrived.
+        (Outcome::Timeout, Outcome::UdpReceived { source }) => Outcome::UdpReplyLost { source },
+        (Outcome::Timeout, Outcome::UdpNotReceived) => Outcome::UdpNotReceived,
+        (Outcome::Timeout, Outcome::CouldNotRun { reason }) => Outcome::CouldNotRun {
+            reason: format!(
+                "no echo came back, and the receiver could not say whether the datagram \
+                 arrived: {reason}"
+            ),
+        },
+        (Outcome::Timeout, received) => Outcome::CouldNotRun {
+            reason: format!(
+                "no echo came back, and the receiver answered '{}', which says nothing of \
+                 whether the datagram arrived",
+                received.summary()
+            ),
+        },
+        // An echo, a refusal or an error: the sender saw for itself.
         (sent, _) => sent,
     }
 }
@@ -314,16 +331,21 @@ fn explain(probe: &PlannedProbe, judgement: &Judgement) -> String {
 /// the sender's own line is left out.
 fn reproduce_command(probe: &PlannedProbe, kubectl: &Kubectl) -> String {
     let send = agent_probe_command(&probe.pod(), &probe.request, kubectl);
-    match probe
+    let Some(receiver) = probe
         .traffic()
         .and_then(|traffic| traffic.receiver.as_ref())
-    {
-        None => send,
-        Some(receiver) => format!(
-            "{} & sleep 0.5; {send} > /dev/null; wait",
-            agent_probe_command(&receiver.pod, &receiver.request, kubectl)
-        ),
-    }
+    else {
+        return send;
+    };
+    // A sender that only sends says nothing; one that waits for an echo says what came back.
+    let send = match probe.request.action {
+        ProbeAction::UdpSend { .. } => format!("{send} > /dev/null"),
+        _ => send,
+    };
+    format!(
+        "{} & sleep 0.5; {send}; wait",
+        agent_probe_command(&receiver.pod, &receiver.request, kubectl)
+    )
 }
 
 fn agent_probe_command(pod: &PodRef, request: &ProbeRequest, kubectl: &Kubectl) -> String {
@@ -498,6 +520,94 @@ mod tests {
                 overlay: None,
             }),
             ..tcp_probe(Expectation::Allowed)
+        }
+    }
+
+    /// UDP to an agent pod: the source waits for the echo, the pod's agent says whether the
+    /// datagram arrived.
+    fn udp_to_pod(expected: Expectation) -> PlannedProbe {
+        let marker = "cnicheck-0123456789abcdef".to_owned();
+        PlannedProbe {
+            protocol: Protocol::Udp,
+            port: Some(9001),
+            request: ProbeRequest {
+                id: 0,
+                action: crate::probe::ProbeAction::Udp {
+                    host: "10.0.0.2".into(),
+                    port: 9001,
+                    marker: marker.clone(),
+                },
+                timeout_ms: 1000,
+                interface: None,
+            },
+            kind: PlannedKind::Traffic(TrafficProbe {
+                expected: expected.clone(),
+                destination_node: Some("node-2".into()),
+                to_node: false,
+                receiver: Some(Receiver {
+                    pod: PodRef {
+                        namespace: "ns".into(),
+                        name: "server-0".into(),
+                    },
+                    request: ProbeRequest {
+                        id: 0,
+                        action: crate::probe::ProbeAction::UdpWatch { port: 9001, marker },
+                        timeout_ms: 2000,
+                        interface: None,
+                    },
+                }),
+                overlay: None,
+            }),
+            ..tcp_probe(expected)
+        }
+    }
+
+    /// Silence passes a UDP deny only when the receiver, listening all along, confirms nothing
+    /// arrived; a receiver that cannot say (deleted, not listening) makes it an error, never a
+    /// pass; a datagram that arrived while its echo was lost is delivered.
+    #[tokio::test(start_paused = true)]
+    async fn udp_silence_counts_only_when_the_listening_receiver_confirms_it() {
+        use Expectation::{Allowed, Denied, Dropped};
+        let kubectl = Kubectl::new(None, None);
+        let arrived = Outcome::UdpReceived {
+            source: "10.0.0.1".into(),
+        };
+        let echo = Outcome::UdpEcho {
+            server: Some("server-0".into()),
+        };
+        let (p, f, e) = (Verdict::Pass, Verdict::Fail, Verdict::Error);
+        #[rustfmt::skip]
+        let table = [
+            // (sender, receiver, expected, verdict, observed kind)
+            (Outcome::Timeout, Outcome::UdpNotReceived, Denied, p, ObservationKind::UdpNotDelivered),
+            (Outcome::Timeout, Outcome::UdpNotReceived, Dropped, p, ObservationKind::UdpNotDelivered),
+            (Outcome::Timeout, Outcome::UdpNotReceived, Allowed, f, ObservationKind::UdpNotDelivered),
+            (Outcome::Timeout, arrived.clone(), Denied, f, ObservationKind::UdpReplyLost),
+            (Outcome::Timeout, arrived.clone(), Allowed, p, ObservationKind::UdpReplyLost),
+            (Outcome::Timeout, could_not_run(), Denied, e, ObservationKind::CouldNotRun),
+            (Outcome::Timeout, could_not_run(), Dropped, e, ObservationKind::CouldNotRun),
+            (Outcome::Timeout, could_not_run(), Allowed, e, ObservationKind::CouldNotRun),
+            (echo.clone(), arrived.clone(), Allowed, p, ObservationKind::UdpEcho),
+            (echo.clone(), could_not_run(), Denied, f, ObservationKind::UdpEcho),
+            (Outcome::Refused, could_not_run(), Denied, p, ObservationKind::Refused),
+        ];
+        for (sent, received, expected, verdict, kind) in table {
+            let agent = PodAnswers(HashMap::from([
+                ("client-0", sent.clone()),
+                ("server-0", received.clone()),
+            ]));
+            let report = run_probes(
+                &agent,
+                &[udp_to_pod(expected.clone())],
+                RetryPolicy::Retries(0),
+                &kubectl,
+            )
+            .await
+            .reports
+            .remove(0);
+            let case = format!("sender {sent:?}, receiver {received:?}, expected {expected:?}");
+            assert_eq!(report.verdict, verdict, "{case}: {:?}", report.message);
+            assert_eq!(report.observed_kind, Some(kind), "{case}");
         }
     }
 

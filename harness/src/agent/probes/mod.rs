@@ -10,6 +10,7 @@ mod resolve;
 mod socket;
 mod tcp;
 mod udp;
+mod watch;
 
 use std::error::Error;
 use std::time::{Duration, Instant};
@@ -73,6 +74,7 @@ async fn observe(request: &ProbeRequest, context: &ProbeContext) -> ProbeOutcome
             udp::send(host, *port, marker, &settings).await
         }
         ProbeAction::UdpReceive { port, marker } => receive::probe(*port, marker, &settings).await,
+        ProbeAction::UdpWatch { port, marker } => watch::probe(*port, marker, &settings).await,
         ProbeAction::Icmp { host } => icmp::probe(host, &settings).await,
         ProbeAction::Dns { name, server } => dns::probe(name, server.as_deref(), &settings).await,
         ProbeAction::Interface { name } => interface::probe(name, interface),

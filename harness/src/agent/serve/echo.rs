@@ -1,12 +1,18 @@
 //! TCP and UDP echo targets. The UDP echo appends the pod name so the prober knows both that its
-//! datagram arrived (its marker comes back) and which pod got it.
+//! datagram arrived (its marker comes back) and which pod got it. It also remembers the last
+//! datagrams it got, so that the pod itself can ask whether one arrived whose echo was lost or
+//! never sent (see [`crate::probe::ProbeAction::UdpWatch`]).
 
+use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
 use super::accept_each;
-use crate::probe::UDP_ECHO_POD_TAG;
+use crate::probe::{
+    UDP_ECHO_POD_TAG, UDP_NOT_RECEIVED, UDP_QUERY_PREFIX, UDP_RECEIVED_FROM, UDP_RECORDED_MARKER,
+};
 
 /// The largest UDP payload over IPv4; anything received fits.
 const MAX_DATAGRAM: usize = 65_507;
@@ -22,8 +28,38 @@ async fn echo_stream(mut stream: TcpStream) {
     }
 }
 
+/// How many arrivals the echo remembers: a phase's probes toward one pod are far fewer, and the
+/// memory stays bounded (at most this many payloads of [`UDP_RECORDED_MARKER`] bytes).
+const REMEMBERED_ARRIVALS: usize = 4096;
+
+/// The latest datagrams that could carry a marker, oldest first, and who sent them.
+#[derive(Default)]
+struct Arrivals(VecDeque<(Vec<u8>, SocketAddr)>);
+
+impl Arrivals {
+    fn record(&mut self, payload: &[u8], sender: SocketAddr) {
+        if payload.is_empty() || payload.len() > UDP_RECORDED_MARKER {
+            return;
+        }
+        if self.0.len() == REMEMBERED_ARRIVALS {
+            self.0.pop_front();
+        }
+        self.0.push_back((payload.to_vec(), sender));
+    }
+
+    /// The answer to a query for `marker`: [`UDP_RECEIVED_FROM`] and the latest sender of a
+    /// datagram that was exactly the marker, or [`UDP_NOT_RECEIVED`].
+    fn answer(&self, marker: &[u8]) -> Vec<u8> {
+        match self.0.iter().rev().find(|(payload, _)| payload == marker) {
+            Some((_, sender)) => [UDP_RECEIVED_FROM, sender.ip().to_string().as_bytes()].concat(),
+            None => UDP_NOT_RECEIVED.to_vec(),
+        }
+    }
+}
+
 pub(super) async fn serve_udp(socket: UdpSocket, pod_name: Arc<str>) {
     let mut datagram = vec![0u8; MAX_DATAGRAM];
+    let mut arrivals = Arrivals::default();
     loop {
         let (length, peer) = match socket.recv_from(&mut datagram).await {
             Ok(received) => received,
@@ -34,6 +70,19 @@ pub(super) async fn serve_udp(socket: UdpSocket, pod_name: Arc<str>) {
                 continue;
             }
         };
+        // A dual-stack socket sees IPv4 senders as IPv4-mapped IPv6 addresses.
+        let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
+        let payload = &datagram[..length];
+        // Only the pod itself may ask, over loopback, which no policy filters.
+        if let Some(marker) = payload.strip_prefix(UDP_QUERY_PREFIX)
+            && peer.ip().is_loopback()
+        {
+            if let Err(error) = socket.send_to(&arrivals.answer(marker), peer).await {
+                tracing::debug!(%error, %peer, "udp arrival answer failed");
+            }
+            continue;
+        }
+        arrivals.record(payload, peer);
         let mut reply = Vec::with_capacity(length + UDP_ECHO_POD_TAG.len() + pod_name.len());
         reply.extend_from_slice(&datagram[..length]);
         reply.extend_from_slice(UDP_ECHO_POD_TAG);
@@ -41,5 +90,40 @@ pub(super) async fn serve_udp(socket: UdpSocket, pod_name: Arc<str>) {
         if let Err(error) = socket.send_to(&reply, peer).await {
             tracing::debug!(%error, %peer, "udp echo reply failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sender(last: u8) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, last], 40000))
+    }
+
+    #[test]
+    fn arrivals_answer_with_the_latest_sender_of_exactly_that_marker() {
+        let mut arrivals = Arrivals::default();
+        assert_eq!(arrivals.answer(b"cnicheck-1"), UDP_NOT_RECEIVED);
+        arrivals.record(b"cnicheck-1", sender(1));
+        arrivals.record(b"cnicheck-1", sender(2));
+        arrivals.record(b"cnicheck-12", sender(3));
+        assert_eq!(
+            arrivals.answer(b"cnicheck-1"),
+            b"#cnicheck-received-from=10.0.0.2"
+        );
+        assert_eq!(arrivals.answer(b"cnicheck-"), UDP_NOT_RECEIVED);
+    }
+
+    #[test]
+    fn arrivals_are_bounded() {
+        let mut arrivals = Arrivals::default();
+        arrivals.record(b"first", sender(1));
+        arrivals.record(&[b'x'; UDP_RECORDED_MARKER + 1], sender(1));
+        for _ in 0..REMEMBERED_ARRIVALS {
+            arrivals.record(b"later", sender(2));
+        }
+        assert_eq!(arrivals.0.len(), REMEMBERED_ARRIVALS);
+        assert_eq!(arrivals.answer(b"first"), UDP_NOT_RECEIVED);
     }
 }

@@ -10,7 +10,7 @@ use crate::cluster::PodRef;
 use crate::judge::{AddressExpectation, RecordedAttachment};
 use crate::probe::{ProbeAction, ProbeRequest};
 use crate::scenario::model::{Expectation, Phase, Port, ProbeSet, Protocol, Target};
-use destination::{action, destinations};
+use destination::{Destination, action, destinations};
 use reqwest::Url;
 
 /// Probe timeout when a probe set gives none: long enough for a healthy cluster under load,
@@ -303,25 +303,16 @@ impl<'a> PhasePlanner<'a> {
                 .filter(|destination| destination.pod.as_ref() != Some(&source_pod))
             {
                 planned_for_cell += 1;
-                let (action, receiver) = match action(set, destination) {
-                    ProbeAction::Udp { host, port, marker } if destination.is_node => (
-                        ProbeAction::UdpSend {
-                            host,
-                            port,
-                            marker: marker.clone(),
-                        },
-                        destination.pod.clone().map(|pod| Receiver {
-                            pod,
-                            request: ProbeRequest {
-                                id: 0,
-                                action: ProbeAction::UdpReceive { port, marker },
-                                timeout_ms: timeout_ms + RECEIVER_GRACE_MS,
-                                interface: None,
-                            },
-                        }),
-                    ),
-                    action => (action, None),
-                };
+                let (action, receiver) = udp_halves(action(set, destination), destination);
+                let receiver = receiver.map(|(pod, action)| Receiver {
+                    pod,
+                    request: ProbeRequest {
+                        id: 0,
+                        action,
+                        timeout_ms: timeout_ms + RECEIVER_GRACE_MS,
+                        interface: None,
+                    },
+                });
                 self.planned.push(PlannedProbe {
                     name: format!(
                         "{} [{} -> {}]",
@@ -356,6 +347,39 @@ impl<'a> PhasePlanner<'a> {
                 PlanError::OnlyItself(matrix.written_to.to_owned()),
             );
         }
+    }
+}
+
+/// A UDP probe to an agent has two halves. To a node (a tunnel port, which answers nobody) the
+/// source only sends, and the node's agent watches for the marker through a raw socket. To a pod,
+/// the source waits for the echo, and the pod's agent says whether the marker arrived, so that
+/// silence is a confirmed drop (or a lost reply) rather than a dead server. Other targets (a
+/// Service, the outside) have no agent of ours to ask: the echo alone decides.
+fn udp_halves(
+    action: ProbeAction,
+    destination: &Destination,
+) -> (ProbeAction, Option<(PodRef, ProbeAction)>) {
+    let ProbeAction::Udp { host, port, marker } = action else {
+        return (action, None);
+    };
+    let Some(pod) = destination.pod.clone() else {
+        return (ProbeAction::Udp { host, port, marker }, None);
+    };
+    if destination.is_node {
+        let receive = ProbeAction::UdpReceive {
+            port,
+            marker: marker.clone(),
+        };
+        (
+            ProbeAction::UdpSend { host, port, marker },
+            Some((pod, receive)),
+        )
+    } else {
+        let watch = ProbeAction::UdpWatch {
+            port,
+            marker: marker.clone(),
+        };
+        (ProbeAction::Udp { host, port, marker }, Some((pod, watch)))
     }
 }
 
@@ -523,6 +547,46 @@ mod tests {
             !unplannable[0].reason.skips(),
             "an unknown tunnel is an error"
         );
+    }
+
+    #[test]
+    fn udp_to_an_agent_has_a_receiving_half_and_to_anything_else_none() {
+        let destination = |pod: bool, is_node: bool| Destination {
+            pod: pod.then(|| PodRef {
+                namespace: "ns".into(),
+                name: "server-0".into(),
+            }),
+            node: Some("node1".into()),
+            is_node,
+            host: "10.0.0.2".into(),
+            port: Some(9001),
+            describe: String::new(),
+        };
+        let udp = || ProbeAction::Udp {
+            host: "10.0.0.2".into(),
+            port: 9001,
+            marker: "cnicheck-m".into(),
+        };
+        let (sent, receiver) = udp_halves(udp(), &destination(true, false));
+        assert_eq!(sent, udp(), "to a pod, the source waits for the echo");
+        let (pod, watch) = receiver.expect("the pod's agent watches");
+        assert_eq!(pod.name, "server-0");
+        assert_eq!(
+            watch,
+            ProbeAction::UdpWatch {
+                port: 9001,
+                marker: "cnicheck-m".into()
+            }
+        );
+        let (sent, receiver) = udp_halves(udp(), &destination(true, true));
+        assert!(matches!(sent, ProbeAction::UdpSend { .. }), "{sent:?}");
+        assert!(matches!(
+            receiver,
+            Some((_, ProbeAction::UdpReceive { .. }))
+        ));
+        let (sent, receiver) = udp_halves(udp(), &destination(false, false));
+        assert_eq!(sent, udp(), "a Service: the echo alone decides");
+        assert!(receiver.is_none());
     }
 
     #[test]
