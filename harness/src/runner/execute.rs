@@ -213,15 +213,21 @@ fn confirmed_delivery(sent: Outcome, received: Outcome) -> Outcome {
             reason: format!("the receiver could not watch for the datagrams: {reason}"),
         },
         (Outcome::UdpSent { .. }, received) => received,
-        // No echo: the receiver, listening all along, says whether the datagram arrived.
-        (Outcome::Timeout, Outcome::UdpReceived { source }) => Outcome::UdpReplyLost { source },
-        (Outcome::Timeout, Outcome::UdpNotReceived) => Outcome::UdpNotReceived,
-        (Outcome::Timeout, Outcome::CouldNotRun { reason }) => Outcome::CouldNotRun {
+        // An echo proves delivery, whatever the receiver said; an error is the sender's own.
+        (sent @ (Outcome::UdpEcho { .. } | Outcome::CouldNotRun { .. }), _) => sent,
+        // Without an echo, what the sender saw means something only while the receiver listened
+        // all along: the pod may be gone, and its address silent or someone else's.
+        (sent, Outcome::CouldNotRun { reason }) => Outcome::CouldNotRun {
             reason: format!(
-                "no echo came back, and the receiver could not say whether the datagram \
-                 arrived: {reason}"
+                "{}, and the receiver could not say whether the datagram arrived: {reason}",
+                match sent {
+                    Outcome::Timeout => "no echo came back".to_owned(),
+                    other => format!("the sender saw '{}'", other.summary()),
+                }
             ),
         },
+        (Outcome::Timeout, Outcome::UdpReceived { source }) => Outcome::UdpReplyLost { source },
+        (Outcome::Timeout, Outcome::UdpNotReceived) => Outcome::UdpNotReceived,
         (Outcome::Timeout, received) => Outcome::CouldNotRun {
             reason: format!(
                 "no echo came back, and the receiver answered '{}', which says nothing of \
@@ -229,7 +235,7 @@ fn confirmed_delivery(sent: Outcome, received: Outcome) -> Outcome {
                 received.summary()
             ),
         },
-        // An echo, a refusal or an error: the sender saw for itself.
+        // A refusal or an unreachable destination, while the receiver listened.
         (sent, _) => sent,
     }
 }
@@ -589,7 +595,9 @@ mod tests {
             (Outcome::Timeout, could_not_run(), Allowed, e, ObservationKind::CouldNotRun),
             (echo.clone(), arrived.clone(), Allowed, p, ObservationKind::UdpEcho),
             (echo.clone(), could_not_run(), Denied, f, ObservationKind::UdpEcho),
-            (Outcome::Refused, could_not_run(), Denied, p, ObservationKind::Refused),
+            (Outcome::Refused, Outcome::UdpNotReceived, Denied, p, ObservationKind::Refused),
+            (Outcome::Refused, could_not_run(), Denied, e, ObservationKind::CouldNotRun),
+            (Outcome::Unreachable { detail: "no route".into() }, could_not_run(), Denied, e, ObservationKind::CouldNotRun),
         ];
         for (sent, received, expected, verdict, kind) in table {
             let agent = PodAnswers(HashMap::from([
