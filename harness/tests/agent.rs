@@ -98,6 +98,15 @@ fn input_of(requests: &[ProbeRequest]) -> String {
 /// Runs a batch; returns each id's outcome after checking the framing (one line per request,
 /// the sentinel last).
 async fn run_batch(requests: &[ProbeRequest]) -> HashMap<u32, Outcome> {
+    run_batch_results(requests)
+        .await
+        .into_iter()
+        .map(|(id, result)| (id, result.outcome))
+        .collect()
+}
+
+/// [`run_batch`], with each id's whole result.
+async fn run_batch_results(requests: &[ProbeRequest]) -> HashMap<u32, ProbeResult> {
     let input = input_of(requests);
     let mut output = Vec::new();
     run_probe(input.as_bytes(), &mut output)
@@ -107,19 +116,19 @@ async fn run_batch(requests: &[ProbeRequest]) -> HashMap<u32, Outcome> {
     let mut lines: Vec<&str> = output.lines().collect();
     assert_eq!(lines.pop(), Some(END_OF_RESULTS), "output:\n{output}");
     assert_eq!(lines.len(), requests.len(), "output:\n{output}");
-    let outcomes: HashMap<u32, Outcome> = lines
+    let results: HashMap<u32, ProbeResult> = lines
         .iter()
         .map(|line| {
             let result: ProbeResult = serde_json::from_str(line).expect("result line parses");
-            (result.id, result.outcome)
+            (result.id, result)
         })
         .collect();
     assert_eq!(
-        outcomes.len(),
+        results.len(),
         requests.len(),
         "one result per id:\n{output}"
     );
-    outcomes
+    results
 }
 
 /// A loopback port nothing listens on.
@@ -571,4 +580,30 @@ async fn agent_udp_watch_confirms_arrival_absence_or_that_nobody_listens() {
         "{:?}",
         outcomes[&4]
     );
+}
+
+/// Answers are timed in the agent, from the exchange's start to the answer, and only answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_times_answers_and_only_answers() {
+    let agent = start_agent();
+    let closed = closed_tcp_port().await;
+    let results = run_batch_results(&[
+        tcp(1, agent.tcp_echo[0]),
+        udp(2, agent.udp_echo[0], "cnicheck-timed"),
+        http(3, agent.http[0], "/"),
+        tcp(4, closed),
+    ])
+    .await;
+    for id in [1, 2, 3] {
+        let result = &results[&id];
+        let latency = result
+            .latency_us
+            .unwrap_or_else(|| panic!("answer {id} is timed: {result:?}"));
+        assert!(
+            latency > 0 && latency <= (result.elapsed_ms + 1) * 1000,
+            "{result:?}"
+        );
+    }
+    assert_eq!(results[&4].outcome, Outcome::Refused);
+    assert_eq!(results[&4].latency_us, None, "a refusal is no answer");
 }

@@ -6,8 +6,8 @@ use cnicheck::exit_code;
 use cnicheck::judge::{self, Judgement};
 use cnicheck::probe::Outcome;
 use cnicheck::report::model::{
-    CiliumInfo, ClusterInfo, ComponentInfo, PreflightCheck, ProbeReport, REPORT_FORMAT_VERSION,
-    Reach, RunReport, ScenarioReport, Verdict,
+    CiliumInfo, ClusterInfo, ComponentInfo, PathClass, PreflightCheck, ProbeReport,
+    REPORT_FORMAT_VERSION, Reach, RunReport, ScenarioReport, Verdict,
 };
 use cnicheck::report::{ReportError, console, diff, failure, json, junit};
 use cnicheck::scenario::model::{Expectation, Protocol};
@@ -61,6 +61,8 @@ fn probe(
         source: None,
         destination_node: None,
         observed_kind: Some(last.observed_kind),
+        path: None,
+        latency_ms: None,
     }
 }
 
@@ -455,6 +457,8 @@ fn cilium_check() -> ScenarioReport {
         source: None,
         destination_node: None,
         observed_kind: None,
+        path: None,
+        latency_ms: None,
     };
     scenario(
         "cilium",
@@ -751,7 +755,11 @@ fn all_passing_baseline() -> RunReport {
 
 #[test]
 fn diff_console_puts_regressions_first_with_what_was_observed() {
-    let diff = diff::diff(&all_passing_baseline(), &report());
+    let diff = diff::diff(
+        &all_passing_baseline(),
+        &report(),
+        diff::DiffOptions::default(),
+    );
     let text = console::render_diff(&diff, false);
     eprintln!("{text}");
     let regressions = text
@@ -777,7 +785,11 @@ fn diff_console_puts_regressions_first_with_what_was_observed() {
     }
     assert!(!text.contains('\u{1b}') && !text.contains('\u{0}'));
     assert_eq!(exit_code::for_diff(&diff), exit_code::PROBES_FAILED);
-    let reversed = diff::diff(&report(), &all_passing_baseline());
+    let reversed = diff::diff(
+        &report(),
+        &all_passing_baseline(),
+        diff::DiffOptions::default(),
+    );
     assert_eq!(reversed.fixed.len(), 2);
     assert_eq!(exit_code::for_diff(&reversed), exit_code::SUCCESS);
 }
@@ -846,4 +858,61 @@ fn a_failure_block_says_a_run_of_like_attempts_once() {
         ),
         "{block}"
     );
+}
+
+// ---- latency ----------------------------------------------------------------------------------
+
+/// The report with latencies on its answered probes, as the agent measured them.
+fn timed_report() -> RunReport {
+    let mut report = report();
+    let mut next = [0.8, 0.2, 1.4, 0.4].into_iter().cycle();
+    for scenario in &mut report.scenarios {
+        for probe in &mut scenario.probes {
+            if probe.observed_reach == Reach::Reached {
+                probe.path = Some(PathClass::CrossNode);
+                probe.latency_ms = next.next();
+            }
+        }
+    }
+    report
+}
+
+#[test]
+fn the_summary_gives_latency_by_path() {
+    let summary = console::render_summary(&timed_report(), false);
+    let line = summary
+        .lines()
+        .find(|line| line.trim_start().starts_with("latency cross-node"))
+        .unwrap_or_else(|| panic!("no latency line in:\n{summary}"));
+    assert!(
+        line.contains("p50 ") && line.contains("p99 ") && line.contains("max 1.400 ms"),
+        "{line}"
+    );
+    assert!(
+        !console::render_summary(&report(), false).contains("latency"),
+        "no answers timed, no latency line"
+    );
+}
+
+#[test]
+fn junit_carries_latency_per_path_on_the_suite_and_per_case() {
+    let xml = junit::to_string(&timed_report()).unwrap();
+    for expected in [
+        r#"<property name="latency.cross-node.max-ms" value="1.400"/>"#,
+        r#"<property name="latency.cross-node.answers" value="#,
+        "<system-out>latency: 0.800 ms (cross-node)</system-out>",
+    ] {
+        assert!(xml.contains(expected), "missing {expected:?} from:\n{xml}");
+    }
+}
+
+#[test]
+fn latency_survives_the_json_report_and_older_reports_have_none() {
+    let report = timed_report();
+    let text = json::to_string(&report).unwrap();
+    assert!(text.contains("\"latency_ms\": 0.8") && text.contains("\"path\": \"cross-node\""));
+    let read: RunReport = serde_json::from_str(&text).unwrap();
+    assert_eq!(read, report);
+    let older = json::to_string(&crate::report()).unwrap();
+    assert!(!older.contains("latency_ms"));
 }

@@ -120,6 +120,7 @@ fn not_run(id: u32, reason: String) -> ProbeResult {
         id,
         outcome: Outcome::CouldNotRun { reason },
         elapsed_ms: 0,
+        latency_us: None,
     }
 }
 

@@ -98,5 +98,7 @@ fn finding(
         source: None,
         destination_node: None,
         observed_kind: None,
+        path: None,
+        latency_ms: None,
     }
 }

@@ -2,7 +2,8 @@
 //! [`cnicheck::report::diff`]), for people or as JSON.
 
 use cnicheck::exit_code;
-use cnicheck::report::{self, console, diff::ReportDiff};
+use cnicheck::report::diff::{DiffOptions, ReportDiff};
+use cnicheck::report::{self, console};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,19 @@ pub struct DiffArgs {
     /// `human` (on stdout, colored on a terminal) or `json` (the stable diff format).
     #[arg(long, value_enum, default_value = "human")]
     pub format: DiffFormat,
+    /// Also a regression: a cell passing in both runs whose answers' median latency grew more
+    /// than FACTOR times (and by at least 0.5 ms), e.g. 3. Off by default.
+    #[arg(long, value_name = "FACTOR", value_parser = latency_factor)]
+    pub latency_regression: Option<f64>,
+}
+
+fn latency_factor(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(factor) if factor.is_finite() && factor > 1.0 => Ok(factor),
+        _ => Err(format!(
+            "{text:?} is not a factor above 1 (3 flags cells at least three times slower)"
+        )),
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -30,7 +44,10 @@ pub fn diff(args: DiffArgs) -> u8 {
     let (Some(baseline), Some(current)) = (baseline, current) else {
         return exit_code::TOOL_ERROR;
     };
-    let diff = report::diff::diff(&baseline, &current);
+    let options = DiffOptions {
+        latency_factor: args.latency_regression,
+    };
+    let diff = report::diff::diff(&baseline, &current, options);
     if let Err(error) = print(&diff, args.format) {
         eprintln!("cnicheck diff: {error}");
         return exit_code::TOOL_ERROR;

@@ -343,6 +343,7 @@ fn collect_results(
                         reason: reason.clone(),
                     },
                     elapsed_ms,
+                    latency_us: None,
                 })
         })
         .collect()
@@ -403,6 +404,7 @@ mod tests {
             id,
             outcome,
             elapsed_ms: 3,
+            latency_us: None,
         })
         .unwrap()
     }

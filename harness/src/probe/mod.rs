@@ -119,6 +119,11 @@ pub struct ProbeResult {
     pub id: u32,
     pub outcome: Outcome,
     pub elapsed_ms: u64,
+    /// For an answer (a handshake, an HTTP response, an echo, a DNS answer): how long it took
+    /// from the moment the probe began its exchange with the target, in microseconds (see
+    /// [`crate::agent`] for what each protocol times). Absent for everything else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_us: Option<u64>,
 }
 
 /// What the agent observed. Judging (allowed/denied/...) happens in the runner, not here.

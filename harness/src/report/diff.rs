@@ -9,6 +9,7 @@
 //! The [`ReportDiff`] is serialized as-is by `cnicheck diff --format json`: a stable, versioned
 //! machine format like the report itself. Add fields with defaults; never rename or remove one.
 
+use super::latency;
 use super::model::{AttemptReport, ClusterInfo, ProbeReport, RunReport, Verdict};
 use super::text::single_line;
 use serde::{Deserialize, Serialize};
@@ -39,6 +40,33 @@ pub struct ReportDiff {
     /// Ran before, not in the current run: gone from the scenarios or not selected.
     pub removed: Vec<CellChange>,
     pub unchanged: Unchanged,
+    /// The `--latency-regression` factor, when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_factor: Option<f64>,
+    /// Passing in both runs, and its answers' median latency grew by more than
+    /// `latency_factor` and by at least [`LATENCY_FLOOR_MS`]: it still works, but slower.
+    /// Empty unless `latency_factor` is given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slower: Vec<LatencyChange>,
+}
+
+/// What a diff flags beyond verdicts.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DiffOptions {
+    /// Flag cells whose median latency grew more than this many times.
+    pub latency_factor: Option<f64>,
+}
+
+/// Growth below this is noise at the scale of pod networks, whatever its factor.
+pub const LATENCY_FLOOR_MS: f64 = 0.5;
+
+/// A passing cell whose answers got slower: the median latency of its probes in each run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyChange {
+    pub scenario: String,
+    pub cell: String,
+    pub before_ms: f64,
+    pub after_ms: f64,
 }
 
 /// Which run a side of the comparison is.
@@ -82,13 +110,14 @@ pub struct Unchanged {
 }
 
 impl ReportDiff {
+    /// Cells that pass no more, or (when asked for) got slower.
     pub fn has_regressions(&self) -> bool {
-        !self.regressed.is_empty()
+        !self.regressed.is_empty() || !self.slower.is_empty()
     }
 }
 
 /// Compares `current` with `baseline`, cell by cell.
-pub fn diff(baseline: &RunReport, current: &RunReport) -> ReportDiff {
+pub fn diff(baseline: &RunReport, current: &RunReport, options: DiffOptions) -> ReportDiff {
     let before = RunCells::of(baseline);
     let after = RunCells::of(current);
     let mut diff = ReportDiff {
@@ -102,6 +131,8 @@ pub fn diff(baseline: &RunReport, current: &RunReport) -> ReportDiff {
         added: Vec::new(),
         removed: Vec::new(),
         unchanged: Unchanged::default(),
+        latency_factor: options.latency_factor,
+        slower: Vec::new(),
     };
     // The current run's order (scenario, phase, matrix), then what only the baseline had.
     let cells = after.cells.iter().chain(
@@ -142,7 +173,37 @@ pub fn diff(baseline: &RunReport, current: &RunReport) -> ReportDiff {
         };
         list.push(change);
     }
+    if let Some(factor) = options.latency_factor {
+        diff.slower = slower_cells(&before, &after, factor);
+    }
     diff
+}
+
+/// Cells passing in both runs whose median latency grew more than `factor` times.
+fn slower_cells(before: &RunCells<'_>, after: &RunCells<'_>, factor: f64) -> Vec<LatencyChange> {
+    let passing = |probes: &[&ProbeReport]| {
+        matches!(cell_outcome(probes).verdict, Verdict::Pass | Verdict::Flaky)
+    };
+    after
+        .cells
+        .iter()
+        .filter_map(|now| {
+            let then = &before.cells[*before.index.get(now.name)?];
+            if !passing(&then.probes) || !passing(&now.probes) {
+                return None;
+            }
+            let before_ms = latency::cell_median(then.probes.iter().copied())?;
+            let after_ms = latency::cell_median(now.probes.iter().copied())?;
+            (after_ms > before_ms * factor && after_ms - before_ms >= LATENCY_FLOOR_MS).then(|| {
+                LatencyChange {
+                    scenario: now.scenario.to_owned(),
+                    cell: now.name.to_owned(),
+                    before_ms,
+                    after_ms,
+                }
+            })
+        })
+        .collect()
 }
 
 impl RunSummary {
@@ -328,6 +389,8 @@ mod tests {
             source: None,
             destination_node: None,
             observed_kind: None,
+            path: None,
+            latency_ms: None,
         }
     }
 
@@ -404,7 +467,11 @@ mod tests {
                 .collect();
             run(vec![scenario("s", probes)])
         };
-        let diff = diff(&side(|pair| pair.1), &side(|pair| pair.2));
+        let diff = diff(
+            &side(|pair| pair.1),
+            &side(|pair| pair.2),
+            DiffOptions::default(),
+        );
         assert_eq!(names(&diff.regressed), ["pass-fail", "flaky-error"]);
         assert_eq!(names(&diff.newly_skipped), ["pass-skip", "fail-skip"]);
         assert_eq!(names(&diff.newly_flaky), ["pass-flaky"]);
@@ -439,7 +506,7 @@ mod tests {
                 probe(A, "client-1", Verdict::Error),
             ],
         )]);
-        let diff = diff(&baseline, &current);
+        let diff = diff(&baseline, &current, DiffOptions::default());
         assert_eq!(names(&diff.regressed), [A]);
         let after = diff.regressed[0].after.as_ref().unwrap();
         assert_eq!(after.verdict, Verdict::Error);
@@ -462,7 +529,11 @@ mod tests {
         let mut moved = probe(A, "client-0", Verdict::Pass);
         moved.name = format!("{A} [client-0 -> 10.244.9.9:9000 (server-0)]");
         moved.target_address = "10.244.9.9:9000 (server-0)".into();
-        let diff = diff(&baseline, &run(vec![scenario("s", vec![moved])]));
+        let diff = diff(
+            &baseline,
+            &run(vec![scenario("s", vec![moved])]),
+            DiffOptions::default(),
+        );
         assert!(diff.added.is_empty() && diff.removed.is_empty());
         assert_eq!(diff.unchanged.passing, 1);
     }
@@ -478,6 +549,7 @@ mod tests {
                 "s",
                 vec![probe(A, "client-0", Verdict::Fail)],
             )]),
+            DiffOptions::default(),
         );
         assert_eq!(names(&diff.regressed), [A]);
     }
@@ -493,7 +565,7 @@ mod tests {
         )]);
         let mut skipped = scenario("s", Vec::new());
         skipped.skipped = Some("needs CRDs that are not installed: x".into());
-        let diff = diff(&baseline, &run(vec![skipped]));
+        let diff = diff(&baseline, &run(vec![skipped]), DiffOptions::default());
         assert_eq!(names(&diff.newly_skipped), [A, B]);
         assert!(diff.removed.is_empty());
         let after = diff.newly_skipped[0].after.as_ref().unwrap();
@@ -504,7 +576,11 @@ mod tests {
 
         let mut skipped_before = scenario("s", Vec::new());
         skipped_before.skipped = Some("needs --external-target".into());
-        let diff = super::diff(&run(vec![skipped_before]), &baseline);
+        let diff = super::diff(
+            &run(vec![skipped_before]),
+            &baseline,
+            DiffOptions::default(),
+        );
         assert_eq!(names(&diff.added), [A, B], "skipped before, running now");
     }
 
@@ -520,7 +596,7 @@ mod tests {
         )]);
         let mut broken = scenario("s", vec![probe(A, "client-0", Verdict::Pass)]);
         broken.setup_error = Some("applying NetworkPolicy deny: forbidden".into());
-        let diff = diff(&baseline, &run(vec![broken]));
+        let diff = diff(&baseline, &run(vec![broken]), DiffOptions::default());
         assert_eq!(names(&diff.regressed), [B, C]);
         assert_eq!(
             diff.regressed[0].after,
@@ -552,7 +628,7 @@ mod tests {
             "s",
             vec![with_attempts(Pass, &[Pass, Fail, Pass])],
         )]);
-        let diff = diff(&baseline, &current);
+        let diff = diff(&baseline, &current, DiffOptions::default());
         assert_eq!(names(&diff.newly_flaky), [A]);
         assert_eq!(
             diff.newly_flaky[0]
@@ -570,7 +646,7 @@ mod tests {
 
     #[test]
     fn the_json_form_names_every_list() {
-        let diff = diff(&run(Vec::new()), &run(Vec::new()));
+        let diff = diff(&run(Vec::new()), &run(Vec::new()), DiffOptions::default());
         let json = serde_json::to_value(&diff).unwrap();
         for key in [
             "format_version",
@@ -589,5 +665,46 @@ mod tests {
         let back: ReportDiff = serde_json::from_value(json).unwrap();
         assert_eq!(back, diff);
         assert!(!diff.has_regressions());
+    }
+
+    #[test]
+    fn a_passing_cell_is_slower_only_past_the_factor_and_the_floor_and_only_when_asked() {
+        let timed = |cell: &str, latency_ms: f64| ProbeReport {
+            latency_ms: Some(latency_ms),
+            ..probe(cell, "client-0", Verdict::Pass)
+        };
+        let baseline = run(vec![scenario(
+            "s",
+            vec![
+                timed("s::p::a", 0.2),
+                timed("s::p::b", 0.2),
+                timed("s::p::c", 0.01),
+            ],
+        )]);
+        let current = run(vec![scenario(
+            "s",
+            vec![
+                timed("s::p::a", 2.0),
+                timed("s::p::b", 0.5),
+                timed("s::p::c", 0.4),
+            ],
+        )]);
+        let options = DiffOptions {
+            latency_factor: Some(3.0),
+        };
+        let diff = super::diff(&baseline, &current, options);
+        // b grew 2.5x; c grew 40x but by less than the floor.
+        assert_eq!(
+            diff.slower,
+            [LatencyChange {
+                scenario: "s".into(),
+                cell: "s::p::a".into(),
+                before_ms: 0.2,
+                after_ms: 2.0,
+            }]
+        );
+        assert!(diff.has_regressions());
+        let unasked = super::diff(&baseline, &current, DiffOptions::default());
+        assert!(unasked.slower.is_empty() && !unasked.has_regressions());
     }
 }

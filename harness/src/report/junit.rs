@@ -6,6 +6,7 @@
 
 use super::ReportError;
 use super::failure;
+use super::latency;
 use super::model::{
     CiliumInfo, ObservationKind, PreflightCheck, ProbeReport, RunReport, ScenarioReport, Verdict,
 };
@@ -95,6 +96,7 @@ fn scenario_suite(scenario: &ScenarioReport, properties: &[Property]) -> TestSui
     let mut suite = TestSuite::new(scenario.name.as_str());
     suite.set_time(seconds(scenario.duration_secs));
     suite.add_properties(properties.iter().cloned());
+    suite.add_properties(latency_properties(&scenario.probes));
     suite
         .extra
         .insert("file".into(), scenario.file.as_str().into());
@@ -160,10 +162,35 @@ fn scenario_case(scenario: &ScenarioReport, what: &str, status: TestCaseStatus) 
     case
 }
 
+/// The scenario's latency by path (`latency.cross-node.p50-ms`, ...): on the suite, because
+/// junit-10.xsd (Jenkins) rejects properties on a testcase; each testcase says its own figure
+/// in its system-out.
+fn latency_properties(probes: &[ProbeReport]) -> Vec<Property> {
+    latency::by_path(probes)
+        .into_iter()
+        .flat_map(|figures| {
+            let name = |figure: &str| format!("latency.{}.{figure}", figures.path.name());
+            [
+                Property::new(name("p50-ms"), format!("{:.3}", figures.p50_ms)),
+                Property::new(name("p99-ms"), format!("{:.3}", figures.p99_ms)),
+                Property::new(name("max-ms"), format!("{:.3}", figures.max_ms)),
+                Property::new(name("answers"), figures.answers.to_string()),
+            ]
+        })
+        .collect()
+}
+
 fn probe_case(scenario: &ScenarioReport, probe: &ProbeReport) -> TestCase {
     let mut case = TestCase::new(probe.name.as_str(), probe_status(scenario, probe));
     case.set_classname(scenario.name.as_str())
         .set_time(seconds(probe.duration_secs));
+    if let (Some(latency), Some(path)) = (probe.latency_ms, probe.path) {
+        case.set_system_out(format!(
+            "latency: {} ({})",
+            latency::milliseconds(latency),
+            path.name()
+        ));
+    }
     case
 }
 

@@ -11,6 +11,7 @@ pub mod failure;
 pub mod file;
 pub mod json;
 pub mod junit;
+pub mod latency;
 pub mod libtest;
 pub mod model;
 mod palette;

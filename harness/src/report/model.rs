@@ -163,6 +163,46 @@ pub struct ProbeReport {
     /// Absent for built-in checks, whose `observed` is already a short phrase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_kind: Option<ObservationKind>,
+    /// Which way the traffic went, for latency by path. Absent for what is not traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathClass>,
+    /// When the last attempt got an answer, how long it took, measured in the agent: the
+    /// handshake (tcp), the response headers (http, https: connection, TLS and request), the
+    /// round trip (icmp; udp from the latest resend), the lookup (dns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+}
+
+/// Which way a probe's traffic went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PathClass {
+    /// Pod to a pod on the same node.
+    SameNode,
+    /// Pod to a pod on another node.
+    CrossNode,
+    /// Through a Service: its ClusterIP, DNS name or a NodePort.
+    Service,
+    /// To the `--external-target`.
+    External,
+    /// Between the host networks of two nodes.
+    NodeToNode,
+    /// A name lookup.
+    Dns,
+}
+
+impl PathClass {
+    /// The serialized name: `cross-node`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PathClass::SameNode => "same-node",
+            PathClass::CrossNode => "cross-node",
+            PathClass::Service => "service",
+            PathClass::External => "external",
+            PathClass::NodeToNode => "node-to-node",
+            PathClass::Dns => "dns",
+        }
+    }
 }
 
 /// A pod and the node it runs on.
@@ -346,6 +386,14 @@ mod tests {
             NotRun,
         ] {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
+        }
+    }
+
+    #[test]
+    fn path_classes_are_named_as_serialized() {
+        use super::PathClass::*;
+        for path in [SameNode, CrossNode, Service, External, NodeToNode, Dns] {
+            assert_eq!(serde_json::to_value(path).unwrap(), path.name());
         }
     }
 }

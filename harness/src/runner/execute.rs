@@ -65,6 +65,7 @@ pub(crate) async fn run_probes(
     let started = Instant::now();
     let mut attempts: Vec<Vec<Judgement>> = vec![Vec::new(); probes.len()];
     let mut durations = vec![Duration::ZERO; probes.len()];
+    let mut latencies: Vec<Option<u64>> = vec![None; probes.len()];
     let mut pending: Vec<usize> = (0..probes.len()).collect();
     let mut all_matching_since: Option<Instant> = None;
     let mut round = 0;
@@ -80,6 +81,7 @@ pub(crate) async fn run_probes(
                 PlannedKind::Address(address) => judge::judge_address(address, &result.outcome),
             });
             durations[index] = Duration::from_millis(result.elapsed_ms);
+            latencies[index] = result.latency_us;
         }
         round += 1;
         let failing = |index: &usize| {
@@ -124,8 +126,14 @@ pub(crate) async fn run_probes(
     let reports = probes
         .iter()
         .zip(attempts)
-        .zip(durations)
-        .map(|((probe, attempts), duration)| report(probe, &attempts, duration, policy, kubectl))
+        .zip(durations.into_iter().zip(latencies))
+        .map(|((probe, attempts), (duration, latency_us))| {
+            let timing = Timing {
+                duration,
+                latency_us,
+            };
+            report(probe, &attempts, timing, policy, kubectl)
+        })
         .collect();
     PhaseProbes { reports, settling }
 }
@@ -240,10 +248,16 @@ fn confirmed_delivery(sent: Outcome, received: Outcome) -> Outcome {
     }
 }
 
+/// How long a probe's last attempt ran, and how long its answer took, if it got one.
+struct Timing {
+    duration: Duration,
+    latency_us: Option<u64>,
+}
+
 fn report(
     probe: &PlannedProbe,
     attempts: &[Judgement],
-    duration: Duration,
+    timing: Timing,
     policy: RetryPolicy,
     kubectl: &Kubectl,
 ) -> ProbeReport {
@@ -284,7 +298,7 @@ fn report(
             .take(attempts.len().saturating_sub(1))
             .map(Judgement::to_attempt_report)
             .collect(),
-        duration_secs: duration.as_secs_f64(),
+        duration_secs: timing.duration.as_secs_f64(),
         message: match verdict {
             Verdict::Pass | Verdict::Skip => None,
             _ => last.map(|judgement| explain(probe, judgement)),
@@ -297,6 +311,8 @@ fn report(
         }),
         destination_node,
         observed_kind: last.map(|judgement| judgement.observed_kind),
+        path: probe.traffic().map(|traffic| traffic.path),
+        latency_ms: timing.latency_us.map(|micros| micros as f64 / 1000.0),
     }
 }
 
@@ -371,7 +387,7 @@ mod tests {
     //! The executor's rules on a fake agent: what the probes observe round after round is
     //! scripted, and the clock is tokio's paused one, so settle windows and deadlines pass at once.
     use super::*;
-    use crate::report::model::ObservationKind;
+    use crate::report::model::{ObservationKind, PathClass};
     use crate::runner::deploy::DeployedPod;
     use crate::runner::plan::{Receiver, TrafficProbe};
     use crate::scenario::model::Expectation;
@@ -408,6 +424,7 @@ mod tests {
                     id: request.id,
                     outcome: outcome.clone(),
                     elapsed_ms: 5,
+                    latency_us: None,
                 })
                 .collect()
         }
@@ -424,6 +441,7 @@ mod tests {
                     id: request.id,
                     outcome: self.0[pod.name.as_str()].clone(),
                     elapsed_ms: 5,
+                    latency_us: None,
                 })
                 .collect()
         }
@@ -460,6 +478,7 @@ mod tests {
                 to_node: false,
                 receiver: None,
                 overlay: None,
+                path: PathClass::CrossNode,
             }),
         }
     }
@@ -524,6 +543,7 @@ mod tests {
                     },
                 }),
                 overlay: None,
+                path: PathClass::NodeToNode,
             }),
             ..tcp_probe(Expectation::Allowed)
         }
@@ -563,6 +583,7 @@ mod tests {
                     },
                 }),
                 overlay: None,
+                path: PathClass::CrossNode,
             }),
             ..tcp_probe(expected)
         }

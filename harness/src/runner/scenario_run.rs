@@ -325,6 +325,8 @@ fn unplannable_report(cells: &[Cell<'_>], phase: &Phase, problem: &Unplannable) 
         source: None,
         destination_node: None,
         observed_kind: Some(ObservationKind::NotRun),
+        path: None,
+        latency_ms: None,
     }
 }
 

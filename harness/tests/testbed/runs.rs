@@ -5,7 +5,8 @@
 
 use crate::support::*;
 use cnicheck::cluster::labels;
-use cnicheck::report::model::Verdict;
+use cnicheck::report::latency;
+use cnicheck::report::model::{ObservationKind, PathClass, ProbeReport, Verdict};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams};
 use std::path::Path;
@@ -39,6 +40,25 @@ fn builtin_suites_pass_on_a_healthy_cluster() {
         "built-in suites: {tally:?} in {:.1}s",
         started.elapsed().as_secs_f64()
     );
+    // Every answer has its latency, and pods across nodes answer in measurable time.
+    let probes: Vec<&ProbeReport> = report.scenarios.iter().flat_map(|s| &s.probes).collect();
+    for probe in &probes {
+        use ObservationKind::*;
+        let answered = matches!(
+            probe.observed_kind,
+            Some(Connected | HttpResponse | UdpEcho | IcmpReply | Resolved | Nxdomain)
+        );
+        if answered {
+            assert!(probe.latency_ms.is_some(), "no latency: {probe:#?}");
+        }
+    }
+    let figures = latency::by_path(probes.iter().copied());
+    eprintln!("latency by path: {figures:#?}");
+    let cross_node = figures
+        .iter()
+        .find(|figures| figures.path == PathClass::CrossNode)
+        .expect("cross-node answers were timed");
+    assert!(cross_node.p50_ms > 0.0, "{cross_node:?}");
 
     let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/junit-10.xsd");
     let xmllint = Command::new("xmllint")

@@ -26,6 +26,7 @@ pub(super) async fn probe(
     let resolver = settings
         .names
         .resolver(server, LookupIpStrategy::Ipv4AndIpv6)?;
+    settings.stopwatch.start();
     Ok(
         match tokio::time::timeout(settings.timeout, resolver.lookup_ip(query)).await {
             Err(_) => Outcome::Timeout,

@@ -41,6 +41,8 @@ pub(super) async fn probe(url: &str, settings: &ProbeSettings<'_>) -> ProbeOutco
             describe(&error)
         ))
     })?;
+    // Timed to the response headers: connection, TLS handshake, request and the server's answer.
+    settings.stopwatch.start();
     Ok(match client.get(url).send().await {
         Ok(response) => Outcome::HttpStatus {
             status: response.status().as_u16(),

@@ -18,7 +18,10 @@ pub(super) async fn probe(host: &str, settings: &ProbeSettings<'_>) -> ProbeOutc
     let mut pinger = client.pinger(address, PingIdentifier(rand::random())).await;
     pinger.timeout(settings.timeout);
     Ok(match pinger.ping(PingSequence(0), PAYLOAD).await {
-        Ok(_reply) => Outcome::IcmpReply,
+        Ok((_reply, round_trip)) => {
+            settings.stopwatch.measured(round_trip);
+            Outcome::IcmpReply
+        }
         Err(SurgeError::Timeout { .. }) => Outcome::Timeout,
         Err(SurgeError::IOError(error)) => socket::outcome_of_io_error(&error),
         Err(error) => network_error(error.to_string()),

@@ -13,6 +13,7 @@ mod udp;
 mod watch;
 
 use std::error::Error;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::probe::{Outcome, ProbeAction, ProbeRequest, ProbeResult};
@@ -30,26 +31,88 @@ pub(super) struct ProbeContext {
     names: NameResolution,
 }
 
-/// Settings every kind of probe obeys.
+/// Settings every kind of probe obeys, and its stopwatch.
 struct ProbeSettings<'a> {
     timeout: Duration,
     interface: Option<&'a str>,
     names: &'a NameResolution,
+    stopwatch: &'a Stopwatch,
+}
+
+/// Times a probe's exchange with its target, without what comes before it (resolving a name,
+/// opening a socket): started just before the first packet leaves, again before each resend
+/// (so a UDP echo is timed from the latest send), or set outright where a library measures the
+/// round trip itself (ICMP).
+#[derive(Default)]
+struct Stopwatch {
+    started: Mutex<Option<Instant>>,
+    measured: Mutex<Option<Duration>>,
+}
+
+impl Stopwatch {
+    fn start(&self) {
+        *self
+            .started
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Instant::now());
+    }
+
+    fn measured(&self, round_trip: Duration) {
+        *self
+            .measured
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(round_trip);
+    }
+
+    fn latency(&self, ended: Instant) -> Option<Duration> {
+        let measured = *self
+            .measured
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let started = *self
+            .started
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        measured.or_else(|| started.map(|started| ended.saturating_duration_since(started)))
+    }
+}
+
+/// Outcomes that are an answer from the target, and so have a latency.
+fn is_timed_answer(outcome: &Outcome) -> bool {
+    matches!(
+        outcome,
+        Outcome::Connected { .. }
+            | Outcome::HttpStatus { .. }
+            | Outcome::UdpEcho { .. }
+            | Outcome::IcmpReply
+            | Outcome::Resolved { .. }
+            | Outcome::NxDomain
+    )
 }
 
 pub(super) async fn execute(request: &ProbeRequest, context: &ProbeContext) -> ProbeResult {
     let started = Instant::now();
-    let outcome = observe(request, context)
+    let stopwatch = Stopwatch::default();
+    let outcome = observe(request, context, &stopwatch)
         .await
         .unwrap_or_else(|early| early);
+    let ended = Instant::now();
+    let latency = is_timed_answer(&outcome)
+        .then(|| stopwatch.latency(ended))
+        .flatten();
     ProbeResult {
         id: request.id,
         outcome,
-        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        elapsed_ms: u64::try_from(ended.duration_since(started).as_millis()).unwrap_or(u64::MAX),
+        latency_us: latency.map(|latency| u64::try_from(latency.as_micros()).unwrap_or(u64::MAX)),
     }
 }
 
-async fn observe(request: &ProbeRequest, context: &ProbeContext) -> ProbeOutcome {
+async fn observe(
+    request: &ProbeRequest,
+    context: &ProbeContext,
+    stopwatch: &Stopwatch,
+) -> ProbeOutcome {
     if request.timeout_ms == 0 {
         // A zero deadline would report Timeout without sending anything.
         return Err(could_not_run("timeout_ms must be positive"));
@@ -65,6 +128,7 @@ async fn observe(request: &ProbeRequest, context: &ProbeContext) -> ProbeOutcome
         timeout: Duration::from_millis(request.timeout_ms),
         interface,
         names: &context.names,
+        stopwatch,
     };
     match &request.action {
         ProbeAction::Tcp { host, port } => tcp::probe(host, *port, &settings).await,

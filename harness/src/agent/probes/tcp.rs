@@ -1,4 +1,4 @@
-//! TCP: does the handshake complete?
+//! TCP: does the handshake complete? Its latency is the handshake's.
 
 use std::net::SocketAddr;
 
@@ -13,6 +13,7 @@ pub(super) async fn probe(host: &str, port: u16, settings: &ProbeSettings<'_>) -
     let peer = SocketAddr::new(address, port);
     let socket = socket::open(peer, Type::STREAM, Protocol::TCP, settings.interface)?;
     let socket = TcpSocket::from_std_stream(socket.into());
+    settings.stopwatch.start();
     Ok(
         match tokio::time::timeout(settings.timeout, socket.connect(peer)).await {
             Err(_) => Outcome::Timeout,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use socket2::{Protocol, Type};
 use tokio::net::UdpSocket;
 
-use super::{ProbeOutcome, ProbeSettings, could_not_run, socket};
+use super::{ProbeOutcome, ProbeSettings, Stopwatch, could_not_run, socket};
 use crate::probe::{Outcome, UDP_ECHO_POD_TAG};
 
 /// How many times the marker is sent, evenly spread over the timeout.
@@ -33,7 +33,7 @@ pub(super) async fn probe(
     let resend_every = settings.timeout / SENDS;
     Ok(tokio::time::timeout(
         settings.timeout,
-        exchange(&socket, marker.as_bytes(), resend_every),
+        exchange(&socket, marker.as_bytes(), resend_every, settings.stopwatch),
     )
     .await
     .unwrap_or(Outcome::Timeout))
@@ -88,12 +88,20 @@ async fn open(
 }
 
 /// Sends `marker` every `resend_every` until an echo containing it, or an error, comes back.
-async fn exchange(socket: &UdpSocket, marker: &[u8], resend_every: Duration) -> Outcome {
+/// The echo is timed from the latest send: the marker is the same in every datagram, so which
+/// one came back is unknown, and the latest gives the shortest (never an inflated) round trip.
+async fn exchange(
+    socket: &UdpSocket,
+    marker: &[u8],
+    resend_every: Duration,
+    stopwatch: &Stopwatch,
+) -> Outcome {
     let mut resend = tokio::time::interval(resend_every);
     let mut reply = vec![0u8; REPLY_BUFFER];
     loop {
         tokio::select! {
             _ = resend.tick() => {
+                stopwatch.start();
                 if let Err(error) = socket.send(marker).await {
                     return socket::outcome_of_io_error(&error);
                 }

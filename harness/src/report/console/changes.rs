@@ -2,6 +2,7 @@
 //! (regressions first), and the counts.
 
 use crate::report::diff::{CellChange, CellOutcome, ReportDiff, RunSummary};
+use crate::report::latency;
 use crate::report::model::Verdict;
 use crate::report::palette::{Palette, Style, VERDICT_WIDTH, WRITE_TO_STRING, plural};
 use std::fmt::{self, Write as _};
@@ -35,11 +36,40 @@ pub(super) fn write_diff(out: &mut String, diff: &ReportDiff, palette: Palette) 
         write_changes(out, changes, palette)?;
         writeln!(out)?;
     }
+    if let Some(factor) = diff.latency_factor
+        && !diff.slower.is_empty()
+    {
+        let heading = format!(
+            "Slower: passing, but latency grew more than {factor}x ({})",
+            diff.slower.len()
+        );
+        writeln!(out, "{}", palette.paint(Style::Heading, &heading))?;
+        for change in &diff.slower {
+            writeln!(
+                out,
+                "  {} {}: median {} -> {} ({:.1}x)",
+                palette.paint(Style::Fail, &format!("{:>VERDICT_WIDTH$}", "SLOW")),
+                change.cell,
+                latency::milliseconds(change.before_ms),
+                latency::milliseconds(change.after_ms),
+                change.after_ms / change.before_ms
+            )?;
+        }
+        writeln!(out)?;
+    }
     let regressed = plural(diff.regressed.len(), "regression", "regressions");
     let regressed = if diff.regressed.is_empty() {
         regressed
     } else {
         palette.paint(Style::Fail, &regressed)
+    };
+    let regressed = match diff.latency_factor {
+        Some(_) if !diff.slower.is_empty() => format!(
+            "{regressed}, {}",
+            palette.paint(Style::Fail, &format!("{} slower", diff.slower.len()))
+        ),
+        Some(_) => format!("{regressed}, 0 slower"),
+        None => regressed,
     };
     let unchanged = diff.unchanged;
     writeln!(

@@ -12,6 +12,7 @@ pub use changes::render_diff;
 
 use super::diff::ReportDiff;
 use super::failure::{earlier_observations, write_failure_block};
+use super::latency;
 use super::model::{
     ComponentInfo, PreflightCheck, ProbeReport, Reach, RunReport, ScenarioReport, Verdict,
 };
@@ -118,7 +119,11 @@ impl<W: Write> Console<W> {
         self.summary(report)?;
         if let Some(baseline) = baseline {
             writeln!(self.out)?;
-            self.diff(&super::diff::diff(baseline, report))?;
+            self.diff(&super::diff::diff(
+                baseline,
+                report,
+                super::diff::DiffOptions::default(),
+            ))?;
         }
         Ok(())
     }
@@ -417,6 +422,17 @@ fn write_counts(out: &mut String, report: &RunReport, palette: Palette) -> fmt::
         })
         .collect();
     writeln!(out, "    probes: {}", counts.join(", "))?;
+    for figures in latency::by_path(all_probes(report)) {
+        writeln!(
+            out,
+            "    latency {:<12} p50 {}, p99 {}, max {} ({})",
+            figures.path.name(),
+            latency::milliseconds(figures.p50_ms),
+            latency::milliseconds(figures.p99_ms),
+            latency::milliseconds(figures.max_ms),
+            plural(figures.answers, "answer", "answers")
+        )?;
+    }
     for scenario in &report.scenarios {
         if let Some(reason) = &scenario.skipped {
             writeln!(

@@ -9,6 +9,7 @@ use super::tunnel::Tunnel;
 use crate::cluster::PodRef;
 use crate::judge::{AddressExpectation, RecordedAttachment};
 use crate::probe::{ProbeAction, ProbeRequest};
+use crate::report::model::PathClass;
 use crate::scenario::model::{Expectation, Phase, Port, ProbeSet, Protocol, Target};
 use destination::{Destination, action, destinations};
 use reqwest::Url;
@@ -61,6 +62,7 @@ pub struct TrafficProbe {
     pub receiver: Option<Receiver>,
     /// Whose overlay the port is, when it is the cluster's tunnel port.
     pub overlay: Option<String>,
+    pub path: PathClass,
 }
 
 /// The destination pod's half of a probe whose delivery only the destination can confirm.
@@ -337,6 +339,7 @@ impl<'a> PhasePlanner<'a> {
                         to_node: destination.is_node,
                         receiver,
                         overlay: overlay.clone(),
+                        path: path_class(to, &source.node, destination),
                     }),
                 });
             }
@@ -347,6 +350,17 @@ impl<'a> PhasePlanner<'a> {
                 PlanError::OnlyItself(matrix.written_to.to_owned()),
             );
         }
+    }
+}
+
+fn path_class(to: Target<'_>, source_node: &str, destination: &Destination) -> PathClass {
+    match to {
+        Target::Pod(_) if destination.node.as_deref() == Some(source_node) => PathClass::SameNode,
+        Target::Pod(_) => PathClass::CrossNode,
+        Target::Node(_) => PathClass::NodeToNode,
+        Target::Service(_) | Target::ServiceDns(_) | Target::NodePort(_) => PathClass::Service,
+        Target::External => PathClass::External,
+        Target::Dns(_) => PathClass::Dns,
     }
 }
 
