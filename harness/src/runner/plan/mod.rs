@@ -137,9 +137,10 @@ pub enum PlanError {
     ExternalTargetWithoutHost,
     #[error(transparent)]
     NetworkRange(#[from] NetworkRangeError),
+    /// A truth table's diagonal: what a pod reaches of itself says nothing of the network.
     #[error(
-        "nothing to probe: every destination of `{0}` is the probing pod itself \
-         (needs more replicas or nodes)"
+        "every destination of `{0}` is the probing pod itself, and a pod does not probe itself \
+         (more replicas or nodes give it others)"
     )]
     OnlyItself(String),
     #[error("{0}")]
@@ -151,7 +152,7 @@ pub enum PlanError {
 impl PlanError {
     /// Whether the cell is skipped rather than an error: nothing is there to probe by design.
     pub fn skips(&self) -> bool {
-        matches!(self, PlanError::NoTunnel(_))
+        matches!(self, PlanError::NoTunnel(_) | PlanError::OnlyItself(_))
     }
 }
 
@@ -601,6 +602,25 @@ mod tests {
         let (sent, receiver) = udp_halves(udp(), &destination(false, false));
         assert_eq!(sent, udp(), "a Service: the echo alone decides");
         assert!(receiver.is_none());
+    }
+
+    #[test]
+    fn a_cell_from_a_pod_to_itself_is_skipped_saying_why() {
+        let loaded = builtin("node-ports");
+        let cells = cells(&loaded);
+        let selected: Vec<usize> = (0..cells.len()).collect();
+        let mut deployment = three_node_agents();
+        let agents = deployment.workloads.get_mut("node").unwrap();
+        agents.pods.truncate(1);
+        let phase = &loaded.scenario.phases[0];
+        let (planned, unplannable) =
+            plan_phase(0, phase, &cells, &selected, &deployment, None, &vxlan());
+        assert!(planned.is_empty());
+        assert_eq!(unplannable.len(), cells.len());
+        for problem in &unplannable {
+            assert!(problem.reason.skips(), "{}", problem.reason);
+            assert!(problem.reason.to_string().contains("does not probe itself"));
+        }
     }
 
     #[test]
