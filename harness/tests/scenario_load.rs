@@ -284,13 +284,94 @@ fn except_overrides_single_cells() {
     let dir = fixture_dir("except_overrides", &[("s.yaml", &yaml)]);
     let loaded = scenario::load_file(dir.join("s.yaml")).unwrap();
     let probes = &loaded.scenario.phases[0].probes[0];
+    let cells: Vec<(String, Expectation)> = probes
+        .matrix()
+        .iter()
+        .map(|cell| (cell.to.value.clone(), cell.expected.clone()))
+        .collect();
+    assert_eq!(cells, [("pod:server".into(), Expectation::Status(403))]);
+}
+
+/// A truth table as people write it: several ports in one set, patterns for whole rows or
+/// columns, one port's exception, and the last matching entry deciding.
+const TABLE: &str = "\
+name: t
+namespaces:
+  y: {}
+workloads:
+  - name: a
+  - name: b
+  - name: a
+    namespace: y
+phases:
+  - name: one
+    probes:
+      - from: [a, b, y/a]
+        to: [pod:a, pod:y/a]
+        protocol: tcp
+        port: [80, 81]
+        expect: allowed
+        except:
+          \"y/* -> *\": denied
+          \"* -> pod:y/*:tcp/81\": denied
+          \"y/a -> pod:a:tcp/80\": allowed
+";
+
+#[test]
+fn truth_tables_take_port_lists_and_except_patterns_the_last_match_deciding() {
+    let dir = fixture_dir("truth_table", &[("t.yaml", TABLE)]);
+    let loaded = scenario::load_file(dir.join("t.yaml")).unwrap();
+    let cells: Vec<String> = cnicheck::runner::cells::cells(&loaded)
+        .iter()
+        .map(|cell| {
+            let expected = cell.matrix().unwrap().expected;
+            format!("{} {expected:?}", cell.name)
+        })
+        .collect();
     assert_eq!(
-        probes.expectation_for("client", "pod:server"),
-        &Expectation::Status(403)
+        cells,
+        [
+            "t::one::a->pod:a:tcp/80 Allowed",
+            "t::one::a->pod:a:tcp/81 Allowed",
+            "t::one::a->pod:y/a:tcp/80 Allowed",
+            "t::one::a->pod:y/a:tcp/81 Denied",
+            "t::one::b->pod:a:tcp/80 Allowed",
+            "t::one::b->pod:a:tcp/81 Allowed",
+            "t::one::b->pod:y/a:tcp/80 Allowed",
+            "t::one::b->pod:y/a:tcp/81 Denied",
+            "t::one::y/a->pod:a:tcp/80 Allowed",
+            "t::one::y/a->pod:a:tcp/81 Denied",
+            "t::one::y/a->pod:y/a:tcp/80 Denied",
+            "t::one::y/a->pod:y/a:tcp/81 Denied",
+        ]
     );
-    assert_eq!(
-        probes.expectation_for("client", "pod:other"),
-        &Expectation::Allowed
+}
+
+#[test]
+fn except_entries_must_match_a_cell_and_ports_must_be_listed() {
+    let yaml = TABLE
+        .replace("port: [80, 81]", "port: [80, 81]\n        timeout: 1")
+        .replace(
+            "          \"y/a -> pod:a:tcp/80\": allowed\n",
+            "          \"y/a -> pod:a:tcp/82\": allowed\n          \"x/* -> *\": denied\n",
+        );
+    assert_errors(
+        "except_matches_nothing",
+        &yaml,
+        &[
+            (
+                21,
+                11,
+                "`tcp/82` in `y/a -> pod:a:tcp/82` is not a port",
+                "`tcp/80`, `tcp/81`",
+            ),
+            (22, 11, "`x/* -> *` matches no cell", "`a -> pod:a:tcp/80`"),
+        ],
+    );
+    assert_errors(
+        "empty_port_list",
+        &BASE.replace("protocol: http\n", "protocol: http\n        port: []\n"),
+        &[(12, 15, "`port: []` is empty", "list at least one port")],
     );
 }
 

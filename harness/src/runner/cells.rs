@@ -5,7 +5,9 @@
 //! and name filters work on them with no cluster needed.
 
 use crate::scenario::LoadedScenario;
-use crate::scenario::model::{BuiltinCheck, Expectation, ProbeSet, Target, ToEntry, WorkloadRef};
+use crate::scenario::model::{
+    BuiltinCheck, Expectation, Port, ProbeSet, Target, ToEntry, WorkloadRef,
+};
 
 #[derive(Debug, Clone)]
 pub struct Cell<'s> {
@@ -39,6 +41,8 @@ pub struct MatrixCell<'s> {
     /// The index of its phase in the scenario.
     pub phase: usize,
     pub set: &'s ProbeSet,
+    /// The port of the set's this cell probes (none: the agent's for the protocol).
+    pub port: Option<Port>,
     pub from: WorkloadRef<'s>,
     /// `from` and `to` as written (`client`, `pod:server`), for reports.
     pub written_from: &'s str,
@@ -75,36 +79,27 @@ pub fn cells(loaded: &LoadedScenario) -> Vec<Cell<'_>> {
     let mut cells = Vec::new();
     for (phase_index, phase) in scenario.phases.iter().enumerate() {
         for set in &phase.probes {
-            for from in set.from.as_slice() {
-                for to in set.to.as_slice() {
-                    let matrix = MatrixCell {
-                        phase: phase_index,
-                        set,
-                        from: WorkloadRef::parse(&from.value),
-                        written_from: &from.value,
-                        written_to: &to.value,
-                        expected: set.expectation_for(&from.value, &to.value),
-                    };
-                    let kind = match ToEntry::parse(&to.value) {
-                        Some(ToEntry::Target(to)) => CellKind::Traffic { matrix, to },
-                        Some(ToEntry::Interface(interface)) => {
-                            CellKind::Address { matrix, interface }
-                        }
-                        None => unreachable!(
-                            "validation rejects `{}`, a `to` that is not a target",
-                            to.value
-                        ),
-                    };
-                    let name = format!(
-                        "{}::{}::{}->{}:{}",
-                        scenario.name.value,
-                        phase.name.value,
-                        from.value,
-                        to.value,
-                        set.test_label(&to.value),
-                    );
-                    cells.push(Cell { name, kind });
-                }
+            for entry in set.matrix() {
+                let (from, to) = (&entry.from.value, &entry.to.value);
+                let matrix = MatrixCell {
+                    phase: phase_index,
+                    set,
+                    port: entry.port,
+                    from: WorkloadRef::parse(from),
+                    written_from: from,
+                    written_to: to,
+                    expected: entry.expected,
+                };
+                let kind = match ToEntry::parse(to) {
+                    Some(ToEntry::Target(to)) => CellKind::Traffic { matrix, to },
+                    Some(ToEntry::Interface(interface)) => CellKind::Address { matrix, interface },
+                    None => unreachable!("validation rejects `{to}`, a `to` that is not a target"),
+                };
+                let name = format!(
+                    "{}::{}::{from}->{to}:{}",
+                    scenario.name.value, phase.name.value, entry.label,
+                );
+                cells.push(Cell { name, kind });
             }
         }
     }

@@ -4,7 +4,7 @@
 use crate::cluster::{self, ClusterError, Images, NodeInfo, RunId, WaitOptions, WorkloadContext};
 use crate::multus::{self, IpRange, IpamError};
 use crate::probe::ports;
-use crate::scenario::model::{NamespaceSpec, ProbeSet, Protocol, Scenario, Target, WorkloadRef};
+use crate::scenario::model::{NamespaceSpec, Protocol, Scenario, Target, WorkloadRef};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::Client;
 use std::collections::{BTreeMap, BTreeSet};
@@ -262,7 +262,11 @@ fn node_tcp_ports(scenario: &Scenario, workload: WorkloadRef<'_>) -> Vec<u16> {
                 matches!(Target::parse(&to.value), Some(Target::Node(target)) if target == workload)
             })
         })
-        .filter_map(ProbeSet::destination_port)
+        .flat_map(|set| {
+            set.ports()
+                .into_iter()
+                .filter_map(|port| set.destination_port(port))
+        })
         .filter(|port| !own_ports.contains(port))
         .collect();
     tcp_ports.sort_unstable();

@@ -303,7 +303,7 @@ fn unplannable_report(cells: &[Cell<'_>], phase: &Phase, problem: &Unplannable) 
         to: matrix.written_to.to_owned(),
         target_address: String::new(),
         protocol: matrix.set.protocol.value.name().into(),
-        port: matrix.set.destination_port(),
+        port: matrix.set.destination_port(matrix.port),
         expected: crate::judge::expected_summary(matrix.expected),
         observed: "not run".into(),
         expected_reach: crate::judge::expected_reach(matrix.expected),

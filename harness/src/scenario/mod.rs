@@ -7,6 +7,7 @@ mod error;
 pub mod limits;
 mod load;
 mod manifest;
+pub mod matrix;
 pub mod model;
 pub(crate) mod names;
 mod read;

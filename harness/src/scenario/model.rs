@@ -19,7 +19,7 @@
 //!         expect: allowed
 //! ```
 
-pub use super::reference::{Target, ToEntry, WorkloadRef, split_cell};
+pub use super::reference::{Target, ToEntry, WorkloadRef};
 pub use super::spanned::{OneOrMany, SpannedMap};
 use crate::probe::ports;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
@@ -214,10 +214,11 @@ pub struct ProbeSet {
     pub to: OneOrMany,
     #[schemars(with = "Protocol")]
     pub protocol: Spanned<Protocol>,
-    /// Destination port; defaults to the agent's port for the protocol. `tunnel` (UDP only):
-    /// the cluster's overlay port, learnt at run time (see [`Port::Tunnel`]).
+    /// Destination port, or a list of them (one cell per port); defaults to the agent's port
+    /// for the protocol. `tunnel` (UDP only): the cluster's overlay port, learnt at run time
+    /// (see [`Port::Tunnel`]).
     #[serde(default)]
-    pub port: Option<Port>,
+    pub port: Option<PortList>,
     /// Path for http/https probes.
     #[serde(default)]
     pub path: Option<String>,
@@ -226,7 +227,9 @@ pub struct ProbeSet {
     pub interface: Option<String>,
     #[schemars(with = "Expectation")]
     pub expect: Spanned<Expectation>,
-    /// Cells that behave otherwise, keyed `FROM -> TO` as written in `from` and `to`.
+    /// Cells that behave otherwise, keyed `FROM -> TO` as written in `from` and `to`, or
+    /// `FROM -> TO:PROTOCOL/PORT` for one port of several; `*` matches any characters. The last
+    /// entry that matches a cell decides it.
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, Expectation>")]
     pub except: SpannedMap<Spanned<Expectation>>,
@@ -237,11 +240,20 @@ pub struct ProbeSet {
 }
 
 impl ProbeSet {
-    /// The port this probe set targets, when the file alone decides it: its own number, or the
-    /// agent's port for its protocol. None for protocols without ports and for `port: tunnel`,
-    /// which only the run can resolve.
-    pub fn destination_port(&self) -> Option<u16> {
-        match self.port {
+    /// The ports its cells probe, in file order: each one given, or the agent's (None) when it
+    /// gives none.
+    pub fn ports(&self) -> Vec<Option<Port>> {
+        match &self.port {
+            Some(list) => list.0.iter().copied().map(Some).collect(),
+            None => vec![None],
+        }
+    }
+
+    /// The port number a cell at `port` (one of [`ProbeSet::ports`]) targets, when the file
+    /// alone decides it: its own number, or the agent's port for the protocol. None for
+    /// protocols without ports and for `port: tunnel`, which only the run can resolve.
+    pub fn destination_port(&self, port: Option<Port>) -> Option<u16> {
+        match port {
             Some(Port::Number(port)) => Some(port),
             Some(Port::Tunnel) => None,
             None => match self.protocol.value {
@@ -254,34 +266,79 @@ impl ProbeSet {
         }
     }
 
-    /// The last part of the test name of the cell to `to`: the probe set's name, or
-    /// `tcp/9000`, `icmp`. An `external` target's port comes from `--external-target`,
-    /// unknown until the run.
-    pub fn test_label(&self, to: &str) -> String {
-        if let Some(name) = &self.name {
-            return name.clone();
-        }
+    /// The last part of the test name of the cell to `to` at `port`: `tcp/9000`, `icmp`, or the
+    /// probe set's name (followed by `/PORT` when it lists several ports). An `external`
+    /// target's port comes from `--external-target`, unknown until the run.
+    pub fn test_label(&self, to: &str, port: Option<Port>) -> String {
         let protocol = self.protocol.value.name();
-        if self.port == Some(Port::Tunnel) {
-            return format!("{protocol}/tunnel");
-        }
-        let port = if to == "external" {
-            self.port.and_then(Port::number)
-        } else {
-            self.destination_port()
+        let port_text = match port {
+            Some(Port::Tunnel) => Some("tunnel".to_owned()),
+            _ if to == "external" => port.and_then(Port::number).map(|port| port.to_string()),
+            _ => self.destination_port(port).map(|port| port.to_string()),
         };
-        match port {
-            Some(port) => format!("{protocol}/{port}"),
-            None => protocol.to_string(),
+        match (&self.name, port_text) {
+            (Some(name), Some(port)) if self.ports().len() > 1 => format!("{name}/{port}"),
+            (Some(name), _) => name.clone(),
+            (None, Some(port)) => format!("{protocol}/{port}"),
+            (None, None) => protocol.to_owned(),
         }
     }
+}
 
-    /// What the cell `from -> to` (both as written) should observe.
-    pub fn expectation_for(&self, from: &str, to: &str) -> &Expectation {
-        self.except
-            .iter()
-            .find(|(cell, _)| split_cell(&cell.value) == Some((from, to)))
-            .map_or(&self.expect.value, |(_, expectation)| &expectation.value)
+/// `port: 80` or `port: [80, 81]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortList(pub Vec<Port>);
+
+impl<'de> Deserialize<'de> for PortList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // By hand rather than an untagged enum, so that a bad port says why, where it is.
+        struct Visitor;
+
+        impl<'de> de::Visitor<'de> for Visitor {
+            type Value = PortList;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a port (1-65535 or `tunnel`) or a list of ports")
+            }
+
+            fn visit_u64<E: de::Error>(self, port: u64) -> Result<PortList, E> {
+                Port::deserialize(de::value::U64Deserializer::new(port))
+                    .map(|port| PortList(vec![port]))
+            }
+
+            fn visit_i64<E: de::Error>(self, port: i64) -> Result<PortList, E> {
+                Port::deserialize(de::value::I64Deserializer::new(port))
+                    .map(|port| PortList(vec![port]))
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<PortList, E> {
+                Port::deserialize(de::value::StrDeserializer::new(text))
+                    .map(|port| PortList(vec![port]))
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<PortList, A::Error> {
+                let mut ports = Vec::new();
+                while let Some(port) = seq.next_element::<Port>()? {
+                    ports.push(port);
+                }
+                Ok(PortList(ports))
+            }
+        }
+
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl JsonSchema for PortList {
+    fn schema_name() -> Cow<'static, str> {
+        "Ports".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let port = generator.subschema_for::<Port>();
+        json_schema!({
+            "anyOf": [port, { "type": "array", "items": port, "minItems": 1 }]
+        })
     }
 }
 

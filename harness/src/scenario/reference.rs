@@ -1,16 +1,9 @@
-//! How a scenario names what it probes: a workload (`NAME`, `NAMESPACE/NAME`), a `to` entry
-//! (`pod:W`, `service:W`, `external`, `dns:NAME`, `interface:NAME`, ...) and an `except` key
-//! (`FROM -> TO`), parsed from the text as written.
+//! How a scenario names what it probes: a workload (`NAME`, `NAMESPACE/NAME`) and a `to` entry
+//! (`pod:W`, `service:W`, `external`, `dns:NAME`, `interface:NAME`, ...), parsed from the text
+//! as written. `except` keys are the matrix's ([`super::matrix::ExceptKey`]).
 
 use super::model::Workload;
 use std::fmt;
-
-/// Splits an `except` key `FROM -> TO` into its two sides.
-pub fn split_cell(key: &str) -> Option<(&str, &str)> {
-    let (from, to) = key.split_once("->")?;
-    let (from, to) = (from.trim(), to.trim());
-    (!from.is_empty() && !to.is_empty()).then_some((from, to))
-}
 
 /// A reference to a workload: `NAME` (the run's namespace) or `NAMESPACE/NAME`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -3,7 +3,7 @@
 //! would be the same test twice.
 
 use super::limits::MAX_REPLICAS;
-use super::model::{Expectation, Placement, Scenario, Target, Workload, WorkloadRef, split_cell};
+use super::model::{Expectation, Placement, Scenario, Target, Workload, WorkloadRef};
 use serde_saphyr::Location;
 use std::collections::HashMap;
 
@@ -12,8 +12,8 @@ use std::collections::HashMap;
 pub(crate) struct Size {
     pub tests: u64,
     pub probes: u64,
-    /// The probe set that makes the most tests: where, and its `from` x `to`.
-    pub largest: Option<(Location, u64, u64)>,
+    /// The probe set that makes the most tests: where, and its `from` x `to` x ports.
+    pub largest: Option<(Location, [u64; 3])>,
 }
 
 pub(crate) fn measure(scenario: &Scenario) -> Size {
@@ -34,7 +34,14 @@ pub(crate) fn measure(scenario: &Scenario) -> Size {
     let mut size = Size::default();
     for set in scenario.phases.iter().flat_map(|phase| &phase.probes) {
         let (froms, tos) = (set.from.as_slice(), set.to.as_slice());
-        let tests = (froms.len() as u64).saturating_mul(tos.len() as u64);
+        let dimensions = [
+            froms.len() as u64,
+            tos.len() as u64,
+            set.ports().len() as u64,
+        ];
+        let tests = dimensions
+            .iter()
+            .fold(1u64, |product, n| product.saturating_mul(*n));
         let sources: u64 = froms
             .iter()
             .map(|from| pods(WorkloadRef::parse(&from.value)))
@@ -47,12 +54,16 @@ pub(crate) fn measure(scenario: &Scenario) -> Size {
             })
             .fold(0, u64::saturating_add);
         size.tests = size.tests.saturating_add(tests);
-        size.probes = size.probes.saturating_add(sources.saturating_mul(targets));
+        size.probes = size.probes.saturating_add(
+            sources
+                .saturating_mul(targets)
+                .saturating_mul(dimensions[2]),
+        );
         if size
             .largest
-            .is_none_or(|(_, f, t)| f.saturating_mul(t) < tests)
+            .is_none_or(|(_, [f, t, p])| f.saturating_mul(t).saturating_mul(p) < tests)
         {
-            size.largest = Some((set.from.location(), froms.len() as u64, tos.len() as u64));
+            size.largest = Some((set.from.location(), dimensions));
         }
     }
     size
@@ -78,35 +89,21 @@ pub(crate) fn repeats(scenario: &Scenario) -> Vec<Repeat> {
     for phase in &scenario.phases {
         let mut first: HashMap<(&str, &str, String), (&Expectation, u64)> = HashMap::new();
         for set in &phase.probes {
-            let except: HashMap<(&str, &str), &Expectation> = set
-                .except
-                .iter()
-                .filter_map(|(key, expectation)| {
-                    split_cell(&key.value).map(|cell| (cell, &expectation.value))
-                })
-                .collect();
-            for from in set.from.as_slice() {
-                for to in set.to.as_slice() {
-                    let (from_text, to_text) = (from.value.as_str(), to.value.as_str());
-                    let expectation = except
-                        .get(&(from_text, to_text))
-                        .copied()
-                        .unwrap_or(&set.expect.value);
-                    let label = set.test_label(to_text);
-                    let key = (from_text, to_text, label);
-                    match first.get(&key) {
-                        Some(&(earlier, first_line)) => repeats.push(Repeat {
-                            at: to.referenced,
-                            phase: phase.name.value.clone(),
-                            cell: format!("{from_text} -> {to_text}"),
-                            label: key.2,
-                            first_line,
-                            contradiction: (earlier != expectation)
-                                .then(|| (earlier.clone(), expectation.clone())),
-                        }),
-                        None => {
-                            first.insert(key, (expectation, to.referenced.line()));
-                        }
+            for cell in set.matrix() {
+                let (from, to) = (cell.from.value.as_str(), cell.to.value.as_str());
+                let key = (from, to, cell.label);
+                match first.get(&key) {
+                    Some(&(earlier, first_line)) => repeats.push(Repeat {
+                        at: cell.to.referenced,
+                        phase: phase.name.value.clone(),
+                        cell: format!("{from} -> {to}"),
+                        label: key.2,
+                        first_line,
+                        contradiction: (earlier != cell.expected)
+                            .then(|| (earlier.clone(), cell.expected.clone())),
+                    }),
+                    None => {
+                        first.insert(key, (cell.expected, cell.to.referenced.line()));
                     }
                 }
             }

@@ -142,7 +142,7 @@ pub(super) fn destinations(
                 .to_string();
             let port = match set.protocol.value {
                 Protocol::Http | Protocol::Https => url.port_or_known_default(),
-                _ => set.port.and_then(Port::number),
+                _ => matrix.port.and_then(Port::number),
             };
             vec![Destination {
                 pod: None,

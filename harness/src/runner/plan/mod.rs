@@ -267,7 +267,7 @@ impl<'a> PhasePlanner<'a> {
             return;
         };
         let set = matrix.set;
-        let port = match (set.port, self.tunnel) {
+        let port = match (matrix.port, self.tunnel) {
             (Some(Port::Tunnel), Tunnel::Udp { port, overlay }) => {
                 Ok((Some(*port), Some(overlay.clone())))
             }
@@ -277,7 +277,7 @@ impl<'a> PhasePlanner<'a> {
             (Some(Port::Tunnel), Tunnel::Unknown { problem }) => {
                 Err(PlanError::UnknownTunnel(problem.clone()))
             }
-            _ => Ok((set.destination_port(), None)),
+            _ => Ok((set.destination_port(matrix.port), None)),
         };
         let destinations = port.and_then(|(port, overlay)| {
             Ok((

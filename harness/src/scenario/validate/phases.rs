@@ -93,12 +93,19 @@ impl<'a> Checker<'a> {
         let scenario = self.scenario;
         let size = size::measure(scenario);
         if size.tests > MAX_TESTS_PER_RUN || size.probes > MAX_PROBES_PER_RUN {
-            let largest = size.largest.map_or(String::new(), |(at, froms, tos)| {
-                format!(
-                    "; the largest probe set, on line {}, is {froms} x {tos}",
-                    at.line()
-                )
-            });
+            let largest = size
+                .largest
+                .map_or(String::new(), |(at, [froms, tos, ports])| {
+                    let ports = if ports > 1 {
+                        format!(" x {ports} ports")
+                    } else {
+                        String::new()
+                    };
+                    format!(
+                        "; the largest probe set, on line {}, is {froms} x {tos}{ports}",
+                        at.line()
+                    )
+                });
             self.report(
                 scenario.name.referenced,
                 format!(

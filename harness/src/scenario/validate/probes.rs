@@ -4,8 +4,9 @@
 use super::*;
 use crate::scenario::error::{choose_from, closest};
 use crate::scenario::limits::{MAX_PATH_CHARS, MAX_TIMEOUT_SECONDS};
+use crate::scenario::matrix::{ExceptKey, MatrixEntry};
 use crate::scenario::model::{
-    Expectation, OneOrMany, Port, ProbeSet, Protocol, ServiceKind, Target, ToEntry, split_cell,
+    Expectation, OneOrMany, Port, ProbeSet, Protocol, ServiceKind, Target, ToEntry,
 };
 use crate::scenario::names;
 use serde_saphyr::Spanned;
@@ -63,17 +64,26 @@ impl<'a> Checker<'a> {
             .iter()
             .map(|entry| entry.value.as_str())
             .collect();
-        for (cell, expectation) in probes.except.iter() {
-            self.check_cell(cell, probes, &froms, &tos);
+        let matrix = probes.matrix();
+        for (key, expectation) in probes.except.iter() {
+            self.check_except_key(key, probes, &froms, &tos, &matrix);
             self.check_expectation(expectation, protocol);
         }
-        if probes.port == Some(Port::Number(0)) {
-            let at = self.locate(
-                &[path, &[PathPart::Key("port")]].concat(),
-                probes.protocol.referenced,
-            );
+        let ports = probes.port.as_ref().map_or(&[][..], |list| &list.0[..]);
+        let port_at = self.locate(
+            &[path, &[PathPart::Key("port")]].concat(),
+            probes.protocol.referenced,
+        );
+        if probes.port.is_some() && ports.is_empty() {
             self.report(
-                at,
+                port_at,
+                "`port: []` is empty, so this probe set makes no tests".to_owned(),
+                "list at least one port, or remove `port` for the agent's port".to_owned(),
+            );
+        }
+        if ports.contains(&Port::Number(0)) {
+            self.report(
+                port_at,
                 "`port: 0` is not a port".to_owned(),
                 "use a port from 1 to 65535, or remove `port` for the agent's port".to_owned(),
             );
@@ -117,7 +127,7 @@ impl<'a> Checker<'a> {
                 format!("name the interface to check as the target: `to: interface:{interface}`"),
             );
         }
-        if probes.port == Some(Port::Tunnel) && protocol != Protocol::Udp {
+        if ports.contains(&Port::Tunnel) && protocol != Protocol::Udp {
             self.report(
                 probes.protocol.referenced,
                 format!(
@@ -127,7 +137,7 @@ impl<'a> Checker<'a> {
                 "use `protocol: udp` with `port: tunnel`, or give a port number".to_owned(),
             );
         }
-        if let Some(port) = probes.port
+        if let Some(port) = ports.first()
             && matches!(protocol, Protocol::Icmp | Protocol::Dns | Protocol::Address)
         {
             // The port lives in a plain field; the protocol is what makes it wrong.
@@ -257,36 +267,94 @@ impl<'a> Checker<'a> {
         }
     }
 
-    pub(super) fn check_cell(
+    pub(super) fn check_except_key(
         &mut self,
-        cell: &Spanned<String>,
+        written: &Spanned<String>,
         probes: &ProbeSet,
         froms: &HashSet<&str>,
         tos: &HashSet<&str>,
+        matrix: &[MatrixEntry<'_>],
     ) {
-        let Some((from, to)) = split_cell(&cell.value) else {
+        let Some(key) = ExceptKey::parse(&written.value) else {
             self.report(
-                cell.referenced,
-                format!("`{}` is not an `except` key", cell.value),
-                "write `FROM -> TO`, with FROM and TO as in `from` and `to`".to_owned(),
+                written.referenced,
+                format!("`{}` is not an `except` key", written.value),
+                EXCEPT_KEY_HINT.to_owned(),
             );
             return;
         };
-        if !froms.contains(from) {
-            self.report_lazy(
-                cell.referenced,
-                format!(
-                    "`{from}` in `{}` is not in this probe set's `from`",
-                    cell.value
-                ),
-                || choose_from(from, "`from` has", written(&probes.from)),
-            );
+        if !key.is_pattern() {
+            let mut known = true;
+            if !froms.contains(key.from) {
+                known = false;
+                self.report_lazy(
+                    written.referenced,
+                    format!(
+                        "`{}` in `{}` is not in this probe set's `from`",
+                        key.from, written.value
+                    ),
+                    || choose_from(key.from, "`from` has", written_list(&probes.from)),
+                );
+            }
+            let to_is_known = tos.contains(key.to)
+                || matrix
+                    .iter()
+                    .any(|cell| key.to == format!("{}:{}", cell.to.value, cell.label));
+            let labelled = tos.iter().find_map(|to| {
+                key.to
+                    .strip_prefix(to)
+                    .and_then(|rest| rest.strip_prefix(':'))
+            });
+            if !to_is_known && let Some(label) = labelled {
+                known = false;
+                let mut labels: Vec<String> = Vec::new();
+                for cell in matrix {
+                    let label = format!("`{}`", cell.label);
+                    if !labels.contains(&label) {
+                        labels.push(label);
+                    }
+                }
+                self.report(
+                    written.referenced,
+                    format!(
+                        "`{label}` in `{}` is not a port of this probe set",
+                        written.value
+                    ),
+                    format!("its cells end in {}", labels.join(", ")),
+                );
+            } else if !to_is_known {
+                known = false;
+                self.report_lazy(
+                    written.referenced,
+                    format!(
+                        "`{}` in `{}` is not in this probe set's `to`",
+                        key.to, written.value
+                    ),
+                    || choose_from(key.to, "`to` has", written_list(&probes.to)),
+                );
+            }
+            if !known {
+                return;
+            }
         }
-        if !tos.contains(to) {
-            self.report_lazy(
-                cell.referenced,
-                format!("`{to}` in `{}` is not in this probe set's `to`", cell.value),
-                || choose_from(to, "`to` has", written(&probes.to)),
+        let matches =
+            |cell: &&MatrixEntry<'_>| key.matches(&cell.from.value, &cell.to.value, &cell.label);
+        if !matrix.iter().any(|cell| matches(&cell)) {
+            let examples: Vec<String> = matrix
+                .iter()
+                .take(3)
+                .map(|cell| format!("`{} -> {}:{}`", cell.from.value, cell.to.value, cell.label))
+                .collect();
+            self.report(
+                written.referenced,
+                format!(
+                    "`except` entry `{}` matches no cell of this probe set",
+                    written.value
+                ),
+                format!(
+                    "its cells are written like {}; {EXCEPT_KEY_HINT}",
+                    examples.join(", ")
+                ),
             );
         }
     }
@@ -382,8 +450,11 @@ pub(super) fn short_number(value: f64) -> String {
     }
 }
 
+const EXCEPT_KEY_HINT: &str = "write `FROM -> TO` (every port) or `FROM -> TO:PROTOCOL/PORT` (one \
+     port), with FROM and TO as in `from` and `to`; `*` matches any characters";
+
 /// The entries of a `from` or `to` as written.
-pub(super) fn written(list: &OneOrMany) -> Vec<&str> {
+pub(super) fn written_list(list: &OneOrMany) -> Vec<&str> {
     list.as_slice()
         .iter()
         .map(|entry| entry.value.as_str())
