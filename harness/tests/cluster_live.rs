@@ -120,7 +120,7 @@ async fn deploys_agents_and_runs_probes() -> Result<(), ClusterError> {
             scenario: "cluster-live",
             namespace: &namespace,
             images: &images,
-            tcp_listen: &[],
+            listen: &cluster::ListenPorts::default(),
         };
         let mut names = Vec::new();
         for (workload, nodes) in workloads.iter().zip(&plan) {
@@ -237,7 +237,7 @@ async fn reports_a_missing_image_without_waiting_out_the_timeout() -> Result<(),
             scenario: "cluster-live",
             namespace: &namespace,
             images: &images,
-            tcp_listen: &[],
+            listen: &cluster::ListenPorts::default(),
         };
         let pods = cluster::build_pods(&workload("name: broken\n"), &[None], &context)?;
         cluster::create_workload(&client, &pods, None).await?;

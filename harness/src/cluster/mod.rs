@@ -52,8 +52,8 @@ pub use placement::plan_nodes;
 pub use pod_state::PodProblem;
 pub use wait::{WaitOptions, wait_for_pods_ready, wait_for_service_endpoints};
 pub use workload::{
-    AGENT_BINARY, AGENT_CONTAINER, Images, PullPolicy, WorkloadContext, build_pods, build_service,
-    create_workload, parse_registry_prefix,
+    AGENT_BINARY, AGENT_CONTAINER, Images, ListenPorts, PullPolicy, WorkloadContext, build_pods,
+    build_service, create_workload, parse_registry_prefix,
 };
 
 use crate::scenario::NameError;

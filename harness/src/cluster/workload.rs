@@ -26,6 +26,10 @@ const MULTUS_NETWORKS_ANNOTATION: &str = "k8s.v1.cni.cncf.io/networks";
 /// Lets unprivileged processes open ICMP datagram sockets, so pods need no NET_RAW to ping.
 /// A namespaced sysctl in Kubernetes' "safe" set: allowed without kubelet configuration.
 const PING_GROUP_RANGE: (&str, &str) = ("net.ipv4.ping_group_range", "0 2147483647");
+/// Safe too (since 1.22): lets the unprivileged agent listen on ports below 1024 where a
+/// scenario probes them (a truth table on 80 and 81, as upstream's netpol tests use).
+const UNPRIVILEGED_PORT_START: (&str, &str) = ("net.ipv4.ip_unprivileged_port_start", "0");
+const PRIVILEGED_PORTS_END: u16 = 1024;
 const UNPRIVILEGED_USER: i64 = 65534;
 /// Agents hold no state: no reason to wait long for them on deletion.
 const TERMINATION_GRACE_SECONDS: i64 = 1;
@@ -146,10 +150,27 @@ pub struct WorkloadContext<'a> {
     /// The real namespace of the workload's alias.
     pub namespace: &'a str,
     pub images: &'a Images,
-    /// Extra TCP ports the agent listens on where they are free: the ports probes aim at on a
-    /// host-network workload's nodes, which the node itself may already serve (cilium-health
-    /// on 4240).
-    pub tcp_listen: &'a [u16],
+    /// Extra TCP and UDP echo ports the agent listens on (where they are free: a host-network
+    /// workload's node may already serve one, like cilium-health on 4240): the ports the
+    /// scenario probes on the workload beyond the agent's own.
+    pub listen: &'a ListenPorts,
+}
+
+/// Ports an agent serves beyond its own, by protocol.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListenPorts {
+    pub tcp: Vec<u16>,
+    pub udp: Vec<u16>,
+}
+
+impl ListenPorts {
+    /// Whether an unprivileged agent needs leave to bind one of them (below 1024).
+    fn has_privileged(&self) -> bool {
+        self.tcp
+            .iter()
+            .chain(&self.udp)
+            .any(|&port| port < PRIVILEGED_PORTS_END)
+    }
 }
 
 /// The workload's pods, one per entry of `nodes` (from `plan_nodes`): `Some(node)` pins the
@@ -319,7 +340,7 @@ fn pod_spec(host_network: bool, node: Option<&str>, context: &WorkloadContext<'_
     let (pod_security, container_security) = if host_network {
         host_network_security()
     } else {
-        unprivileged_security()
+        unprivileged_security(context.listen.has_privileged())
     };
     PodSpec {
         containers: vec![agent_container(context, container_security)],
@@ -336,17 +357,19 @@ fn pod_spec(host_network: bool, node: Option<&str>, context: &WorkloadContext<'_
     }
 }
 
+fn listen_arguments<'p>(flag: &'p str, ports: &'p [u16]) -> impl Iterator<Item = String> + 'p {
+    ports
+        .iter()
+        .flat_map(move |port| [flag.to_string(), port.to_string()])
+}
+
 fn agent_container(context: &WorkloadContext<'_>, security: SecurityContext) -> Container {
     let images = context.images;
     let command = [AGENT_BINARY, "agent", "serve"]
         .into_iter()
         .map(String::from)
-        .chain(
-            context
-                .tcp_listen
-                .iter()
-                .flat_map(|port| ["--tcp-listen".to_string(), port.to_string()]),
-        )
+        .chain(listen_arguments("--tcp-listen", &context.listen.tcp))
+        .chain(listen_arguments("--udp-listen", &context.listen.udp))
         .collect();
     let field_env = |name: &str, path: &str| EnvVar {
         name: name.into(),
@@ -399,17 +422,20 @@ fn agent_container(context: &WorkloadContext<'_>, security: SecurityContext) -> 
 
 /// No privileges at all (the "restricted" Pod Security profile); ICMP works through the
 /// ping_group_range sysctl instead of NET_RAW.
-fn unprivileged_security() -> (PodSecurityContext, SecurityContext) {
-    let (sysctl, range) = PING_GROUP_RANGE;
+fn unprivileged_security(privileged_ports: bool) -> (PodSecurityContext, SecurityContext) {
+    let sysctls = std::iter::once(PING_GROUP_RANGE)
+        .chain(privileged_ports.then_some(UNPRIVILEGED_PORT_START))
+        .map(|(name, value)| Sysctl {
+            name: name.into(),
+            value: value.into(),
+        })
+        .collect();
     let pod = PodSecurityContext {
         run_as_non_root: Some(true),
         run_as_user: Some(UNPRIVILEGED_USER),
         run_as_group: Some(UNPRIVILEGED_USER),
         seccomp_profile: Some(runtime_default_seccomp()),
-        sysctls: Some(vec![Sysctl {
-            name: sysctl.into(),
-            value: range.into(),
-        }]),
+        sysctls: Some(sysctls),
         ..PodSecurityContext::default()
     };
     let container = SecurityContext {
@@ -488,7 +514,7 @@ mod tests {
             scenario: "pod-to-pod",
             namespace: "cnicheck-t0abcd1234",
             images,
-            tcp_listen: &[],
+            listen: &ListenPorts::default(),
         })
     }
 
@@ -628,7 +654,10 @@ mod tests {
             scenario: "node-ports",
             namespace: "cnicheck-t0abcd1234",
             images: &Images::default(),
-            tcp_listen: &[4240],
+            listen: &ListenPorts {
+                tcp: vec![4240],
+                udp: Vec::new(),
+            },
         };
         let pods = build_pods(
             &workload("name: node\nhost-network: true\n"),
@@ -640,6 +669,45 @@ mod tests {
         assert_eq!(
             pod["spec"]["containers"][0]["command"],
             json!(["/cnicheck", "agent", "serve", "--tcp-listen", "4240"])
+        );
+    }
+
+    #[test]
+    fn probed_ports_below_1024_are_listened_on_with_the_safe_sysctl_that_allows_it() {
+        let run = RunId::parse(RUN).unwrap();
+        let listen = ListenPorts {
+            tcp: vec![80, 81],
+            udp: vec![80],
+        };
+        let context = WorkloadContext {
+            run: &run,
+            scenario: "table",
+            namespace: "cnicheck-t0abcd1234",
+            images: &Images::default(),
+            listen: &listen,
+        };
+        let pods = build_pods(&workload("name: a\n"), &[None], &context).unwrap();
+        let pod = serde_json::to_value(&pods[0]).unwrap();
+        assert_eq!(
+            pod["spec"]["containers"][0]["command"],
+            json!([
+                "/cnicheck",
+                "agent",
+                "serve",
+                "--tcp-listen",
+                "80",
+                "--tcp-listen",
+                "81",
+                "--udp-listen",
+                "80"
+            ])
+        );
+        assert_eq!(
+            pod["spec"]["securityContext"]["sysctls"],
+            json!([
+                {"name": "net.ipv4.ping_group_range", "value": "0 2147483647"},
+                {"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}
+            ])
         );
     }
 

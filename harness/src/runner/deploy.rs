@@ -1,7 +1,9 @@
 //! Puts a scenario's workloads on the cluster and records where everything landed: namespaces,
 //! pods (IPs, nodes, Multus interfaces) and Services. Probes are planned from this record.
 
-use crate::cluster::{self, ClusterError, Images, NodeInfo, RunId, WaitOptions, WorkloadContext};
+use crate::cluster::{
+    self, ClusterError, Images, ListenPorts, NodeInfo, RunId, WaitOptions, WorkloadContext,
+};
 use crate::multus::{self, IpRange, IpamError};
 use crate::probe::ports;
 use crate::scenario::model::{NamespaceSpec, Protocol, Scenario, Target, WorkloadRef};
@@ -137,13 +139,13 @@ pub async fn deploy(
     for (workload, pod_nodes) in scenario.workloads.iter().zip(&plan) {
         let reference = WorkloadRef::of(workload);
         let namespace = &namespaces[reference.namespace];
-        let tcp_listen = node_tcp_ports(scenario, reference);
+        let listen = probed_ports(scenario, reference);
         let context = WorkloadContext {
             run: options.run,
             scenario: &scenario.name.value,
             namespace,
             images: options.images,
-            tcp_listen: &tcp_listen,
+            listen: &listen,
         };
         let pods = cluster::build_pods(workload, pod_nodes, &context)?;
         let service = cluster::build_service(workload, &context)?;
@@ -247,31 +249,41 @@ fn pod_workload(pod: &Pod) -> Option<&str> {
         .map(String::as_str)
 }
 
-/// The TCP ports the scenario probes on `workload`'s nodes (`node:` targets) beyond the agent's
-/// own: the node-port checks' ports (4240), which the workload's agents then listen on where
-/// the node does not serve them already.
-fn node_tcp_ports(scenario: &Scenario, workload: WorkloadRef<'_>) -> Vec<u16> {
-    let own_ports = [ports::HTTP, ports::HTTP_ALT, ports::TCP_ECHO];
-    let mut tcp_ports: Vec<u16> = scenario
-        .phases
-        .iter()
-        .flat_map(|phase| &phase.probes)
-        .filter(|set| matches!(set.protocol.value, Protocol::Tcp | Protocol::Http))
-        .filter(|set| {
-            set.to.as_slice().iter().any(|to| {
-                matches!(Target::parse(&to.value), Some(Target::Node(target)) if target == workload)
-            })
-        })
-        .flat_map(|set| {
-            set.ports()
-                .into_iter()
-                .filter_map(|port| set.destination_port(port))
-        })
-        .filter(|port| !own_ports.contains(port))
-        .collect();
-    tcp_ports.sort_unstable();
-    tcp_ports.dedup();
-    tcp_ports
+/// The ports the scenario probes on `workload` (`pod:` and `node:` targets) beyond the agent's
+/// own, which its agents then listen on: a truth table's ports (80, 81), the node-port checks'
+/// (4240, where the node does not serve it already). TCP for tcp and http probes (an http probe
+/// of an extra port finds a TCP echo, not an HTTP server), UDP for udp.
+fn probed_ports(scenario: &Scenario, workload: WorkloadRef<'_>) -> ListenPorts {
+    let mut listen = ListenPorts::default();
+    for set in scenario.phases.iter().flat_map(|phase| &phase.probes) {
+        let (list, own_ports) = match set.protocol.value {
+            Protocol::Tcp | Protocol::Http => (
+                &mut listen.tcp,
+                &[ports::HTTP, ports::HTTP_ALT, ports::TCP_ECHO][..],
+            ),
+            Protocol::Udp => (&mut listen.udp, &[ports::UDP_ECHO][..]),
+            _ => continue,
+        };
+        let aims_here = set.to.as_slice().iter().any(|to| {
+            matches!(
+                Target::parse(&to.value),
+                Some(Target::Pod(target) | Target::Node(target)) if target == workload
+            )
+        });
+        if aims_here {
+            list.extend(
+                set.ports()
+                    .into_iter()
+                    .filter_map(|port| set.destination_port(port))
+                    .filter(|port| !own_ports.contains(port)),
+            );
+        }
+    }
+    for list in [&mut listen.tcp, &mut listen.udp] {
+        list.sort_unstable();
+        list.dedup();
+    }
+    listen
 }
 
 fn deployed_pod(pod: &Pod) -> DeployedPod {
@@ -315,6 +327,27 @@ fn interfaces_from_network_status(annotation: &str) -> BTreeMap<String, Attachme
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn agents_listen_on_every_port_probed_toward_them_beyond_their_own() {
+        let scenario = crate::scenario::parse_for_tests(
+            "name: t\nworkloads:\n  - name: a\n  - name: b\nphases:\n  - name: p\n    probes:\n\
+             \x20     - {from: b, to: pod:a, protocol: tcp, port: [80, 81, 9000], expect: allowed}\n\
+             \x20     - {from: b, to: pod:a, protocol: udp, port: [80, 9001], expect: allowed}\n\
+             \x20     - {from: a, to: pod:b, protocol: http, expect: allowed}\n",
+        );
+        assert_eq!(
+            probed_ports(&scenario, WorkloadRef::parse("a")),
+            ListenPorts {
+                tcp: vec![80, 81],
+                udp: vec![80],
+            }
+        );
+        assert_eq!(
+            probed_ports(&scenario, WorkloadRef::parse("b")),
+            ListenPorts::default()
+        );
+    }
 
     #[test]
     fn network_status_gives_addresses_per_interface() {

@@ -34,6 +34,12 @@ pub struct LoadedScenario {
     pub source: ScenarioSource,
 }
 
+/// Parses scenario text for a unit test elsewhere in the crate (no validation).
+#[cfg(test)]
+pub(crate) fn parse_for_tests(text: &str) -> Scenario {
+    load::parse("test.yaml", text).expect("the test's scenario parses")
+}
+
 /// Loads and validates one scenario file.
 pub fn load_file(path: impl AsRef<Path>) -> Result<LoadedScenario, Vec<ScenarioError>> {
     let mut loaded = load_all([path])?;

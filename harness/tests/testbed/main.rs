@@ -11,7 +11,8 @@
 //! against the installed CRDs, and a misspelled policy stops the run before anything is
 //! deployed; a killed run is cleaned up by `cnicheck cleanup`, and an interrupted one cleans up
 //! after itself; `cnicheck diff` names exactly the cells that regressed; the documented RBAC
-//! role is all a run needs.
+//! role is all a run needs; a truth table with port lists and patterns passes, its UDP denies
+//! confirmed by the receiving agent.
 
 mod cilium_agents;
 mod cilium_checks;
@@ -22,3 +23,4 @@ mod node_ports;
 mod rbac;
 mod runs;
 mod support;
+mod tables;

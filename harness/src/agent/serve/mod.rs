@@ -96,29 +96,16 @@ impl BoundAgent {
             .into_iter()
             .map(tcp)
             .collect::<Result<(Vec<_>, Vec<_>), _>>()?;
-        let (mut tcp_echo, mut tcp_echo_addresses) = (Vec::new(), Vec::new());
-        let (listener, address) = tcp(args.tcp_echo_port)?;
-        tcp_echo.push(listener);
-        tcp_echo_addresses.push(address);
-        for &port in &args.extra_tcp_ports {
-            match listen::tcp(args.listen_address, port) {
-                Ok((listener, address)) => {
-                    tcp_echo.push(listener);
-                    tcp_echo_addresses.push(address);
-                }
-                Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
-                    tracing::info!(
-                        port,
-                        "port already served here; probes will reach that server"
-                    );
-                }
-                Err(source) => return Err(listen_error("tcp", port)(source)),
-            }
-        }
-        let (udp_echo, udp_echo_addresses) = std::iter::once(args.udp_echo_port)
-            .chain(args.extra_udp_ports.iter().copied())
-            .map(udp)
-            .collect::<Result<(Vec<_>, Vec<_>), _>>()?;
+        let (tcp_echo, tcp_echo_addresses) =
+            with_extra_ports(tcp(args.tcp_echo_port)?, &args.extra_tcp_ports, |port| {
+                listen::tcp(args.listen_address, port)
+            })
+            .map_err(|(port, source)| listen_error("tcp", port)(source))?;
+        let (udp_echo, udp_echo_addresses) =
+            with_extra_ports(udp(args.udp_echo_port)?, &args.extra_udp_ports, |port| {
+                listen::udp(args.listen_address, port)
+            })
+            .map_err(|(port, source)| listen_error("udp", port)(source))?;
         Ok(BoundAgent {
             pod_name: args
                 .pod_name
@@ -159,6 +146,33 @@ impl BoundAgent {
             Some(Err(stopped)) = listeners.join_next() => Err(AgentError::ListenerStopped(stopped)),
         }
     }
+}
+
+/// The standard port's socket, then each extra port's where it is free: a port the host
+/// already serves (a host-network agent's node: cilium-health on 4240) is left to its server,
+/// which the probes then reach. Any other failure is the port's, with the error.
+fn with_extra_ports<S>(
+    standard: (S, SocketAddr),
+    extra: &[u16],
+    bind: impl Fn(u16) -> std::io::Result<(S, SocketAddr)>,
+) -> Result<(Vec<S>, Vec<SocketAddr>), (u16, std::io::Error)> {
+    let (mut sockets, mut addresses) = (vec![standard.0], vec![standard.1]);
+    for &port in extra {
+        match bind(port) {
+            Ok((socket, address)) => {
+                sockets.push(socket);
+                addresses.push(address);
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+                tracing::info!(
+                    port,
+                    "port already served here; probes will reach that server"
+                );
+            }
+            Err(error) => return Err((port, error)),
+        }
+    }
+    Ok((sockets, addresses))
 }
 
 /// Pause after a failed accept (e.g. out of file descriptors) instead of spinning.
