@@ -22,12 +22,14 @@ pub struct DiffArgs {
     pub latency_regression: Option<f64>,
 }
 
-fn latency_factor(text: &str) -> Result<f64, String> {
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not a factor above 1 (3 flags cells at least three times slower)")]
+struct NotAFactor(String);
+
+fn latency_factor(text: &str) -> Result<f64, NotAFactor> {
     match text.parse::<f64>() {
         Ok(factor) if factor.is_finite() && factor > 1.0 => Ok(factor),
-        _ => Err(format!(
-            "{text:?} is not a factor above 1 (3 flags cells at least three times slower)"
-        )),
+        _ => Err(NotAFactor(text.to_owned())),
     }
 }
 
