@@ -62,6 +62,27 @@ pub struct ProbeRequest {
     pub interface: Option<String>,
 }
 
+impl ProbeRequest {
+    /// This request as attempt `attempt` of its probe, numbered `id` in its batch: a marker
+    /// becomes unique to the attempt (the same in both halves of a probe), so that nothing
+    /// seen in one attempt answers for another.
+    pub fn for_attempt(&self, id: u32, attempt: u32) -> ProbeRequest {
+        let mut request = ProbeRequest { id, ..self.clone() };
+        match &mut request.action {
+            ProbeAction::Udp { marker, .. }
+            | ProbeAction::UdpSend { marker, .. }
+            | ProbeAction::UdpReceive { marker, .. }
+            | ProbeAction::UdpWatch { marker, .. } => marker.push_str(&format!("-{attempt}")),
+            ProbeAction::Tcp { .. }
+            | ProbeAction::Http { .. }
+            | ProbeAction::Icmp { .. }
+            | ProbeAction::Dns { .. }
+            | ProbeAction::Interface { .. } => {}
+        }
+        request
+    }
+}
+
 /// What to do. Hosts are literal addresses or names the agent resolves itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]

@@ -68,11 +68,11 @@ pub(crate) async fn run_probes(
     let mut latencies: Vec<Option<u64>> = vec![None; probes.len()];
     let mut pending: Vec<usize> = (0..probes.len()).collect();
     let mut all_matching_since: Option<Instant> = None;
-    let mut round = 0;
+    let mut round: u32 = 0;
     let mut settled = false;
     while !pending.is_empty() {
         let round_started = Instant::now();
-        for (index, result) in run_round(agent, probes, &pending).await {
+        for (index, result) in run_round(agent, probes, &pending, round).await {
             let probe = &probes[index];
             attempts[index].push(match &probe.kind {
                 PlannedKind::Traffic(traffic) => {
@@ -154,10 +154,15 @@ struct BatchEntry<'a> {
 
 /// Runs `pending` probes, one batch per pod, all batches concurrently: a pod's batch holds the
 /// probes it sends and the deliveries it confirms as a receiver, so both halves overlap.
+///
+/// Every round is a new attempt with markers of its own: a receiver that remembers what arrived
+/// must not answer for an earlier round's datagram (one that got through before a policy took
+/// effect).
 async fn run_round(
     agent: &impl ProbeAgent,
     probes: &[PlannedProbe],
     pending: &[usize],
+    round: u32,
 ) -> Vec<(usize, ProbeResult)> {
     let mut by_pod: HashMap<PodRef, Vec<BatchEntry<'_>>> = HashMap::new();
     for &index in pending {
@@ -185,10 +190,7 @@ async fn run_round(
         let requests: Vec<_> = entries
             .iter()
             .enumerate()
-            .map(|(id, entry)| ProbeRequest {
-                id: id as u32,
-                ..entry.request.clone()
-            })
+            .map(|(id, entry)| entry.request.for_attempt(id as u32, round))
             .collect();
         let results = agent.run_batch(&pod, &requests).await;
         entries.into_iter().zip(results).collect::<Vec<_>>()
@@ -638,6 +640,66 @@ mod tests {
             assert_eq!(report.verdict, verdict, "{case}: {:?}", report.message);
             assert_eq!(report.observed_kind, Some(kind), "{case}");
         }
+    }
+
+    /// A network that delivers until a policy takes effect half a second in, and a receiver that
+    /// remembers every marker that ever arrived, as the agent's echo does.
+    struct PolicyTakesEffect {
+        since: Instant,
+        arrived: Mutex<Vec<String>>,
+    }
+
+    impl ProbeAgent for PolicyTakesEffect {
+        async fn run_batch(&self, _: &PodRef, requests: &[ProbeRequest]) -> Vec<ProbeResult> {
+            let open = self.since.elapsed() < Duration::from_millis(500);
+            let mut arrived = self.arrived.lock().unwrap();
+            requests
+                .iter()
+                .map(|request| {
+                    let outcome = match &request.action {
+                        crate::probe::ProbeAction::Udp { marker, .. } if open => {
+                            arrived.push(marker.clone());
+                            Outcome::UdpEcho { server: None }
+                        }
+                        crate::probe::ProbeAction::Udp { .. } => Outcome::Timeout,
+                        crate::probe::ProbeAction::UdpWatch { marker, .. }
+                            if arrived.contains(marker) =>
+                        {
+                            Outcome::UdpReceived {
+                                source: "10.0.0.1".into(),
+                            }
+                        }
+                        _ => Outcome::UdpNotReceived,
+                    };
+                    ProbeResult {
+                        id: request.id,
+                        outcome,
+                        elapsed_ms: 5,
+                        latency_us: None,
+                    }
+                })
+                .collect()
+        }
+    }
+
+    /// A UDP deny settling after a policy: the datagram of the round before the policy took
+    /// effect is remembered by the receiver, and must not answer for the rounds after it.
+    #[tokio::test(start_paused = true)]
+    async fn each_round_has_markers_of_its_own() {
+        let agent = PolicyTakesEffect {
+            since: Instant::now(),
+            arrived: Mutex::new(Vec::new()),
+        };
+        let policy = RetryPolicy::Settle {
+            deadline: Duration::from_secs(30),
+            settle: Duration::from_secs(3),
+        };
+        let kubectl = Kubectl::new(None, None);
+        let phase = run_probes(&agent, &[udp_to_pod(Expectation::Denied)], policy, &kubectl).await;
+        assert!(matches!(phase.settling, Settling::Settled { .. }));
+        let report = &phase.reports[0];
+        assert_eq!(report.verdict, Verdict::Pass, "{:?}", report.message);
+        assert_eq!(report.observed_kind, Some(ObservationKind::UdpNotDelivered));
     }
 
     #[tokio::test(start_paused = true)]
