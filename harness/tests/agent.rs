@@ -550,16 +550,23 @@ fn udp_watch(id: u32, port: u16, marker: &str) -> ProbeRequest {
 }
 
 /// The receiving half of a UDP probe to an agent pod: the pod's own echo, asked over loopback,
-/// says whether the marker arrived, and says it only while it answers at all.
+/// says whether the marker arrived and, when not, which listener did not get it, the same one
+/// for as long as the echo runs; nothing listening is no answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_udp_watch_confirms_arrival_absence_or_that_nobody_listens() {
     let agent = start_agent();
     let echo = agent.udp_echo[0];
     let closed = closed_udp_port().await;
+    let sent = run_batch(&[udp(1, echo, "cnicheck-sent")]).await;
+    assert!(
+        matches!(sent[&1], Outcome::UdpEcho { .. }),
+        "{:?}",
+        sent[&1]
+    );
     let outcomes = run_batch(&[
         udp_watch(1, echo.port(), "cnicheck-sent"),
-        udp(2, echo, "cnicheck-sent"),
-        udp_watch(3, echo.port(), "cnicheck-never-sent"),
+        udp_watch(2, echo.port(), "cnicheck-never-sent"),
+        udp_watch(3, echo.port(), "cnicheck-never-sent-either"),
         udp_watch(4, closed.port(), "cnicheck-sent"),
     ])
     .await;
@@ -569,12 +576,12 @@ async fn agent_udp_watch_confirms_arrival_absence_or_that_nobody_listens() {
             source: "127.0.0.1".into()
         }
     );
-    assert!(
-        matches!(outcomes[&2], Outcome::UdpEcho { .. }),
-        "{:?}",
-        outcomes[&2]
-    );
-    assert_eq!(outcomes[&3], Outcome::UdpNotReceived);
+    let (Outcome::UdpNotReceived { listener }, Outcome::UdpNotReceived { listener: same }) =
+        (&outcomes[&2], &outcomes[&3])
+    else {
+        panic!("{outcomes:?}");
+    };
+    assert_eq!(listener, same, "one echo, one listener");
     assert!(
         matches!(&outcomes[&4], Outcome::CouldNotRun { reason } if reason.contains("nothing listens")),
         "{:?}",

@@ -119,7 +119,7 @@ pub(crate) fn observed_kind(observed: &Outcome) -> ObservationKind {
         Outcome::UdpEcho { .. } => ObservationKind::UdpEcho,
         Outcome::UdpSent { .. } => ObservationKind::UdpUnconfirmed,
         Outcome::UdpReceived { .. } => ObservationKind::UdpReceived,
-        Outcome::UdpNotReceived => ObservationKind::UdpNotDelivered,
+        Outcome::UdpNotReceived { .. } => ObservationKind::UdpNotDelivered,
         Outcome::UdpReplyLost { .. } => ObservationKind::UdpReplyLost,
         Outcome::IcmpReply => ObservationKind::IcmpReply,
         Outcome::Resolved { .. } => ObservationKind::Resolved,
@@ -145,7 +145,7 @@ fn observed_reach(observed: &Outcome) -> Reach {
         | Outcome::Resolved { .. }
         | Outcome::NxDomain => Reach::Reached,
         Outcome::Timeout
-        | Outcome::UdpNotReceived
+        | Outcome::UdpNotReceived { .. }
         | Outcome::Refused
         | Outcome::Unreachable { .. } => Reach::Blocked,
         Outcome::NetworkError { .. }
@@ -207,7 +207,9 @@ fn matches(expected: &Expectation, observed: &Outcome) -> bool {
             _ => observed_reach(observed) == Reach::Reached && !is_nxdomain(observed),
         },
         Expectation::Denied => observed_reach(observed) == Reach::Blocked,
-        Expectation::Dropped => matches!(observed, Outcome::Timeout | Outcome::UdpNotReceived),
+        Expectation::Dropped => {
+            matches!(observed, Outcome::Timeout | Outcome::UdpNotReceived { .. })
+        }
         Expectation::Refused => matches!(observed, Outcome::Refused),
         Expectation::Status(wanted) => {
             matches!(observed, Outcome::HttpStatus { status, .. } if status == wanted)
@@ -257,7 +259,7 @@ fn outcome_fits(protocol: Protocol, observed: &Outcome) -> bool {
         Outcome::UdpEcho { .. }
         | Outcome::UdpSent { .. }
         | Outcome::UdpReceived { .. }
-        | Outcome::UdpNotReceived
+        | Outcome::UdpNotReceived { .. }
         | Outcome::UdpReplyLost { .. } => protocol == Protocol::Udp,
         Outcome::IcmpReply => protocol == Protocol::Icmp,
         Outcome::Resolved { .. } | Outcome::NxDomain => protocol == Protocol::Dns,

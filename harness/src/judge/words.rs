@@ -46,8 +46,8 @@ pub(super) fn outcome_words(observed: &Outcome) -> String {
         Outcome::UdpReceived { source } => {
             format!("the receiver saw our datagram arrive (from {source})")
         }
-        Outcome::UdpNotReceived => "nothing came back, and the receiver, answering on that port \
-             all along, confirmed the datagram never arrived"
+        Outcome::UdpNotReceived { .. } => "nothing came back, and the receiver, listening on that \
+             port all along, confirmed the datagram never arrived"
             .into(),
         Outcome::UdpReplyLost { source } => format!(
             "the receiver saw our datagram arrive (from {source}), but its echo never came back: \
@@ -126,11 +126,11 @@ pub(super) fn failure_hint(
         }
         Outcome::Resolved { .. } => "the name exists",
         Outcome::NxDomain => "the name does not exist: check the name and the pod's search domains",
-        Outcome::UdpNotReceived if wanted_reach == Reach::Reached => {
+        Outcome::UdpNotReceived { .. } if wanted_reach == Reach::Reached => {
             "something dropped the datagrams on their way to a receiver that was listening (a \
              NetworkPolicy, a firewall, or a broken route)"
         }
-        Outcome::UdpNotReceived => {
+        Outcome::UdpNotReceived { .. } => {
             "nothing arrived, which is silence: a policy that rejects would have answered"
         }
         Outcome::UdpReplyLost { .. } if wanted_reach == Reach::Blocked => {

@@ -41,10 +41,11 @@ pub const UDP_ECHO_POD_TAG: &[u8] = b"\n#cnicheck-pod=";
 
 /// A datagram from the pod itself (loopback) that starts with this and goes on with a marker
 /// asks the UDP echo whether a datagram carrying that marker arrived; it answers
-/// [`UDP_RECEIVED_FROM`] and the sender's address, or [`UDP_NOT_RECEIVED`].
+/// [`UDP_RECEIVED_FROM`] and the sender's address, or [`UDP_NOT_RECEIVED`] and its listener's
+/// number in decimal.
 pub const UDP_QUERY_PREFIX: &[u8] = b"#cnicheck-received?";
 pub const UDP_RECEIVED_FROM: &[u8] = b"#cnicheck-received-from=";
-pub const UDP_NOT_RECEIVED: &[u8] = b"#cnicheck-not-received";
+pub const UDP_NOT_RECEIVED: &[u8] = b"#cnicheck-not-received-by=";
 /// The longest datagram the UDP echo remembers, and so the longest marker
 /// [`ProbeAction::UdpWatch`] can ask for.
 pub const UDP_RECORDED_MARKER: usize = 128;
@@ -114,11 +115,12 @@ pub enum ProbeAction {
     /// it confirms delivery to the node, not merely to its network interface. Needs CAP_NET_RAW.
     UdpReceive { port: u16, marker: String },
     /// Asks the pod's own UDP echo on `port`, over loopback (which no policy filters), whether
-    /// a datagram carrying `marker` arrived, again and again until it did or the timeout:
-    /// [`Outcome::UdpReceived`]; [`Outcome::UdpNotReceived`] when the echo answered every time
-    /// but never saw it; [`Outcome::CouldNotRun`] when the echo never answered (nothing
-    /// listens there). The receiving half of a UDP probe to an agent pod: it tells a datagram
-    /// that a policy dropped from one whose echo was lost, and a silent drop from a dead server.
+    /// a datagram carrying `marker` arrived, until the echo answers or the timeout:
+    /// [`Outcome::UdpReceived`], or [`Outcome::UdpNotReceived`] naming the echo's listener;
+    /// [`Outcome::CouldNotRun`] when nothing answers there. The runner asks before and after the
+    /// source sends: the same listener both times proves the echo listened, remembering, all
+    /// along, so "not received" means the network dropped the datagram, not that the server
+    /// was dead.
     UdpWatch { port: u16, marker: String },
     /// One ICMP echo request.
     Icmp { host: String },
@@ -163,9 +165,9 @@ pub enum Outcome {
     /// [`ProbeAction::UdpReceive`] or [`ProbeAction::UdpWatch`] saw a datagram carrying the
     /// marker, sent from `source`.
     UdpReceived { source: String },
-    /// [`ProbeAction::UdpWatch`]: the pod's echo answered on that port all along, and no
-    /// datagram carrying the marker arrived.
-    UdpNotReceived,
+    /// [`ProbeAction::UdpWatch`]: no datagram carrying the marker reached the echo's listener
+    /// `listener` (a number the echo draws when it starts, so that a restart shows).
+    UdpNotReceived { listener: u64 },
     /// The runner's reading of a UDP probe whose echo never came back while its receiver saw the
     /// datagram arrive from `source`: delivered, and the reply lost (an asymmetric policy).
     UdpReplyLost { source: String },
@@ -204,7 +206,7 @@ impl Outcome {
             Outcome::UdpEcho { .. } => "udp echo".into(),
             Outcome::UdpSent { datagrams } => format!("udp sent x{datagrams}, unconfirmed"),
             Outcome::UdpReceived { .. } => "udp received".into(),
-            Outcome::UdpNotReceived => "udp not received".into(),
+            Outcome::UdpNotReceived { .. } => "udp not received".into(),
             Outcome::UdpReplyLost { .. } => "udp delivered, reply lost".into(),
             Outcome::IcmpReply => "icmp reply".into(),
             Outcome::Resolved { addresses } => {

@@ -2,7 +2,7 @@
 //! probes, all pods at once, so a phase costs about one probe timeout however large its matrix.
 //! Probes that did not observe what was expected run again while the phase allows retries.
 
-use super::plan::{PlannedKind, PlannedProbe};
+use super::plan::{Confirmation, PlannedKind, PlannedProbe};
 use crate::cluster::{self, Kubectl, PodRef};
 use crate::events::Settling;
 use crate::judge::{self, Judgement};
@@ -139,52 +139,31 @@ pub(crate) async fn run_probes(
 }
 
 /// Which half of a probe a request is: the source's, or its receiver's (see [`Receiver`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Half {
     Source,
     Receiver,
 }
 
-/// One request of a pod's batch, and the probe (and half of it) its result belongs to.
+/// One request of a batch, and the probe (and half of it) its result belongs to.
 struct BatchEntry<'a> {
     probe: usize,
     half: Half,
     request: &'a ProbeRequest,
 }
 
-/// Runs `pending` probes, one batch per pod, all batches concurrently: a pod's batch holds the
-/// probes it sends and the deliveries it confirms as a receiver, so both halves overlap.
-///
-/// Every round is a new attempt with markers of its own: a receiver that remembers what arrived
-/// must not answer for an earlier round's datagram (one that got through before a policy took
-/// effect).
-async fn run_round(
+/// Runs `entries`, one batch per pod, all batches concurrently: each result by probe and half.
+/// Every round is a new attempt with markers of its own (the same in both halves of a probe):
+/// a receiver that remembers what arrived must not answer for an earlier round's datagram (one
+/// that got through before a policy took effect).
+async fn run_batches(
     agent: &impl ProbeAgent,
-    probes: &[PlannedProbe],
-    pending: &[usize],
+    entries: Vec<(PodRef, BatchEntry<'_>)>,
     round: u32,
-) -> Vec<(usize, ProbeResult)> {
+) -> BTreeMap<(usize, Half), ProbeResult> {
     let mut by_pod: HashMap<PodRef, Vec<BatchEntry<'_>>> = HashMap::new();
-    for &index in pending {
-        let probe = &probes[index];
-        by_pod.entry(probe.pod()).or_default().push(BatchEntry {
-            probe: index,
-            half: Half::Source,
-            request: &probe.request,
-        });
-        if let Some(receiver) = probe
-            .traffic()
-            .and_then(|traffic| traffic.receiver.as_ref())
-        {
-            by_pod
-                .entry(receiver.pod.clone())
-                .or_default()
-                .push(BatchEntry {
-                    probe: index,
-                    half: Half::Receiver,
-                    request: &receiver.request,
-                });
-        }
+    for (pod, entry) in entries {
+        by_pod.entry(pod).or_default().push(entry);
     }
     let batches = by_pod.into_iter().map(|(pod, entries)| async move {
         let requests: Vec<_> = entries
@@ -193,61 +172,176 @@ async fn run_round(
             .map(|(id, entry)| entry.request.for_attempt(id as u32, round))
             .collect();
         let results = agent.run_batch(&pod, &requests).await;
-        entries.into_iter().zip(results).collect::<Vec<_>>()
+        entries
+            .into_iter()
+            .map(|entry| (entry.probe, entry.half))
+            .zip(results)
+            .collect::<Vec<_>>()
     });
-    let mut sources = BTreeMap::new();
-    let mut receivers = BTreeMap::new();
-    for (entry, result) in join_all(batches).await.into_iter().flatten() {
-        match entry.half {
-            Half::Source => sources.insert(entry.probe, result),
-            Half::Receiver => receivers.insert(entry.probe, result),
-        };
-    }
-    sources
+    join_all(batches).await.into_iter().flatten().collect()
+}
+
+/// The receivers of `indices` that confirm `when`.
+fn receivers<'p>(
+    probes: &'p [PlannedProbe],
+    indices: impl IntoIterator<Item = usize>,
+    when: Confirmation,
+) -> Vec<(PodRef, BatchEntry<'p>)> {
+    indices
         .into_iter()
-        .map(|(index, mut result)| {
-            if let Some(received) = receivers.remove(&index) {
-                result.outcome = confirmed_delivery(result.outcome, received.outcome);
-            }
+        .filter_map(|index| {
+            let receiver = probes[index].traffic()?.receiver.as_ref()?;
+            (receiver.confirms == when).then(|| {
+                let entry = BatchEntry {
+                    probe: index,
+                    half: Half::Receiver,
+                    request: &receiver.request,
+                };
+                (receiver.pod.clone(), entry)
+            })
+        })
+        .collect()
+}
+
+/// Runs `pending` probes: each source pod's probes in one batch, all pods at once. Receivers
+/// that watch run in the same batches, at the same time; receivers that are asked answer before
+/// the sources send and again after, for the probes that saw no echo.
+async fn run_round(
+    agent: &impl ProbeAgent,
+    probes: &[PlannedProbe],
+    pending: &[usize],
+    round: u32,
+) -> Vec<(usize, ProbeResult)> {
+    let asked = receivers(probes, pending.iter().copied(), Confirmation::Asked);
+    let before = if asked.is_empty() {
+        BTreeMap::new()
+    } else {
+        run_batches(agent, asked, round).await
+    };
+    let sending = pending.iter().map(|&index| {
+        let entry = BatchEntry {
+            probe: index,
+            half: Half::Source,
+            request: &probes[index].request,
+        };
+        (probes[index].pod(), entry)
+    });
+    let watching = receivers(probes, pending.iter().copied(), Confirmation::Watching);
+    let mut during = run_batches(agent, sending.chain(watching).collect(), round).await;
+    let unanswered = pending.iter().copied().filter(|index| {
+        !matches!(
+            during.get(&(*index, Half::Source)),
+            Some(ProbeResult {
+                outcome: Outcome::UdpEcho { .. },
+                ..
+            })
+        )
+    });
+    let asked_after = receivers(probes, unanswered, Confirmation::Asked);
+    let mut after = if asked_after.is_empty() {
+        BTreeMap::new()
+    } else {
+        run_batches(agent, asked_after, round).await
+    };
+    pending
+        .iter()
+        .map(|&index| {
+            let mut result = during
+                .remove(&(index, Half::Source))
+                .unwrap_or_else(|| ProbeResult {
+                    id: 0,
+                    outcome: could_not_run(NO_ANSWER.to_owned()),
+                    elapsed_ms: 0,
+                    latency_us: None,
+                });
+            let receiver_outcome = |answers: &mut BTreeMap<(usize, Half), ProbeResult>| {
+                answers
+                    .remove(&(index, Half::Receiver))
+                    .map(|answer| answer.outcome)
+            };
+            let confirms = probes[index]
+                .traffic()
+                .and_then(|traffic| traffic.receiver.as_ref())
+                .map(|receiver| receiver.confirms);
+            result.outcome = match confirms {
+                None => result.outcome,
+                Some(Confirmation::Watching) => {
+                    watched_delivery(result.outcome, receiver_outcome(&mut during))
+                }
+                Some(Confirmation::Asked) => asked_delivery(
+                    result.outcome,
+                    before
+                        .get(&(index, Half::Receiver))
+                        .map(|answer| &answer.outcome),
+                    receiver_outcome(&mut after),
+                ),
+            };
             (index, result)
         })
         .collect()
 }
 
-/// One observation from a sender's and its receiver's.
-fn confirmed_delivery(sent: Outcome, received: Outcome) -> Outcome {
-    match (sent, received) {
-        // Nothing answers a tunnel port: delivery is what the receiver saw, as long as the
-        // sender did send.
-        (Outcome::UdpSent { .. }, Outcome::CouldNotRun { reason }) => Outcome::CouldNotRun {
-            reason: format!("the receiver could not watch for the datagrams: {reason}"),
-        },
-        (Outcome::UdpSent { .. }, received) => received,
-        // An echo proves delivery, whatever the receiver said; an error is the sender's own.
-        (sent @ (Outcome::UdpEcho { .. } | Outcome::CouldNotRun { .. }), _) => sent,
-        // Without an echo, what the sender saw means something only while the receiver listened
-        // all along: the pod may be gone, and its address silent or someone else's.
-        (sent, Outcome::CouldNotRun { reason }) => Outcome::CouldNotRun {
-            reason: format!(
-                "{}, and the receiver could not say whether the datagram arrived: {reason}",
-                match sent {
-                    Outcome::Timeout => "no echo came back".to_owned(),
-                    other => format!("the sender saw '{}'", other.summary()),
-                }
-            ),
-        },
-        (Outcome::Timeout, Outcome::UdpReceived { source }) => Outcome::UdpReplyLost { source },
-        (Outcome::Timeout, Outcome::UdpNotReceived) => Outcome::UdpNotReceived,
-        (Outcome::Timeout, received) => Outcome::CouldNotRun {
-            reason: format!(
-                "no echo came back, and the receiver answered '{}', which says nothing of \
-                 whether the datagram arrived",
-                received.summary()
-            ),
-        },
-        // A refusal or an unreachable destination, while the receiver listened.
+const NO_ANSWER: &str = "the agent gave no answer";
+
+/// A sender's observation and its watching receiver's: nothing answers a tunnel port, so
+/// delivery is what the receiver saw, as long as the sender did send.
+fn watched_delivery(sent: Outcome, watched: Option<Outcome>) -> Outcome {
+    match (sent, watched) {
+        (Outcome::UdpSent { .. }, None) => could_not_run("the receiver gave no answer".to_owned()),
+        (Outcome::UdpSent { .. }, Some(Outcome::CouldNotRun { reason })) => could_not_run(format!(
+            "the receiver could not watch for the datagrams: {reason}"
+        )),
+        (Outcome::UdpSent { .. }, Some(watched)) => watched,
         (sent, _) => sent,
     }
+}
+
+/// A sender's observation and what its asked receiver answered before it sent and after. An
+/// echo proves delivery, and an error is the sender's own. Otherwise the receiver decides:
+/// the datagram arrived (delivered, its reply lost), or it did not while the same listener
+/// answered before and after (the echo listened, remembering, all along). A receiver that
+/// could not answer, or restarted in between, leaves nothing proven.
+fn asked_delivery(sent: Outcome, before: Option<&Outcome>, after: Option<Outcome>) -> Outcome {
+    if let Outcome::UdpEcho { .. } | Outcome::CouldNotRun { .. } = sent {
+        return sent;
+    }
+    let saw = match &sent {
+        Outcome::Timeout => "no echo came back".to_owned(),
+        other => format!("the sender saw '{}'", other.summary()),
+    };
+    match (before, after) {
+        (_, Some(Outcome::UdpReceived { source })) => Outcome::UdpReplyLost { source },
+        (
+            Some(Outcome::UdpNotReceived { listener: first }),
+            Some(Outcome::UdpNotReceived { listener }),
+        ) if *first == listener => match sent {
+            Outcome::Timeout => Outcome::UdpNotReceived { listener },
+            // A refusal or an unreachable destination, while the receiver listened.
+            sent => sent,
+        },
+        (Some(Outcome::UdpNotReceived { .. }), Some(Outcome::UdpNotReceived { .. })) => {
+            could_not_run(format!(
+                "{saw}, and the receiver's echo restarted while the datagrams were in flight, \
+                 forgetting what had arrived"
+            ))
+        }
+        (Some(Outcome::CouldNotRun { reason }), _) => could_not_run(format!(
+            "{saw}, and the receiver could not say whether the datagram arrived: {reason}"
+        )),
+        (_, Some(Outcome::CouldNotRun { reason })) => could_not_run(format!(
+            "{saw}, and the receiver could not say whether the datagram arrived: {reason}"
+        )),
+        (before, after) => could_not_run(format!(
+            "{saw}, and the receiver's answers ({}, {}) say nothing of whether the datagram \
+             arrived",
+            before.map_or_else(|| "none".to_owned(), Outcome::summary),
+            after.map_or_else(|| "none".to_owned(), |outcome| outcome.summary()),
+        )),
+    }
+}
+
+fn could_not_run(reason: String) -> Outcome {
+    Outcome::CouldNotRun { reason }
 }
 
 /// How long a probe's last attempt ran, and how long its answer took, if it got one.
@@ -543,6 +637,7 @@ mod tests {
                         timeout_ms: 2000,
                         interface: None,
                     },
+                    confirms: Confirmation::Watching,
                 }),
                 overlay: None,
                 path: PathClass::NodeToNode,
@@ -583,6 +678,7 @@ mod tests {
                         timeout_ms: 2000,
                         interface: None,
                     },
+                    confirms: Confirmation::Asked,
                 }),
                 overlay: None,
                 path: PathClass::CrossNode,
@@ -604,13 +700,14 @@ mod tests {
         let echo = Outcome::UdpEcho {
             server: Some("server-0".into()),
         };
+        let listening = Outcome::UdpNotReceived { listener: 7 };
         let (p, f, e) = (Verdict::Pass, Verdict::Fail, Verdict::Error);
         #[rustfmt::skip]
         let table = [
             // (sender, receiver, expected, verdict, observed kind)
-            (Outcome::Timeout, Outcome::UdpNotReceived, Denied, p, ObservationKind::UdpNotDelivered),
-            (Outcome::Timeout, Outcome::UdpNotReceived, Dropped, p, ObservationKind::UdpNotDelivered),
-            (Outcome::Timeout, Outcome::UdpNotReceived, Allowed, f, ObservationKind::UdpNotDelivered),
+            (Outcome::Timeout, listening.clone(), Denied, p, ObservationKind::UdpNotDelivered),
+            (Outcome::Timeout, listening.clone(), Dropped, p, ObservationKind::UdpNotDelivered),
+            (Outcome::Timeout, listening.clone(), Allowed, f, ObservationKind::UdpNotDelivered),
             (Outcome::Timeout, arrived.clone(), Denied, f, ObservationKind::UdpReplyLost),
             (Outcome::Timeout, arrived.clone(), Allowed, p, ObservationKind::UdpReplyLost),
             (Outcome::Timeout, could_not_run(), Denied, e, ObservationKind::CouldNotRun),
@@ -618,7 +715,8 @@ mod tests {
             (Outcome::Timeout, could_not_run(), Allowed, e, ObservationKind::CouldNotRun),
             (echo.clone(), arrived.clone(), Allowed, p, ObservationKind::UdpEcho),
             (echo.clone(), could_not_run(), Denied, f, ObservationKind::UdpEcho),
-            (Outcome::Refused, Outcome::UdpNotReceived, Denied, p, ObservationKind::Refused),
+            (Outcome::Refused, listening.clone(), Denied, p, ObservationKind::Refused),
+            (Outcome::Refused, arrived.clone(), Denied, f, ObservationKind::UdpReplyLost),
             (Outcome::Refused, could_not_run(), Denied, e, ObservationKind::CouldNotRun),
             (Outcome::Unreachable { detail: "no route".into() }, could_not_run(), Denied, e, ObservationKind::CouldNotRun),
         ];
@@ -669,7 +767,7 @@ mod tests {
                                 source: "10.0.0.1".into(),
                             }
                         }
-                        _ => Outcome::UdpNotReceived,
+                        _ => Outcome::UdpNotReceived { listener: 1 },
                     };
                     ProbeResult {
                         id: request.id,
@@ -700,6 +798,56 @@ mod tests {
         let report = &phase.reports[0];
         assert_eq!(report.verdict, Verdict::Pass, "{:?}", report.message);
         assert_eq!(report.observed_kind, Some(ObservationKind::UdpNotDelivered));
+    }
+
+    /// The receiver's echo answers from a new listener each time it is asked: it restarted.
+    struct RestartingReceiver(Mutex<u64>);
+
+    impl ProbeAgent for RestartingReceiver {
+        async fn run_batch(&self, pod: &PodRef, requests: &[ProbeRequest]) -> Vec<ProbeResult> {
+            let mut listener = self.0.lock().unwrap();
+            *listener += 1;
+            let outcome = match pod.name.as_str() {
+                "server-0" => Outcome::UdpNotReceived {
+                    listener: *listener,
+                },
+                _ => Outcome::Timeout,
+            };
+            requests
+                .iter()
+                .map(|request| ProbeResult {
+                    id: request.id,
+                    outcome: outcome.clone(),
+                    elapsed_ms: 5,
+                    latency_us: None,
+                })
+                .collect()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silence_proves_nothing_when_the_receiver_restarted_in_between() {
+        let agent = RestartingReceiver(Mutex::new(0));
+        let kubectl = Kubectl::new(None, None);
+        let report = run_probes(
+            &agent,
+            &[udp_to_pod(Expectation::Denied)],
+            RetryPolicy::Retries(0),
+            &kubectl,
+        )
+        .await
+        .reports
+        .remove(0);
+        assert_eq!(report.verdict, Verdict::Error);
+        assert!(
+            report
+                .message
+                .as_deref()
+                .unwrap_or_default()
+                .contains("restarted"),
+            "{:?}",
+            report.message
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -40,9 +40,9 @@ struct ProbeSettings<'a> {
 }
 
 /// Times a probe's exchange with its target, without what comes before it (resolving a name,
-/// opening a socket): started just before the first packet leaves, again before each resend
-/// (so a UDP echo is timed from the latest send), or set outright where a library measures the
-/// round trip itself (ICMP).
+/// opening a socket): started just before the first packet leaves, set outright where a
+/// library measures the round trip itself (ICMP), or discarded where the answer cannot be
+/// matched to its question (a UDP echo after a resend).
 #[derive(Default)]
 struct Stopwatch {
     started: Mutex<Option<Instant>>,
@@ -55,6 +55,13 @@ impl Stopwatch {
             .started
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Instant::now());
+    }
+
+    fn discard(&self) {
+        *self
+            .started
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
     }
 
     fn measured(&self, round_trip: Duration) {

@@ -88,8 +88,8 @@ async fn open(
 }
 
 /// Sends `marker` every `resend_every` until an echo containing it, or an error, comes back.
-/// The echo is timed from the latest send: the marker is the same in every datagram, so which
-/// one came back is unknown, and the latest gives the shortest (never an inflated) round trip.
+/// An echo is timed only when it answers the first datagram: every resend carries the same
+/// marker, so after one, which datagram came back is unknown.
 async fn exchange(
     socket: &UdpSocket,
     marker: &[u8],
@@ -98,10 +98,16 @@ async fn exchange(
 ) -> Outcome {
     let mut resend = tokio::time::interval(resend_every);
     let mut reply = vec![0u8; REPLY_BUFFER];
+    let mut first_send = true;
     loop {
         tokio::select! {
             _ = resend.tick() => {
-                stopwatch.start();
+                if first_send {
+                    stopwatch.start();
+                    first_send = false;
+                } else {
+                    stopwatch.discard();
+                }
                 if let Err(error) = socket.send(marker).await {
                     return socket::outcome_of_io_error(&error);
                 }

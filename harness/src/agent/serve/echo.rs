@@ -32,34 +32,50 @@ async fn echo_stream(mut stream: TcpStream) {
 /// memory stays bounded (at most this many payloads of [`UDP_RECORDED_MARKER`] bytes).
 const REMEMBERED_ARRIVALS: usize = 4096;
 
-/// The latest datagrams that could carry a marker, oldest first, and who sent them.
-#[derive(Default)]
-struct Arrivals(VecDeque<(Vec<u8>, SocketAddr)>);
+/// The latest datagrams that could carry a marker, oldest first, and who sent them; and a
+/// number drawn when the echo starts, which its answers give, so that a restart (and the
+/// memory lost with it) shows.
+struct Arrivals {
+    listener: u64,
+    latest: VecDeque<(Vec<u8>, SocketAddr)>,
+}
 
 impl Arrivals {
+    fn new() -> Self {
+        Arrivals {
+            listener: rand::random(),
+            latest: VecDeque::new(),
+        }
+    }
+
     fn record(&mut self, payload: &[u8], sender: SocketAddr) {
         if payload.is_empty() || payload.len() > UDP_RECORDED_MARKER {
             return;
         }
-        if self.0.len() == REMEMBERED_ARRIVALS {
-            self.0.pop_front();
+        if self.latest.len() == REMEMBERED_ARRIVALS {
+            self.latest.pop_front();
         }
-        self.0.push_back((payload.to_vec(), sender));
+        self.latest.push_back((payload.to_vec(), sender));
     }
 
     /// The answer to a query for `marker`: [`UDP_RECEIVED_FROM`] and the latest sender of a
-    /// datagram that was exactly the marker, or [`UDP_NOT_RECEIVED`].
+    /// datagram that was exactly the marker, or [`UDP_NOT_RECEIVED`] and the listener.
     fn answer(&self, marker: &[u8]) -> Vec<u8> {
-        match self.0.iter().rev().find(|(payload, _)| payload == marker) {
+        match self
+            .latest
+            .iter()
+            .rev()
+            .find(|(payload, _)| payload == marker)
+        {
             Some((_, sender)) => [UDP_RECEIVED_FROM, sender.ip().to_string().as_bytes()].concat(),
-            None => UDP_NOT_RECEIVED.to_vec(),
+            None => [UDP_NOT_RECEIVED, self.listener.to_string().as_bytes()].concat(),
         }
     }
 }
 
 pub(super) async fn serve_udp(socket: UdpSocket, pod_name: Arc<str>) {
     let mut datagram = vec![0u8; MAX_DATAGRAM];
-    let mut arrivals = Arrivals::default();
+    let mut arrivals = Arrivals::new();
     loop {
         let (length, peer) = match socket.recv_from(&mut datagram).await {
             Ok(received) => received,
@@ -103,8 +119,9 @@ mod tests {
 
     #[test]
     fn arrivals_answer_with_the_latest_sender_of_exactly_that_marker() {
-        let mut arrivals = Arrivals::default();
-        assert_eq!(arrivals.answer(b"cnicheck-1"), UDP_NOT_RECEIVED);
+        let mut arrivals = Arrivals::new();
+        let not_received = [UDP_NOT_RECEIVED, arrivals.listener.to_string().as_bytes()].concat();
+        assert_eq!(arrivals.answer(b"cnicheck-1"), not_received);
         arrivals.record(b"cnicheck-1", sender(1));
         arrivals.record(b"cnicheck-1", sender(2));
         arrivals.record(b"cnicheck-12", sender(3));
@@ -112,18 +129,18 @@ mod tests {
             arrivals.answer(b"cnicheck-1"),
             b"#cnicheck-received-from=10.0.0.2"
         );
-        assert_eq!(arrivals.answer(b"cnicheck-"), UDP_NOT_RECEIVED);
+        assert_eq!(arrivals.answer(b"cnicheck-"), not_received);
     }
 
     #[test]
     fn arrivals_are_bounded() {
-        let mut arrivals = Arrivals::default();
+        let mut arrivals = Arrivals::new();
         arrivals.record(b"first", sender(1));
         arrivals.record(&[b'x'; UDP_RECORDED_MARKER + 1], sender(1));
         for _ in 0..REMEMBERED_ARRIVALS {
             arrivals.record(b"later", sender(2));
         }
-        assert_eq!(arrivals.0.len(), REMEMBERED_ARRIVALS);
-        assert_eq!(arrivals.answer(b"first"), UDP_NOT_RECEIVED);
+        assert_eq!(arrivals.latest.len(), REMEMBERED_ARRIVALS);
+        assert!(arrivals.answer(b"first").starts_with(UDP_NOT_RECEIVED));
     }
 }

@@ -70,11 +70,25 @@ pub struct TrafficProbe {
 pub struct Receiver {
     pub pod: PodRef,
     pub request: ProbeRequest,
+    pub confirms: Confirmation,
 }
 
-/// How much longer a receiver watches than its sender sends: the two agent execs start at
-/// about, not exactly, the same moment.
+/// When a receiver runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmation {
+    /// While the source sends: a node's agent watching through a raw socket, which sees only
+    /// what arrives while it watches.
+    Watching,
+    /// Before and after the source sends: a pod's agent asking its echo, which remembers what
+    /// arrived.
+    Asked,
+}
+
+/// How much longer a watching receiver watches than its sender sends: the two agent execs
+/// start at about, not exactly, the same moment.
 const RECEIVER_GRACE_MS: u64 = 1000;
+/// How long an asked receiver waits for its echo's answer over loopback.
+const RECEIVER_QUESTION_MS: u64 = 2000;
 
 impl PlannedProbe {
     pub fn pod(&self) -> PodRef {
@@ -307,14 +321,21 @@ impl<'a> PhasePlanner<'a> {
             {
                 planned_for_cell += 1;
                 let (action, receiver) = udp_halves(action(set, destination), destination);
-                let receiver = receiver.map(|(pod, action)| Receiver {
-                    pod,
-                    request: ProbeRequest {
-                        id: 0,
-                        action,
-                        timeout_ms: timeout_ms + RECEIVER_GRACE_MS,
-                        interface: None,
-                    },
+                let receiver = receiver.map(|(pod, action)| {
+                    let (confirms, timeout_ms) = match action {
+                        ProbeAction::UdpWatch { .. } => (Confirmation::Asked, RECEIVER_QUESTION_MS),
+                        _ => (Confirmation::Watching, timeout_ms + RECEIVER_GRACE_MS),
+                    };
+                    Receiver {
+                        pod,
+                        request: ProbeRequest {
+                            id: 0,
+                            action,
+                            timeout_ms,
+                            interface: None,
+                        },
+                        confirms,
+                    }
                 });
                 self.planned.push(PlannedProbe {
                     name: format!(
@@ -345,7 +366,7 @@ impl<'a> PhasePlanner<'a> {
                 });
             }
         }
-        if planned_for_cell == 0 && !from.pods.is_empty() {
+        if planned_for_cell == 0 && !from.pods.is_empty() && !destinations.is_empty() {
             self.fail(
                 cell_index,
                 PlanError::OnlyItself(matrix.written_to.to_owned()),
@@ -367,8 +388,8 @@ fn path_class(to: Target<'_>, source_node: &str, destination: &Destination) -> P
 
 /// A UDP probe to an agent has two halves. To a node (a tunnel port, which answers nobody) the
 /// source only sends, and the node's agent watches for the marker through a raw socket. To a pod,
-/// the source waits for the echo, and the pod's agent says whether the marker arrived, so that
-/// silence is a confirmed drop (or a lost reply) rather than a dead server. Other targets (a
+/// the source waits for the echo, and the pod's agent is asked whether the marker arrived, so
+/// that silence is a confirmed drop (or a lost reply) rather than a dead server. Other targets (a
 /// Service, the outside) have no agent of ours to ask: the echo alone decides.
 fn udp_halves(
     action: ProbeAction,
