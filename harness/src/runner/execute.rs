@@ -6,7 +6,7 @@ use super::plan::{Confirmation, PlannedKind, PlannedProbe};
 use crate::cluster::{self, Kubectl, PodRef};
 use crate::events::Settling;
 use crate::judge::{self, Judgement};
-use crate::probe::{Outcome, ProbeAction, ProbeRequest, ProbeResult};
+use crate::probe::{Outcome, ProbeRequest, ProbeResult};
 use crate::report::model::{PodLocation, ProbeReport, Reach, Verdict};
 use crate::scenario::model::Protocol;
 use futures::future::join_all;
@@ -444,9 +444,8 @@ fn explain(probe: &PlannedProbe, judgement: &Judgement) -> String {
     )
 }
 
-/// The same probe by hand, through the same agents: what a user pastes to see it again. Where a
-/// receiver confirms delivery, its answer is the observation, so it starts watching first and
-/// the sender's own line is left out.
+/// The same probe by hand, through the same agents: what a user pastes to see it again, both
+/// halves where a receiver confirms delivery.
 fn reproduce_command(probe: &PlannedProbe, kubectl: &Kubectl) -> String {
     let send = agent_probe_command(&probe.pod(), &probe.request, kubectl);
     let Some(receiver) = probe
@@ -455,15 +454,13 @@ fn reproduce_command(probe: &PlannedProbe, kubectl: &Kubectl) -> String {
     else {
         return send;
     };
-    // A sender that only sends says nothing; one that waits for an echo says what came back.
-    let send = match probe.request.action {
-        ProbeAction::UdpSend { .. } => format!("{send} > /dev/null"),
-        _ => send,
-    };
-    format!(
-        "{} & sleep 0.5; {send}; wait",
-        agent_probe_command(&receiver.pod, &receiver.request, kubectl)
-    )
+    let receive = agent_probe_command(&receiver.pod, &receiver.request, kubectl);
+    match receiver.confirms {
+        // The receiver watches first; the sender, which only sends, says nothing.
+        Confirmation::Watching => format!("{receive} & sleep 0.5; {send} > /dev/null; wait"),
+        // The sender says whether an echo came back, then the receiver whether it arrived.
+        Confirmation::Asked => format!("{send}; {receive}"),
+    }
 }
 
 fn agent_probe_command(pod: &PodRef, request: &ProbeRequest, kubectl: &Kubectl) -> String {
