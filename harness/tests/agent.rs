@@ -147,19 +147,26 @@ async fn agent_tcp_probes_connect_to_open_ports_and_are_refused_by_closed_ones()
     let agent = start_agent();
     let closed = closed_tcp_port().await;
     let outcomes = run_batch(&[
-        tcp(1, agent.tcp_echo[0]),
-        tcp(2, agent.tcp_echo[1]),
+        tcp(1, agent.tcp_echo),
+        tcp(2, agent.http[2]),
         tcp(3, closed),
+        http(4, agent.http[2], "/"),
     ])
     .await;
     assert_eq!(
         outcomes[&1],
         Outcome::Connected {
-            peer: agent.tcp_echo[0].to_string()
+            peer: agent.tcp_echo.to_string()
         }
     );
     assert!(matches!(outcomes[&2], Outcome::Connected { .. }));
     assert_eq!(outcomes[&3], Outcome::Refused);
+    // An extra TCP port serves HTTP too, so http probes of it get an answer.
+    assert!(
+        matches!(outcomes[&4], Outcome::HttpStatus { status: 200, .. }),
+        "{:?}",
+        outcomes[&4]
+    );
 }
 
 /// `localhost` is answered inside hickory (RFC 6761) without a query, so this exercises the
@@ -167,7 +174,7 @@ async fn agent_tcp_probes_connect_to_open_ports_and_are_refused_by_closed_ones()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_probes_by_name_use_the_ipv4_address() {
     let agent = start_agent();
-    let port = agent.tcp_echo[0].port();
+    let port = agent.tcp_echo.port();
     let by_name = request(
         1,
         ProbeAction::Tcp {
@@ -179,7 +186,7 @@ async fn agent_probes_by_name_use_the_ipv4_address() {
     assert_eq!(
         outcomes[&1],
         Outcome::Connected {
-            peer: agent.tcp_echo[0].to_string()
+            peer: agent.tcp_echo.to_string()
         }
     );
 }
@@ -228,7 +235,7 @@ async fn agent_udp_probes_need_their_marker_echoed() {
 async fn agent_serves_and_probes_over_ipv6() {
     let agent = start_agent_on(IpAddr::V6(Ipv6Addr::LOCALHOST));
     let outcomes = run_batch(&[
-        tcp(1, agent.tcp_echo[0]),
+        tcp(1, agent.tcp_echo),
         http(2, agent.http[0], "/status/204"),
         udp(3, agent.udp_echo[0], "marker-v6"),
     ])
@@ -236,7 +243,7 @@ async fn agent_serves_and_probes_over_ipv6() {
     assert_eq!(
         outcomes[&1],
         Outcome::Connected {
-            peer: agent.tcp_echo[0].to_string()
+            peer: agent.tcp_echo.to_string()
         }
     );
     assert_eq!(
@@ -277,9 +284,9 @@ async fn agent_probes_bound_to_an_interface() {
     };
     let missing = "cnicheck-none0";
     let outcomes = run_batch(&[
-        on(tcp(1, agent.tcp_echo[0]), "lo"),
+        on(tcp(1, agent.tcp_echo), "lo"),
         on(udp(2, agent.udp_echo[0], "marker-lo"), "lo"),
-        on(tcp(3, agent.tcp_echo[0]), missing),
+        on(tcp(3, agent.tcp_echo), missing),
         on(udp(4, agent.udp_echo[0], "marker-missing"), missing),
         on(http(5, agent.http[0], "/"), missing),
         on(
@@ -436,7 +443,7 @@ async fn agent_answers_unreadable_requests_that_have_an_id() {
         "{}\n{}\n\n{}",
         r#"{"id": 7, "action": {"kind": "teleport"}, "timeout_ms": 1000}"#,
         r#"{"id": 8, "action": {"kind": "tcp", "host": "127.0.0.1", "port": 1}, "timeout_ms": 0}"#,
-        input_of(&[tcp(9, agent.tcp_echo[0])]),
+        input_of(&[tcp(9, agent.tcp_echo)]),
     );
     let mut output = Vec::new();
     run_probe(input.as_bytes(), &mut output)
@@ -468,7 +475,7 @@ async fn agent_answers_unreadable_requests_that_have_an_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_fails_the_batch_on_a_request_without_id() {
     let agent = start_agent();
-    let input = input_of(&[tcp(1, agent.tcp_echo[0])]) + "not json at all\n";
+    let input = input_of(&[tcp(1, agent.tcp_echo)]) + "not json at all\n";
     let mut output = Vec::new();
     let error = run_probe(input.as_bytes(), &mut output)
         .await
@@ -595,7 +602,7 @@ async fn agent_times_answers_and_only_answers() {
     let agent = start_agent();
     let closed = closed_tcp_port().await;
     let results = run_batch_results(&[
-        tcp(1, agent.tcp_echo[0]),
+        tcp(1, agent.tcp_echo),
         udp(2, agent.udp_echo[0], "cnicheck-timed"),
         http(3, agent.http[0], "/"),
         tcp(4, closed),

@@ -251,8 +251,8 @@ fn pod_workload(pod: &Pod) -> Option<&str> {
 
 /// The ports the scenario probes on `workload` (`pod:` and `node:` targets) beyond the agent's
 /// own, which its agents then listen on: a truth table's ports (80, 81), the node-port checks'
-/// (4240, where the node does not serve it already). TCP for tcp and http probes (an http probe
-/// of an extra port finds a TCP echo, not an HTTP server), UDP for udp.
+/// (4240, where the node does not serve it already). TCP for tcp and http probes (an extra TCP
+/// port serves HTTP, which a tcp probe's handshake needs no more of), UDP for udp.
 fn probed_ports(scenario: &Scenario, workload: WorkloadRef<'_>) -> ListenPorts {
     let mut listen = ListenPorts::default();
     for set in scenario.phases.iter().flat_map(|phase| &phase.probes) {

@@ -37,8 +37,9 @@ pub struct ServeArgs {
     pub tcp_echo_port: u16,
     #[arg(long, default_value_t = ports::UDP_ECHO)]
     pub udp_echo_port: u16,
-    /// An extra TCP echo port, where it is free (node-port checks: where the node already serves
-    /// it, like cilium-health on 4240, probes reach that server instead); repeatable.
+    /// An extra TCP port, served as HTTP (a tcp probe needs only the handshake), where it is free
+    /// (node-port checks: where the node already serves it, like cilium-health on 4240, probes
+    /// reach that server instead); repeatable.
     #[arg(long = "tcp-listen", value_name = "PORT")]
     pub extra_tcp_ports: Vec<u16>,
     /// An extra UDP echo port; repeatable.
@@ -66,9 +67,9 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), AgentError> {
 /// listeners follow in the order given (where their ports were free).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenAddresses {
-    /// [`ServeArgs::http_port`], then [`ServeArgs::http_alt_port`].
+    /// [`ServeArgs::http_port`], [`ServeArgs::http_alt_port`], then the extra TCP ports.
     pub http: Vec<SocketAddr>,
-    pub tcp_echo: Vec<SocketAddr>,
+    pub tcp_echo: SocketAddr,
     pub udp_echo: Vec<SocketAddr>,
 }
 
@@ -77,7 +78,7 @@ pub struct BoundAgent {
     pod_name: Arc<str>,
     addresses: ListenAddresses,
     http: Vec<TcpListener>,
-    tcp_echo: Vec<TcpListener>,
+    tcp_echo: TcpListener,
     udp_echo: Vec<UdpSocket>,
 }
 
@@ -92,20 +93,26 @@ impl BoundAgent {
         };
         let tcp = |port| listen::tcp(args.listen_address, port).map_err(listen_error("tcp", port));
         let udp = |port| listen::udp(args.listen_address, port).map_err(listen_error("udp", port));
-        let (http, http_addresses) = [args.http_port, args.http_alt_port]
+        let (mut http, mut http_addresses) = [args.http_port, args.http_alt_port]
             .into_iter()
             .map(tcp)
             .collect::<Result<(Vec<_>, Vec<_>), _>>()?;
-        let (tcp_echo, tcp_echo_addresses) =
-            with_extra_ports(tcp(args.tcp_echo_port)?, &args.extra_tcp_ports, |port| {
-                listen::tcp(args.listen_address, port)
-            })
-            .map_err(|(port, source)| listen_error("tcp", port)(source))?;
-        let (udp_echo, udp_echo_addresses) =
-            with_extra_ports(udp(args.udp_echo_port)?, &args.extra_udp_ports, |port| {
-                listen::udp(args.listen_address, port)
-            })
-            .map_err(|(port, source)| listen_error("udp", port)(source))?;
+        let (tcp_echo, tcp_echo_address) = tcp(args.tcp_echo_port)?;
+        let (udp_echo, udp_echo_addresses) = udp(args.udp_echo_port)?;
+        let (mut udp_echo, mut udp_echo_addresses) = (vec![udp_echo], vec![udp_echo_addresses]);
+        // Extra TCP ports serve HTTP: a tcp probe needs only the handshake, an http probe an answer.
+        let (extra_http, extra_http_addresses) = extra_ports(&args.extra_tcp_ports, |port| {
+            listen::tcp(args.listen_address, port)
+        })
+        .map_err(|(port, source)| listen_error("tcp", port)(source))?;
+        http.extend(extra_http);
+        http_addresses.extend(extra_http_addresses);
+        let (extra_udp, extra_udp_addresses) = extra_ports(&args.extra_udp_ports, |port| {
+            listen::udp(args.listen_address, port)
+        })
+        .map_err(|(port, source)| listen_error("udp", port)(source))?;
+        udp_echo.extend(extra_udp);
+        udp_echo_addresses.extend(extra_udp_addresses);
         Ok(BoundAgent {
             pod_name: args
                 .pod_name
@@ -115,7 +122,7 @@ impl BoundAgent {
                 .into(),
             addresses: ListenAddresses {
                 http: http_addresses,
-                tcp_echo: tcp_echo_addresses,
+                tcp_echo: tcp_echo_address,
                 udp_echo: udp_echo_addresses,
             },
             http,
@@ -134,9 +141,7 @@ impl BoundAgent {
         for listener in self.http {
             listeners.spawn(http::serve(listener, self.pod_name.clone()));
         }
-        for listener in self.tcp_echo {
-            listeners.spawn(echo::serve_tcp(listener));
-        }
+        listeners.spawn(echo::serve_tcp(self.tcp_echo));
         for socket in self.udp_echo {
             listeners.spawn(echo::serve_udp(socket, self.pod_name.clone()));
         }
@@ -148,16 +153,15 @@ impl BoundAgent {
     }
 }
 
-/// The standard port's socket, then each extra port's where it is free: a port the host
-/// already serves (a host-network agent's node: cilium-health on 4240) is left to its server,
-/// which the probes then reach. Any other failure is the port's, with the error.
-fn with_extra_ports<S>(
-    standard: (S, SocketAddr),
-    extra: &[u16],
+/// Each extra port's socket where the port is free: a port the host already serves (a
+/// host-network agent's node: cilium-health on 4240) is left to its server, which the probes
+/// then reach. Any other failure is the port's, with the error.
+fn extra_ports<S>(
+    ports: &[u16],
     bind: impl Fn(u16) -> std::io::Result<(S, SocketAddr)>,
 ) -> Result<(Vec<S>, Vec<SocketAddr>), (u16, std::io::Error)> {
-    let (mut sockets, mut addresses) = (vec![standard.0], vec![standard.1]);
-    for &port in extra {
+    let (mut sockets, mut addresses) = (Vec::new(), Vec::new());
+    for &port in ports {
         match bind(port) {
             Ok((socket, address)) => {
                 sockets.push(socket);
