@@ -368,6 +368,20 @@ fn except_entries_must_match_a_cell_and_ports_must_be_listed() {
             (22, 11, "`x/* -> *` matches no cell", "`a -> pod:a:tcp/80`"),
         ],
     );
+    let overridden = TABLE.replace(
+        "          \"y/* -> *\": denied\n",
+        "          \"y/a -> pod:a:tcp/81\": allowed\n          \"y/* -> *\": denied\n",
+    );
+    assert_errors(
+        "except_overridden",
+        &overridden,
+        &[(
+            18,
+            11,
+            "`y/a -> pod:a:tcp/81` decides no cell",
+            "`y/* -> *` on line 19",
+        )],
+    );
     assert_errors(
         "empty_port_list",
         &BASE.replace("protocol: http\n", "protocol: http\n        port: []\n"),

@@ -19,6 +19,8 @@ pub struct MatrixEntry<'s> {
     /// `tcp/9000`, `icmp`, or the set's name: the last part of the cell's test name.
     pub label: String,
     pub expected: &'s Expectation,
+    /// The index in `except` of the entry that decided `expected`; none: the set's `expect`.
+    pub decided_by: Option<usize>,
 }
 
 impl ProbeSet {
@@ -34,20 +36,18 @@ impl ProbeSet {
             for to in self.to.as_slice() {
                 for port in self.ports() {
                     let label = self.test_label(&to.value, port);
-                    let expected = except
-                        .iter()
-                        .rev()
-                        .find(|(key, _)| {
-                            key.as_ref()
-                                .is_some_and(|key| key.matches(&from.value, &to.value, &label))
-                        })
-                        .map_or(&self.expect.value, |(_, expectation)| *expectation);
+                    let decided_by = except.iter().rposition(|(key, _)| {
+                        key.as_ref()
+                            .is_some_and(|key| key.matches(&from.value, &to.value, &label))
+                    });
+                    let expected = decided_by.map_or(&self.expect.value, |index| except[index].1);
                     entries.push(MatrixEntry {
                         from,
                         to,
                         port,
                         label,
                         expected,
+                        decided_by,
                     });
                 }
             }

@@ -65,8 +65,8 @@ impl<'a> Checker<'a> {
             .map(|entry| entry.value.as_str())
             .collect();
         let matrix = probes.matrix();
-        for (key, expectation) in probes.except.iter() {
-            self.check_except_key(key, probes, &froms, &tos, &matrix);
+        for (index, (key, expectation)) in probes.except.iter().enumerate() {
+            self.check_except_key(index, key, probes, &froms, &tos, &matrix);
             self.check_expectation(expectation, protocol);
         }
         let ports = probes.port.as_ref().map_or(&[][..], |list| &list.0[..]);
@@ -269,6 +269,7 @@ impl<'a> Checker<'a> {
 
     pub(super) fn check_except_key(
         &mut self,
+        index: usize,
         written: &Spanned<String>,
         probes: &ProbeSet,
         froms: &HashSet<&str>,
@@ -339,7 +340,33 @@ impl<'a> Checker<'a> {
         }
         let matches =
             |cell: &&MatrixEntry<'_>| key.matches(&cell.from.value, &cell.to.value, &cell.label);
-        if !matrix.iter().any(|cell| matches(&cell)) {
+        let deciders: Vec<Option<usize>> = matrix
+            .iter()
+            .filter(matches)
+            .map(|cell| cell.decided_by)
+            .collect();
+        // The last matching entry decides a cell, so a matched cell this entry does not decide
+        // is decided by one after it.
+        if let Some(Some(later)) = deciders.first()
+            && !deciders.contains(&Some(index))
+            && let Some((later_key, _)) = probes.except.iter().nth(*later)
+        {
+            self.report(
+                written.referenced,
+                format!(
+                    "`except` entry `{}` decides no cell: entries after it decide every cell it \
+                     matches",
+                    written.value
+                ),
+                format!(
+                    "the last entry that matches a cell decides it, and `{}` on line {} does: \
+                     remove this entry, or move it below that one",
+                    later_key.value,
+                    later_key.referenced.line()
+                ),
+            );
+        }
+        if deciders.is_empty() {
             let examples: Vec<String> = matrix
                 .iter()
                 .take(3)
