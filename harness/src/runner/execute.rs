@@ -2,7 +2,7 @@
 //! probes, all pods at once, so a phase costs about one probe timeout however large its matrix.
 //! Probes that did not observe what was expected run again while the phase allows retries.
 
-use super::plan::{Confirmation, PlannedKind, PlannedProbe};
+use super::plan::{Confirmation, PlannedKind, PlannedProbe, Receiver};
 use crate::cluster::{self, Kubectl, PodRef};
 use crate::events::Settling;
 use crate::judge::{self, Judgement};
@@ -138,11 +138,12 @@ pub(crate) async fn run_probes(
     PhaseProbes { reports, settling }
 }
 
-/// Which half of a probe a request is: the source's, or its receiver's (see [`Receiver`]).
+/// Which half of a probe a request is: the source's, or one of its receivers' (see
+/// [`Receiver`]), by number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Half {
     Source,
-    Receiver,
+    Receiver(usize),
 }
 
 /// One request of a batch, and the probe (and half of it) its result belongs to.
@@ -189,16 +190,22 @@ fn receivers<'p>(
 ) -> Vec<(PodRef, BatchEntry<'p>)> {
     indices
         .into_iter()
-        .filter_map(|index| {
-            let receiver = probes[index].traffic()?.receiver.as_ref()?;
-            (receiver.confirms == when).then(|| {
-                let entry = BatchEntry {
-                    probe: index,
-                    half: Half::Receiver,
-                    request: &receiver.request,
-                };
-                (receiver.pod.clone(), entry)
-            })
+        .flat_map(|index| {
+            let receivers = probes[index]
+                .traffic()
+                .map_or(&[][..], |traffic| &traffic.receivers[..]);
+            receivers
+                .iter()
+                .enumerate()
+                .filter(move |(_, receiver)| receiver.confirms == when)
+                .map(move |(number, receiver)| {
+                    let entry = BatchEntry {
+                        probe: index,
+                        half: Half::Receiver(number),
+                        request: &receiver.request,
+                    };
+                    (receiver.pod.clone(), entry)
+                })
         })
         .collect()
 }
@@ -254,27 +261,35 @@ async fn run_round(
                     elapsed_ms: 0,
                     latency_us: None,
                 });
-            let receiver_outcome = |answers: &mut BTreeMap<(usize, Half), ProbeResult>| {
-                answers
-                    .remove(&(index, Half::Receiver))
-                    .map(|answer| answer.outcome)
-            };
-            let confirms = probes[index]
+            let receivers = probes[index]
                 .traffic()
-                .and_then(|traffic| traffic.receiver.as_ref())
-                .map(|receiver| receiver.confirms);
-            result.outcome = match confirms {
-                None => result.outcome,
-                Some(Confirmation::Watching) => {
-                    watched_delivery(result.outcome, receiver_outcome(&mut during))
+                .map_or(&[][..], |traffic| &traffic.receivers[..]);
+            let mut answers = receivers.iter().enumerate().map(|(number, receiver)| {
+                let key = (index, Half::Receiver(number));
+                let answer = |answers: &mut BTreeMap<(usize, Half), ProbeResult>| {
+                    answers.remove(&key).map(|answer| answer.outcome)
+                };
+                match receiver.confirms {
+                    Confirmation::Watching => Answers::Watched(answer(&mut during)),
+                    Confirmation::Asked => Answers::Asked(
+                        before.get(&key).map(|answer| answer.outcome.clone()),
+                        answer(&mut after),
+                    ),
                 }
-                Some(Confirmation::Asked) => asked_delivery(
-                    result.outcome,
-                    before
-                        .get(&(index, Half::Receiver))
-                        .map(|answer| &answer.outcome),
-                    receiver_outcome(&mut after),
-                ),
+            });
+            result.outcome = match answers.next() {
+                None => result.outcome,
+                Some(Answers::Watched(watched)) => watched_delivery(result.outcome, watched),
+                Some(first @ Answers::Asked(..)) => {
+                    let asked = std::iter::once(first)
+                        .chain(answers)
+                        .filter_map(|answers| match answers {
+                            Answers::Asked(before, after) => Some((before, after)),
+                            Answers::Watched(_) => None,
+                        })
+                        .collect();
+                    asked_delivery(result.outcome, asked)
+                }
             };
             (index, result)
         })
@@ -282,6 +297,12 @@ async fn run_round(
 }
 
 const NO_ANSWER: &str = "the agent gave no answer";
+
+/// What one receiver said: while the source sent, or before it and after.
+enum Answers {
+    Watched(Option<Outcome>),
+    Asked(Option<Outcome>, Option<Outcome>),
+}
 
 /// A sender's observation and its watching receiver's: nothing answers a tunnel port, so
 /// delivery is what the receiver saw, as long as the sender did send.
@@ -296,12 +317,13 @@ fn watched_delivery(sent: Outcome, watched: Option<Outcome>) -> Outcome {
     }
 }
 
-/// A sender's observation and what its asked receiver answered before it sent and after. An
-/// echo proves delivery, and an error is the sender's own. Otherwise the receiver decides:
-/// the datagram arrived (delivered, its reply lost), or it did not while the same listener
-/// answered before and after (the echo listened, remembering, all along). A receiver that
-/// could not answer, or restarted in between, leaves nothing proven.
-fn asked_delivery(sent: Outcome, before: Option<&Outcome>, after: Option<Outcome>) -> Outcome {
+/// A sender's observation and what its asked receivers (the destination pod, or every pod
+/// behind a Service) answered before it sent and after. An echo proves delivery, and an error
+/// is the sender's own. Otherwise the receivers decide: the datagram arrived at one of them
+/// (delivered, its reply lost), or at none while each answered from the same listener before
+/// and after (each listened, remembering, all along). A receiver that could not answer, or
+/// restarted in between, leaves nothing proven.
+fn asked_delivery(sent: Outcome, answers: Vec<(Option<Outcome>, Option<Outcome>)>) -> Outcome {
     if let Outcome::UdpEcho { .. } | Outcome::CouldNotRun { .. } = sent {
         return sent;
     }
@@ -309,34 +331,46 @@ fn asked_delivery(sent: Outcome, before: Option<&Outcome>, after: Option<Outcome
         Outcome::Timeout => "no echo came back".to_owned(),
         other => format!("the sender saw '{}'", other.summary()),
     };
-    match (before, after) {
-        (_, Some(Outcome::UdpReceived { source })) => Outcome::UdpReplyLost { source },
-        (
-            Some(Outcome::UdpNotReceived { listener: first }),
-            Some(Outcome::UdpNotReceived { listener }),
-        ) if *first == listener => match sent {
-            Outcome::Timeout => Outcome::UdpNotReceived { listener },
-            // A refusal or an unreachable destination, while the receiver listened.
-            sent => sent,
-        },
-        (Some(Outcome::UdpNotReceived { .. }), Some(Outcome::UdpNotReceived { .. })) => {
-            could_not_run(format!(
-                "{saw}, and the receiver's echo restarted while the datagrams were in flight, \
-                 forgetting what had arrived"
-            ))
+    if let Some(source) = answers.iter().find_map(|(_, after)| match after {
+        Some(Outcome::UdpReceived { source }) => Some(source.clone()),
+        _ => None,
+    }) {
+        return Outcome::UdpReplyLost { source };
+    }
+    let mut last_listener = None;
+    for (before, after) in answers {
+        match (before, after) {
+            (
+                Some(Outcome::UdpNotReceived { listener: first }),
+                Some(Outcome::UdpNotReceived { listener }),
+            ) if first == listener => last_listener = Some(listener),
+            (Some(Outcome::UdpNotReceived { .. }), Some(Outcome::UdpNotReceived { .. })) => {
+                return could_not_run(format!(
+                    "{saw}, and a receiver's echo restarted while the datagrams were in flight, \
+                     forgetting what had arrived"
+                ));
+            }
+            (Some(Outcome::CouldNotRun { reason }), _)
+            | (_, Some(Outcome::CouldNotRun { reason })) => {
+                return could_not_run(format!(
+                    "{saw}, and a receiver could not say whether the datagram arrived: {reason}"
+                ));
+            }
+            (before, after) => {
+                return could_not_run(format!(
+                    "{saw}, and a receiver's answers ({}, {}) say nothing of whether the \
+                     datagram arrived",
+                    before.map_or_else(|| "none".to_owned(), |outcome| outcome.summary()),
+                    after.map_or_else(|| "none".to_owned(), |outcome| outcome.summary()),
+                ));
+            }
         }
-        (Some(Outcome::CouldNotRun { reason }), _) => could_not_run(format!(
-            "{saw}, and the receiver could not say whether the datagram arrived: {reason}"
-        )),
-        (_, Some(Outcome::CouldNotRun { reason })) => could_not_run(format!(
-            "{saw}, and the receiver could not say whether the datagram arrived: {reason}"
-        )),
-        (before, after) => could_not_run(format!(
-            "{saw}, and the receiver's answers ({}, {}) say nothing of whether the datagram \
-             arrived",
-            before.map_or_else(|| "none".to_owned(), Outcome::summary),
-            after.map_or_else(|| "none".to_owned(), |outcome| outcome.summary()),
-        )),
+    }
+    match (sent, last_listener) {
+        (Outcome::Timeout, Some(listener)) => Outcome::UdpNotReceived { listener },
+        // A refusal or an unreachable destination, while every receiver listened.
+        (sent, Some(_)) => sent,
+        (_, None) => could_not_run(format!("{saw}, and no receiver was asked")),
     }
 }
 
@@ -448,18 +482,24 @@ fn explain(probe: &PlannedProbe, judgement: &Judgement) -> String {
 /// halves where a receiver confirms delivery.
 fn reproduce_command(probe: &PlannedProbe, kubectl: &Kubectl) -> String {
     let send = agent_probe_command(&probe.pod(), &probe.request, kubectl);
-    let Some(receiver) = probe
+    let receivers = probe
         .traffic()
-        .and_then(|traffic| traffic.receiver.as_ref())
-    else {
+        .map_or(&[][..], |traffic| &traffic.receivers[..]);
+    let Some(first) = receivers.first() else {
         return send;
     };
-    let receive = agent_probe_command(&receiver.pod, &receiver.request, kubectl);
-    match receiver.confirms {
+    let receive =
+        |receiver: &Receiver| agent_probe_command(&receiver.pod, &receiver.request, kubectl);
+    match first.confirms {
         // The receiver watches first; the sender, which only sends, says nothing.
-        Confirmation::Watching => format!("{receive} & sleep 0.5; {send} > /dev/null; wait"),
-        // The sender says whether an echo came back, then the receiver whether it arrived.
-        Confirmation::Asked => format!("{send}; {receive}"),
+        Confirmation::Watching => {
+            format!("{} & sleep 0.5; {send} > /dev/null; wait", receive(first))
+        }
+        // The sender says whether an echo came back, then each receiver whether it arrived.
+        Confirmation::Asked => std::iter::once(send)
+            .chain(receivers.iter().map(receive))
+            .collect::<Vec<_>>()
+            .join("; "),
     }
 }
 
@@ -569,7 +609,7 @@ mod tests {
                 expected,
                 destination_node: Some("node-2".into()),
                 to_node: false,
-                receiver: None,
+                receivers: Vec::new(),
                 overlay: None,
                 path: PathClass::CrossNode,
             }),
@@ -623,7 +663,7 @@ mod tests {
                 expected: Expectation::Allowed,
                 destination_node: Some("node-2".into()),
                 to_node: true,
-                receiver: Some(Receiver {
+                receivers: vec![Receiver {
                     pod: PodRef {
                         namespace: "ns".into(),
                         name: "node-2".into(),
@@ -635,7 +675,7 @@ mod tests {
                         interface: None,
                     },
                     confirms: Confirmation::Watching,
-                }),
+                }],
                 overlay: None,
                 path: PathClass::NodeToNode,
             }),
@@ -664,7 +704,7 @@ mod tests {
                 expected: expected.clone(),
                 destination_node: Some("node-2".into()),
                 to_node: false,
-                receiver: Some(Receiver {
+                receivers: vec![Receiver {
                     pod: PodRef {
                         namespace: "ns".into(),
                         name: "server-0".into(),
@@ -676,11 +716,64 @@ mod tests {
                         interface: None,
                     },
                     confirms: Confirmation::Asked,
-                }),
+                }],
                 overlay: None,
                 path: PathClass::CrossNode,
             }),
             ..tcp_probe(expected)
+        }
+    }
+
+    /// UDP to a Service in front of `server-0` and `server-1`: both are asked.
+    fn udp_to_service(expected: Expectation) -> PlannedProbe {
+        let mut probe = udp_to_pod(expected);
+        let PlannedKind::Traffic(traffic) = &mut probe.kind else {
+            unreachable!()
+        };
+        let mut second = traffic.receivers[0].clone();
+        second.pod.name = "server-1".into();
+        traffic.receivers.push(second);
+        traffic.path = PathClass::Service;
+        probe
+    }
+
+    /// Silence through a Service passes a deny only when every pod behind it confirms nothing
+    /// arrived; one that got it makes it delivered, one that cannot say makes it an error.
+    #[tokio::test(start_paused = true)]
+    async fn udp_silence_through_a_service_needs_the_word_of_every_pod_behind_it() {
+        let kubectl = Kubectl::new(None, None);
+        let arrived = Outcome::UdpReceived {
+            source: "10.0.0.1".into(),
+        };
+        for (second, verdict, kind) in [
+            (
+                Outcome::UdpNotReceived { listener: 8 },
+                Verdict::Pass,
+                ObservationKind::UdpNotDelivered,
+            ),
+            (arrived, Verdict::Fail, ObservationKind::UdpReplyLost),
+            (
+                could_not_run(),
+                Verdict::Error,
+                ObservationKind::CouldNotRun,
+            ),
+        ] {
+            let agent = PodAnswers(HashMap::from([
+                ("client-0", Outcome::Timeout),
+                ("server-0", Outcome::UdpNotReceived { listener: 7 }),
+                ("server-1", second.clone()),
+            ]));
+            let report = run_probes(
+                &agent,
+                &[udp_to_service(Expectation::Denied)],
+                RetryPolicy::Retries(0),
+                &kubectl,
+            )
+            .await
+            .reports
+            .remove(0);
+            assert_eq!(report.verdict, verdict, "server-1 answered {second:?}");
+            assert_eq!(report.observed_kind, Some(kind));
         }
     }
 

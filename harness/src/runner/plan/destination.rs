@@ -23,6 +23,15 @@ pub(super) struct Destination {
     pub port: Option<u16>,
     /// For humans: `10.244.1.5:8080 (server-0)`.
     pub describe: String,
+    /// The agents that receive what is sent there, and their port: the pod itself, or every
+    /// pod behind a Service (at the Service's port, also for a NodePort). None elsewhere.
+    pub receiving: Option<Receiving>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Receiving {
+    pub pods: Vec<PodRef>,
+    pub port: u16,
 }
 
 /// Where the cell to `to` goes, at `port` (the probe set's, with the tunnel resolved).
@@ -68,11 +77,16 @@ pub(super) fn destinations(
                 } else {
                     format!("{} ({})", with_port(&host), pod.name)
                 };
+                let agent = PodRef {
+                    namespace: pod.namespace.clone(),
+                    name: pod.name.clone(),
+                };
                 Ok(Destination {
-                    pod: Some(PodRef {
-                        namespace: pod.namespace.clone(),
-                        name: pod.name.clone(),
+                    receiving: port.map(|port| Receiving {
+                        pods: vec![agent.clone()],
+                        port,
                     }),
+                    pod: Some(agent),
                     node: Some(pod.node.clone()),
                     is_node,
                     describe,
@@ -82,6 +96,7 @@ pub(super) fn destinations(
             })
             .collect::<Result<_, PlanError>>()?,
         Target::Service(reference) => {
+            let receiving = behind(workload(reference)?, port);
             let service = workload(reference)?
                 .service
                 .as_ref()
@@ -98,6 +113,7 @@ pub(super) fn destinations(
                 describe: format!("{} (Service {})", with_port(&ip), reference.name),
                 host: ip,
                 port,
+                receiving,
             }]
         }
         Target::ServiceDns(reference) => {
@@ -110,9 +126,11 @@ pub(super) fn destinations(
                 describe: with_port(&name),
                 host: name,
                 port,
+                receiving: behind(workload(reference)?, port),
             }]
         }
         Target::NodePort(reference) => {
+            let receiving = behind(workload(reference)?, port);
             let node_port =
                 node_port(workload(reference)?, set.protocol.value, port).ok_or_else(|| {
                     PlanError::NoNodePort {
@@ -131,6 +149,7 @@ pub(super) fn destinations(
                     describe: format!("{ip}:{node_port} (node {})", node.name),
                     host: ip.to_string(),
                     port: Some(node_port),
+                    receiving: receiving.clone(),
                 })
                 .collect()
         }
@@ -151,6 +170,7 @@ pub(super) fn destinations(
                 describe: url.to_string(),
                 host,
                 port,
+                receiving: None,
             }]
         }
         Target::Dns(name) => vec![Destination {
@@ -160,7 +180,24 @@ pub(super) fn destinations(
             describe: name.to_string(),
             host: name.to_string(),
             port: None,
+            receiving: None,
         }],
+    })
+}
+
+/// The pods behind a workload's Service, receiving at the Service's `port` (which is theirs:
+/// cnicheck's Services map every port to the agent's port of the same number).
+fn behind(workload: &DeployedWorkload, port: Option<u16>) -> Option<Receiving> {
+    Some(Receiving {
+        pods: workload
+            .pods
+            .iter()
+            .map(|pod| PodRef {
+                namespace: pod.namespace.clone(),
+                name: pod.name.clone(),
+            })
+            .collect(),
+        port: port?,
     })
 }
 

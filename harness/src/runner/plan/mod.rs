@@ -57,9 +57,10 @@ pub struct TrafficProbe {
     /// Whether the destination stands for its node (`node:` targets), so that a blocked probe
     /// is a path between two nodes.
     pub to_node: bool,
-    /// Where nothing answers (UDP to a node), the destination's agent confirms delivery by
-    /// running this request while the source sends.
-    pub receiver: Option<Receiver>,
+    /// The agents that confirm delivery of UDP: the destination node's, watching while the
+    /// source sends (nothing answers a tunnel port); the destination pod's, or every pod's
+    /// behind a Service, asked whether the datagram arrived.
+    pub receivers: Vec<Receiver>,
     /// Whose overlay the port is, when it is the cluster's tunnel port.
     pub overlay: Option<String>,
     pub path: PathClass,
@@ -320,8 +321,8 @@ impl<'a> PhasePlanner<'a> {
                 .filter(|destination| destination.pod.as_ref() != Some(&source_pod))
             {
                 planned_for_cell += 1;
-                let (action, receiver) = udp_halves(action(set, destination), destination);
-                let receiver = receiver.map(|(pod, action)| {
+                let (action, receivers) = udp_halves(action(set, destination), destination);
+                let receivers = receivers.into_iter().map(|(pod, action)| {
                     let (confirms, timeout_ms) = match action {
                         ProbeAction::UdpWatch { .. } => (Confirmation::Asked, RECEIVER_QUESTION_MS),
                         _ => (Confirmation::Watching, timeout_ms + RECEIVER_GRACE_MS),
@@ -359,7 +360,7 @@ impl<'a> PhasePlanner<'a> {
                         expected: matrix.expected.clone(),
                         destination_node: destination.node.clone(),
                         to_node: destination.is_node,
-                        receiver,
+                        receivers: receivers.collect(),
                         overlay: overlay.clone(),
                         path: path_class(to, &source.node, destination),
                     }),
@@ -388,34 +389,34 @@ fn path_class(to: Target<'_>, source_node: &str, destination: &Destination) -> P
 
 /// A UDP probe to an agent has two halves. To a node (a tunnel port, which answers nobody) the
 /// source only sends, and the node's agent watches for the marker through a raw socket. To a pod,
-/// the source waits for the echo, and the pod's agent is asked whether the marker arrived, so
-/// that silence is a confirmed drop (or a lost reply) rather than a dead server. Other targets (a
-/// Service, the outside) have no agent of ours to ask: the echo alone decides.
+/// or to a Service in front of agents, the source waits for the echo, and each receiving agent
+/// is asked whether the marker arrived, so that silence is a confirmed drop (or a lost reply)
+/// rather than a dead server. The outside has no agent of ours to ask: the echo alone decides.
 fn udp_halves(
     action: ProbeAction,
     destination: &Destination,
-) -> (ProbeAction, Option<(PodRef, ProbeAction)>) {
+) -> (ProbeAction, Vec<(PodRef, ProbeAction)>) {
     let ProbeAction::Udp { host, port, marker } = action else {
-        return (action, None);
+        return (action, Vec::new());
     };
-    let Some(pod) = destination.pod.clone() else {
-        return (ProbeAction::Udp { host, port, marker }, None);
+    let Some(receiving) = &destination.receiving else {
+        return (ProbeAction::Udp { host, port, marker }, Vec::new());
     };
+    let receivers = receiving.pods.iter().cloned();
     if destination.is_node {
         let receive = ProbeAction::UdpReceive {
             port,
             marker: marker.clone(),
         };
-        (
-            ProbeAction::UdpSend { host, port, marker },
-            Some((pod, receive)),
-        )
+        let receivers = receivers.map(|pod| (pod, receive.clone())).collect();
+        (ProbeAction::UdpSend { host, port, marker }, receivers)
     } else {
         let watch = ProbeAction::UdpWatch {
-            port,
+            port: receiving.port,
             marker: marker.clone(),
         };
-        (ProbeAction::Udp { host, port, marker }, Some((pod, watch)))
+        let receivers = receivers.map(|pod| (pod, watch.clone())).collect();
+        (ProbeAction::Udp { host, port, marker }, receivers)
     }
 }
 
@@ -458,6 +459,7 @@ fn address_expectation(
 
 #[cfg(test)]
 mod tests {
+    use super::destination::Receiving;
     use super::*;
     use crate::runner::cells::cells;
     use crate::scenario;
@@ -548,10 +550,9 @@ mod tests {
             let ProbeAction::UdpSend { port, marker, .. } = &probe.request.action else {
                 panic!("{:?}", probe.request.action);
             };
-            let receiver = traffic
-                .receiver
-                .as_ref()
-                .expect("a receiver confirms delivery");
+            let [receiver] = &traffic.receivers[..] else {
+                panic!("one receiver confirms delivery: {:?}", traffic.receivers);
+            };
             let (_, to) = probe.between_nodes().unwrap();
             assert_eq!(receiver.pod.name, format!("node-{}", &to[4..]));
             assert_eq!(
@@ -587,42 +588,59 @@ mod tests {
 
     #[test]
     fn udp_to_an_agent_has_a_receiving_half_and_to_anything_else_none() {
+        let server = PodRef {
+            namespace: "ns".into(),
+            name: "server-0".into(),
+        };
         let destination = |pod: bool, is_node: bool| Destination {
-            pod: pod.then(|| PodRef {
-                namespace: "ns".into(),
-                name: "server-0".into(),
-            }),
+            pod: pod.then(|| server.clone()),
             node: Some("node1".into()),
             is_node,
             host: "10.0.0.2".into(),
             port: Some(9001),
             describe: String::new(),
+            receiving: pod.then(|| Receiving {
+                pods: vec![server.clone()],
+                port: 9001,
+            }),
         };
         let udp = || ProbeAction::Udp {
             host: "10.0.0.2".into(),
             port: 9001,
             marker: "cnicheck-m".into(),
         };
-        let (sent, receiver) = udp_halves(udp(), &destination(true, false));
+        let (sent, receivers) = udp_halves(udp(), &destination(true, false));
         assert_eq!(sent, udp(), "to a pod, the source waits for the echo");
-        let (pod, watch) = receiver.expect("the pod's agent watches");
+        let [(pod, watch)] = &receivers[..] else {
+            panic!("the pod's agent is asked: {receivers:?}");
+        };
         assert_eq!(pod.name, "server-0");
         assert_eq!(
-            watch,
+            *watch,
             ProbeAction::UdpWatch {
                 port: 9001,
                 marker: "cnicheck-m".into()
             }
         );
-        let (sent, receiver) = udp_halves(udp(), &destination(true, true));
+        let (sent, receivers) = udp_halves(udp(), &destination(true, true));
         assert!(matches!(sent, ProbeAction::UdpSend { .. }), "{sent:?}");
         assert!(matches!(
-            receiver,
-            Some((_, ProbeAction::UdpReceive { .. }))
+            &receivers[..],
+            [(_, ProbeAction::UdpReceive { .. })]
         ));
-        let (sent, receiver) = udp_halves(udp(), &destination(false, false));
-        assert_eq!(sent, udp(), "a Service: the echo alone decides");
-        assert!(receiver.is_none());
+        let (sent, receivers) = udp_halves(udp(), &destination(false, false));
+        assert_eq!(sent, udp(), "the outside: the echo alone decides");
+        assert!(receivers.is_empty());
+        let service = Destination {
+            receiving: Some(Receiving {
+                pods: vec![server.clone(), server.clone()],
+                port: 9001,
+            }),
+            ..destination(false, false)
+        };
+        let (sent, receivers) = udp_halves(udp(), &service);
+        assert_eq!(sent, udp(), "a Service: the source waits for the echo");
+        assert_eq!(receivers.len(), 2, "every pod behind it is asked");
     }
 
     #[test]
