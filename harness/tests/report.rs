@@ -916,3 +916,27 @@ fn latency_survives_the_json_report_and_older_reports_have_none() {
     let older = json::to_string(&crate::report()).unwrap();
     assert!(!older.contains("latency_ms"));
 }
+
+#[test]
+fn a_udp_probe_whose_reply_was_lost_passes_and_is_listed_apart() {
+    let mut report = report();
+    let lost = probe(
+        "baseline",
+        CLIENT_A,
+        SERVER,
+        Protocol::Udp,
+        9001,
+        Expectation::Allowed,
+        &[Outcome::UdpReplyLost {
+            source: "10.244.1.9".into(),
+        }],
+    );
+    assert_eq!(lost.verdict, Verdict::Pass);
+    let name = lost.name.clone();
+    report.scenarios[0].probes.push(lost);
+    let summary = console::render_summary(&report, false);
+    assert!(
+        summary.contains("Delivered, reply lost") && summary.contains(&format!(" LOST {name}")),
+        "{summary}"
+    );
+}

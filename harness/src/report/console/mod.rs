@@ -14,7 +14,8 @@ use super::diff::ReportDiff;
 use super::failure::{earlier_observations, write_failure_block};
 use super::latency;
 use super::model::{
-    ComponentInfo, PreflightCheck, ProbeReport, Reach, RunReport, ScenarioReport, Verdict,
+    ComponentInfo, ObservationKind, PreflightCheck, ProbeReport, Reach, RunReport, ScenarioReport,
+    Verdict,
 };
 use super::palette::{Palette, Style, VERDICT_WIDTH, WRITE_TO_STRING, plural};
 use super::text::single_line;
@@ -280,6 +281,29 @@ fn write_summary(out: &mut String, report: &RunReport, palette: Palette) -> fmt:
                 } else {
                     attempts.join(", ")
                 }
+            )?;
+        }
+        writeln!(out)?;
+    }
+    // They pass `allowed` (the datagram got there), but the way back is broken.
+    let replies_lost: Vec<&ProbeReport> = all_probes(report)
+        .filter(|probe| probe.observed_kind == Some(ObservationKind::UdpReplyLost))
+        .filter(|probe| matches!(probe.verdict, Verdict::Pass | Verdict::Flaky))
+        .collect();
+    if !replies_lost.is_empty() {
+        writeln!(
+            out,
+            "{}: the datagram arrived, its echo never came back (a policy or firewall drops \
+             the way back)",
+            palette.paint(Style::Heading, "Delivered, reply lost")
+        )?;
+        for probe in replies_lost {
+            let label = format!("{:>VERDICT_WIDTH$}", "LOST");
+            writeln!(
+                out,
+                "{} {}",
+                palette.paint(Style::Flaky, &label),
+                probe.name
             )?;
         }
         writeln!(out)?;
