@@ -220,7 +220,7 @@ fn a_udp_deny_whose_receiver_is_deleted_mid_phase_is_an_error_never_a_pass() {
         probes[0]
             .message
             .as_deref()
-            .is_some_and(|message| message.contains("the receiver could not say")),
+            .is_some_and(|message| message.contains("could not say whether the datagram arrived")),
         "{:?}",
         probes[0].message
     );
