@@ -64,8 +64,7 @@ pub(crate) async fn run_probes(
 ) -> PhaseProbes {
     let started = Instant::now();
     let mut attempts: Vec<Vec<Judgement>> = vec![Vec::new(); probes.len()];
-    let mut durations = vec![Duration::ZERO; probes.len()];
-    let mut latencies: Vec<Option<u64>> = vec![None; probes.len()];
+    let mut timings = vec![Timing::default(); probes.len()];
     let mut pending: Vec<usize> = (0..probes.len()).collect();
     let mut all_matching_since: Option<Instant> = None;
     let mut round: u32 = 0;
@@ -80,8 +79,10 @@ pub(crate) async fn run_probes(
                 }
                 PlannedKind::Address(address) => judge::judge_address(address, &result.outcome),
             });
-            durations[index] = Duration::from_millis(result.elapsed_ms);
-            latencies[index] = result.latency_us;
+            timings[index] = Timing {
+                duration: Duration::from_millis(result.elapsed_ms),
+                latency_us: result.latency_us,
+            };
         }
         round += 1;
         let failing = |index: &usize| {
@@ -126,14 +127,8 @@ pub(crate) async fn run_probes(
     let reports = probes
         .iter()
         .zip(attempts)
-        .zip(durations.into_iter().zip(latencies))
-        .map(|((probe, attempts), (duration, latency_us))| {
-            let timing = Timing {
-                duration,
-                latency_us,
-            };
-            report(probe, &attempts, timing, policy, kubectl)
-        })
+        .zip(timings)
+        .map(|((probe, attempts), timing)| report(probe, &attempts, timing, policy, kubectl))
         .collect();
     PhaseProbes { reports, settling }
 }
@@ -191,10 +186,8 @@ fn receivers<'p>(
     indices
         .into_iter()
         .flat_map(|index| {
-            let receivers = probes[index]
-                .traffic()
-                .map_or(&[][..], |traffic| &traffic.receivers[..]);
-            receivers
+            probes[index]
+                .receivers()
                 .iter()
                 .enumerate()
                 .filter(move |(_, receiver)| receiver.confirms == when)
@@ -219,12 +212,9 @@ async fn run_round(
     pending: &[usize],
     round: u32,
 ) -> Vec<(usize, ProbeResult)> {
+    // No entries, no batch: a round without asked receivers makes no exec for them.
     let asked = receivers(probes, pending.iter().copied(), Confirmation::Asked);
-    let before = if asked.is_empty() {
-        BTreeMap::new()
-    } else {
-        run_batches(agent, asked, round).await
-    };
+    let mut before = run_batches(agent, asked, round).await;
     let sending = pending.iter().map(|&index| {
         let entry = BatchEntry {
             probe: index,
@@ -245,11 +235,7 @@ async fn run_round(
         )
     });
     let asked_after = receivers(probes, unanswered, Confirmation::Asked);
-    let mut after = if asked_after.is_empty() {
-        BTreeMap::new()
-    } else {
-        run_batches(agent, asked_after, round).await
-    };
+    let mut after = run_batches(agent, asked_after, round).await;
     pending
         .iter()
         .map(|&index| {
@@ -261,34 +247,22 @@ async fn run_round(
                     elapsed_ms: 0,
                     latency_us: None,
                 });
-            let receivers = probes[index]
-                .traffic()
-                .map_or(&[][..], |traffic| &traffic.receivers[..]);
-            let mut answers = receivers.iter().enumerate().map(|(number, receiver)| {
-                let key = (index, Half::Receiver(number));
-                let answer = |answers: &mut BTreeMap<(usize, Half), ProbeResult>| {
-                    answers.remove(&key).map(|answer| answer.outcome)
-                };
-                match receiver.confirms {
-                    Confirmation::Watching => Answers::Watched(answer(&mut during)),
-                    Confirmation::Asked => Answers::Asked(
-                        before.get(&key).map(|answer| answer.outcome.clone()),
-                        answer(&mut after),
-                    ),
-                }
-            });
-            result.outcome = match answers.next() {
+            let receivers = probes[index].receivers();
+            let answer = |number, answers: &mut BTreeMap<(usize, Half), ProbeResult>| {
+                answers
+                    .remove(&(index, Half::Receiver(number)))
+                    .map(|answer| answer.outcome)
+            };
+            result.outcome = match receivers.first().map(|receiver| receiver.confirms) {
                 None => result.outcome,
-                Some(Answers::Watched(watched)) => watched_delivery(result.outcome, watched),
-                Some(first @ Answers::Asked(..)) => {
-                    let asked = std::iter::once(first)
-                        .chain(answers)
-                        .filter_map(|answers| match answers {
-                            Answers::Asked(before, after) => Some((before, after)),
-                            Answers::Watched(_) => None,
-                        })
+                Some(Confirmation::Watching) => {
+                    watched_delivery(result.outcome, answer(0, &mut during))
+                }
+                Some(Confirmation::Asked) => {
+                    let answers = (0..receivers.len())
+                        .map(|number| (answer(number, &mut before), answer(number, &mut after)))
                         .collect();
-                    asked_delivery(result.outcome, asked)
+                    asked_delivery(result.outcome, answers)
                 }
             };
             (index, result)
@@ -297,12 +271,6 @@ async fn run_round(
 }
 
 const NO_ANSWER: &str = "the agent gave no answer";
-
-/// What one receiver said: while the source sent, or before it and after.
-enum Answers {
-    Watched(Option<Outcome>),
-    Asked(Option<Outcome>, Option<Outcome>),
-}
 
 /// A sender's observation and its watching receiver's: nothing answers a tunnel port, so
 /// delivery is what the receiver saw, as long as the sender did send.
@@ -379,6 +347,7 @@ fn could_not_run(reason: String) -> Outcome {
 }
 
 /// How long a probe's last attempt ran, and how long its answer took, if it got one.
+#[derive(Debug, Clone, Copy, Default)]
 struct Timing {
     duration: Duration,
     latency_us: Option<u64>,
@@ -482,9 +451,7 @@ fn explain(probe: &PlannedProbe, judgement: &Judgement) -> String {
 /// halves where a receiver confirms delivery.
 fn reproduce_command(probe: &PlannedProbe, kubectl: &Kubectl) -> String {
     let send = agent_probe_command(&probe.pod(), &probe.request, kubectl);
-    let receivers = probe
-        .traffic()
-        .map_or(&[][..], |traffic| &traffic.receivers[..]);
+    let receivers = probe.receivers();
     let Some(first) = receivers.first() else {
         return send;
     };

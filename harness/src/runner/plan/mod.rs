@@ -113,6 +113,13 @@ impl PlannedProbe {
         }
     }
 
+    /// The agents that confirm its delivery: none, one watching, or one or more asked (never
+    /// both kinds).
+    pub fn receivers(&self) -> &[Receiver] {
+        self.traffic()
+            .map_or(&[], |traffic| traffic.receivers.as_slice())
+    }
+
     /// Source and destination nodes, when the probe goes from one node to another (node-port
     /// checks).
     pub fn between_nodes(&self) -> Option<(&str, &str)> {
