@@ -328,23 +328,8 @@ impl<'a> PhasePlanner<'a> {
                 .filter(|destination| destination.pod.as_ref() != Some(&source_pod))
             {
                 planned_for_cell += 1;
-                let (action, receivers) = udp_halves(action(set, destination), destination);
-                let receivers = receivers.into_iter().map(|(pod, action)| {
-                    let (confirms, timeout_ms) = match action {
-                        ProbeAction::UdpWatch { .. } => (Confirmation::Asked, RECEIVER_QUESTION_MS),
-                        _ => (Confirmation::Watching, timeout_ms + RECEIVER_GRACE_MS),
-                    };
-                    Receiver {
-                        pod,
-                        request: ProbeRequest {
-                            id: 0,
-                            action,
-                            timeout_ms,
-                            interface: None,
-                        },
-                        confirms,
-                    }
-                });
+                let (action, receivers) =
+                    udp_halves(action(set, destination), destination, timeout_ms);
                 self.planned.push(PlannedProbe {
                     name: format!(
                         "{} [{} -> {}]",
@@ -367,7 +352,7 @@ impl<'a> PhasePlanner<'a> {
                         expected: matrix.expected.clone(),
                         destination_node: destination.node.clone(),
                         to_node: destination.is_node,
-                        receivers: receivers.collect(),
+                        receivers,
                         overlay: overlay.clone(),
                         path: path_class(to, &source.node, destination),
                     }),
@@ -402,28 +387,45 @@ fn path_class(to: Target<'_>, source_node: &str, destination: &Destination) -> P
 fn udp_halves(
     action: ProbeAction,
     destination: &Destination,
-) -> (ProbeAction, Vec<(PodRef, ProbeAction)>) {
+    timeout_ms: u64,
+) -> (ProbeAction, Vec<Receiver>) {
     let ProbeAction::Udp { host, port, marker } = action else {
         return (action, Vec::new());
     };
     let Some(receiving) = &destination.receiving else {
         return (ProbeAction::Udp { host, port, marker }, Vec::new());
     };
-    let receivers = receiving.pods.iter().cloned();
+    let receivers = |action: ProbeAction, timeout_ms, confirms| {
+        let receiver = |pod: &PodRef| Receiver {
+            pod: pod.clone(),
+            request: ProbeRequest {
+                id: 0,
+                action: action.clone(),
+                timeout_ms,
+                interface: None,
+            },
+            confirms,
+        };
+        receiving.pods.iter().map(receiver).collect()
+    };
     if destination.is_node {
         let receive = ProbeAction::UdpReceive {
             port,
             marker: marker.clone(),
         };
-        let receivers = receivers.map(|pod| (pod, receive.clone())).collect();
-        (ProbeAction::UdpSend { host, port, marker }, receivers)
+        let watching = receivers(
+            receive,
+            timeout_ms + RECEIVER_GRACE_MS,
+            Confirmation::Watching,
+        );
+        (ProbeAction::UdpSend { host, port, marker }, watching)
     } else {
         let watch = ProbeAction::UdpWatch {
             port: receiving.port,
             marker: marker.clone(),
         };
-        let receivers = receivers.map(|pod| (pod, watch.clone())).collect();
-        (ProbeAction::Udp { host, port, marker }, receivers)
+        let asked = receivers(watch, RECEIVER_QUESTION_MS, Confirmation::Asked);
+        (ProbeAction::Udp { host, port, marker }, asked)
     }
 }
 
@@ -616,26 +618,34 @@ mod tests {
             port: 9001,
             marker: "cnicheck-m".into(),
         };
-        let (sent, receivers) = udp_halves(udp(), &destination(true, false));
+        let (sent, receivers) = udp_halves(udp(), &destination(true, false), 1000);
         assert_eq!(sent, udp(), "to a pod, the source waits for the echo");
-        let [(pod, watch)] = &receivers[..] else {
+        let [receiver] = &receivers[..] else {
             panic!("the pod's agent is asked: {receivers:?}");
         };
-        assert_eq!(pod.name, "server-0");
+        assert_eq!(receiver.pod.name, "server-0");
+        assert_eq!(receiver.confirms, Confirmation::Asked);
         assert_eq!(
-            *watch,
+            receiver.request.action,
             ProbeAction::UdpWatch {
                 port: 9001,
                 marker: "cnicheck-m".into()
             }
         );
-        let (sent, receivers) = udp_halves(udp(), &destination(true, true));
+        let (sent, receivers) = udp_halves(udp(), &destination(true, true), 1000);
         assert!(matches!(sent, ProbeAction::UdpSend { .. }), "{sent:?}");
         assert!(matches!(
             &receivers[..],
-            [(_, ProbeAction::UdpReceive { .. })]
+            [Receiver {
+                request: ProbeRequest {
+                    action: ProbeAction::UdpReceive { .. },
+                    ..
+                },
+                confirms: Confirmation::Watching,
+                ..
+            }]
         ));
-        let (sent, receivers) = udp_halves(udp(), &destination(false, false));
+        let (sent, receivers) = udp_halves(udp(), &destination(false, false), 1000);
         assert_eq!(sent, udp(), "the outside: the echo alone decides");
         assert!(receivers.is_empty());
         let service = Destination {
@@ -645,7 +655,7 @@ mod tests {
             }),
             ..destination(false, false)
         };
-        let (sent, receivers) = udp_halves(udp(), &service);
+        let (sent, receivers) = udp_halves(udp(), &service, 1000);
         assert_eq!(sent, udp(), "a Service: the source waits for the echo");
         assert_eq!(receivers.len(), 2, "every pod behind it is asked");
     }
