@@ -13,7 +13,7 @@ mod udp;
 mod watch;
 
 use std::error::Error;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::probe::{Outcome, ProbeAction, ProbeRequest, ProbeResult};
@@ -44,43 +44,39 @@ struct ProbeSettings<'a> {
 /// library measures the round trip itself (ICMP), or discarded where the answer cannot be
 /// matched to its question (a UDP echo after a resend).
 #[derive(Default)]
-struct Stopwatch {
-    started: Mutex<Option<Instant>>,
-    measured: Mutex<Option<Duration>>,
+struct Stopwatch(Mutex<Timed>);
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Timed {
+    started: Option<Instant>,
+    measured: Option<Duration>,
 }
 
 impl Stopwatch {
+    /// The probes' tasks are spawned, so the state is behind a lock; nobody else holds it.
+    fn timed(&self) -> std::sync::MutexGuard<'_, Timed> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn start(&self) {
-        *self
-            .started
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Instant::now());
+        self.timed().started = Some(Instant::now());
     }
 
     fn discard(&self) {
-        *self
-            .started
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+        self.timed().started = None;
     }
 
     fn measured(&self, round_trip: Duration) {
-        *self
-            .measured
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(round_trip);
+        self.timed().measured = Some(round_trip);
     }
 
     fn latency(&self, ended: Instant) -> Option<Duration> {
-        let measured = *self
-            .measured
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let started = *self
-            .started
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        measured.or_else(|| started.map(|started| ended.saturating_duration_since(started)))
+        let timed = *self.timed();
+        timed.measured.or_else(|| {
+            timed
+                .started
+                .map(|started| ended.saturating_duration_since(started))
+        })
     }
 }
 
