@@ -343,7 +343,7 @@ fn pod_spec(host_network: bool, node: Option<&str>, context: &WorkloadContext<'_
         unprivileged_security(context.listen.has_privileged())
     };
     PodSpec {
-        containers: vec![agent_container(context, container_security)],
+        containers: vec![agent_container(context, host_network, container_security)],
         host_network: host_network.then_some(true),
         // Host-network agents still resolve cluster names (service-dns targets).
         dns_policy: host_network.then(|| "ClusterFirstWithHostNet".into()),
@@ -357,13 +357,49 @@ fn pod_spec(host_network: bool, node: Option<&str>, context: &WorkloadContext<'_
     }
 }
 
+/// The agent's own named ports, then each extra port named as upstream's netpol e2e pods
+/// name theirs (`serve-81-tcp`), so its named-port policies apply as written. A host-network
+/// pod declares no extra ones: there a container port is a host port too, and the node's own
+/// service on it (cilium-health on 4240) would keep the pod from being scheduled.
+fn container_ports(listen: &ListenPorts, host_network: bool) -> Vec<ContainerPort> {
+    let extra = |ports: &[u16], protocol: &'static str| -> Vec<(String, u16, &'static str)> {
+        ports
+            .iter()
+            .map(|&port| {
+                let name = format!("serve-{port}-{}", protocol.to_lowercase());
+                (name, port, protocol)
+            })
+            .collect()
+    };
+    let extra_ports = if host_network {
+        Vec::new()
+    } else {
+        [extra(&listen.tcp, "TCP"), extra(&listen.udp, "UDP")].concat()
+    };
+    AGENT_PORTS
+        .iter()
+        .map(|&(name, port, protocol)| (name.to_owned(), port, protocol))
+        .chain(extra_ports)
+        .map(|(name, port, protocol)| ContainerPort {
+            name: Some(name),
+            container_port: port.into(),
+            protocol: Some(protocol.into()),
+            ..ContainerPort::default()
+        })
+        .collect()
+}
+
 fn listen_arguments<'p>(flag: &'p str, ports: &'p [u16]) -> impl Iterator<Item = String> + 'p {
     ports
         .iter()
         .flat_map(move |port| [flag.to_string(), port.to_string()])
 }
 
-fn agent_container(context: &WorkloadContext<'_>, security: SecurityContext) -> Container {
+fn agent_container(
+    context: &WorkloadContext<'_>,
+    host_network: bool,
+    security: SecurityContext,
+) -> Container {
     let images = context.images;
     let command = [AGENT_BINARY, "agent", "serve"]
         .into_iter()
@@ -391,17 +427,7 @@ fn agent_container(context: &WorkloadContext<'_>, security: SecurityContext) -> 
             field_env("POD_NAME", "metadata.name"),
             field_env("NODE_NAME", "spec.nodeName"),
         ]),
-        ports: Some(
-            AGENT_PORTS
-                .iter()
-                .map(|&(name, port, protocol)| ContainerPort {
-                    name: Some(name.into()),
-                    container_port: port.into(),
-                    protocol: Some(protocol.into()),
-                    ..ContainerPort::default()
-                })
-                .collect(),
-        ),
+        ports: Some(container_ports(context.listen, host_network)),
         readiness_probe: Some(Probe {
             http_get: Some(HTTPGetAction {
                 path: Some(HEALTHZ_PATH.into()),
@@ -670,6 +696,8 @@ mod tests {
             pod["spec"]["containers"][0]["command"],
             json!(["/cnicheck", "agent", "serve", "--tcp-listen", "4240"])
         );
+        let declared = pod["spec"]["containers"][0]["ports"].as_array().unwrap();
+        assert_eq!(declared.len(), AGENT_PORTS.len(), "{declared:?}");
     }
 
     #[test]
@@ -701,6 +729,20 @@ mod tests {
                 "--udp-listen",
                 "80"
             ])
+        );
+        let extra_ports: Vec<&Value> = pod["spec"]["containers"][0]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .skip(AGENT_PORTS.len())
+            .collect();
+        assert_eq!(
+            extra_ports,
+            [
+                &json!({"name": "serve-80-tcp", "containerPort": 80, "protocol": "TCP"}),
+                &json!({"name": "serve-81-tcp", "containerPort": 81, "protocol": "TCP"}),
+                &json!({"name": "serve-80-udp", "containerPort": 80, "protocol": "UDP"}),
+            ]
         );
         assert_eq!(
             pod["spec"]["securityContext"]["sysctls"],
