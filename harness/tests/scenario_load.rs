@@ -407,16 +407,16 @@ fn unknown_field_suggests_the_closest() {
 
 #[test]
 fn bad_enum_value_lists_allowed_values() {
+    // A lone value is reported at its key (the parser does not locate a value read as
+    // "one or a list"); an item of a list at the item itself.
+    let hint = "did you mean `http`? allowed values: `tcp`, `http`, `https`, `udp`, `icmp`, `dns`";
     let yaml = BASE.replace("protocol: http", "protocol: htp");
+    assert_errors("bad_enum", &yaml, &[(11, 9, "unknown value `htp`", hint)]);
+    let yaml = BASE.replace("protocol: http", "protocol: [tcp, htp]");
     assert_errors(
-        "bad_enum",
+        "bad_enum_in_list",
         &yaml,
-        &[(
-            11,
-            19,
-            "unknown value `htp`",
-            "did you mean `http`? allowed values: `tcp`, `http`, `https`, `udp`, `icmp`, `dns`",
-        )],
+        &[(11, 25, "unknown value `htp`", hint)],
     );
 }
 
@@ -1193,6 +1193,58 @@ fn the_tunnel_port_is_for_udp_and_named_tunnel_in_tests() {
     let loaded = scenario::load_file(dir.join("s.yaml")).unwrap();
     let cells = cnicheck::runner::cells::cells(&loaded);
     assert_eq!(cells[0].name, "s::one::client->pod:server:udp/tunnel");
+}
+
+#[test]
+fn each_protocol_of_a_list_is_checked_and_named_in_tests() {
+    let yaml = BASE.replace(
+        "protocol: http\n",
+        "protocol: [tcp, icmp]\n        port: 8080\n",
+    );
+    assert_errors(
+        "protocols_port",
+        &yaml,
+        &[(11, 25, "protocol icmp has no port", "remove `port`")],
+    );
+    let yaml = BASE.replace(
+        "protocol: http\n",
+        "protocol: [tcp, udp]\n        port: tunnel\n",
+    );
+    assert_errors(
+        "protocols_tunnel",
+        &yaml,
+        &[(
+            11,
+            20,
+            "`port: tunnel` is the cluster's UDP overlay port",
+            "protocol: udp",
+        )],
+    );
+    let yaml = BASE.replace("protocol: http\n", "protocol: []\n");
+    assert_errors(
+        "protocols_empty",
+        &yaml,
+        &[(11, 19, "`protocol: []` is empty", "name a protocol")],
+    );
+    let yaml = BASE.replace(
+        "protocol: http\n",
+        "protocol: [tcp, udp]\n        port: [80, 81]\n",
+    );
+    let dir = fixture_dir("protocols_cells", &[("s.yaml", &yaml)]);
+    let loaded = scenario::load_file(dir.join("s.yaml")).unwrap();
+    let names: Vec<String> = cnicheck::runner::cells::cells(&loaded)
+        .into_iter()
+        .map(|cell| cell.name)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "s::one::client->pod:server:tcp/80",
+            "s::one::client->pod:server:tcp/81",
+            "s::one::client->pod:server:udp/80",
+            "s::one::client->pod:server:udp/81",
+        ]
+    );
 }
 
 #[test]

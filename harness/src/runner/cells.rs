@@ -6,7 +6,7 @@
 
 use crate::scenario::LoadedScenario;
 use crate::scenario::model::{
-    BuiltinCheck, Expectation, Port, ProbeSet, Target, ToEntry, WorkloadRef,
+    BuiltinCheck, Expectation, Port, ProbeSet, Protocol, Target, ToEntry, WorkloadRef,
 };
 
 #[derive(Debug, Clone)]
@@ -41,6 +41,8 @@ pub struct MatrixCell<'s> {
     /// The index of its phase in the scenario.
     pub phase: usize,
     pub set: &'s ProbeSet,
+    /// The one of the set's protocols this cell probes with.
+    pub protocol: Protocol,
     /// The port of the set's this cell probes (none: the agent's for the protocol).
     pub port: Option<Port>,
     pub from: WorkloadRef<'s>,
@@ -84,6 +86,7 @@ pub fn cells(loaded: &LoadedScenario) -> Vec<Cell<'_>> {
                 let matrix = MatrixCell {
                     phase: phase_index,
                     set,
+                    protocol: entry.protocol,
                     port: entry.port,
                     from: WorkloadRef::parse(from),
                     written_from: from,

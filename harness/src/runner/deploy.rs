@@ -6,7 +6,7 @@ use crate::cluster::{
 };
 use crate::multus::{self, IpRange, IpamError};
 use crate::probe::ports;
-use crate::scenario::model::{NamespaceSpec, Protocol, Scenario, Target, WorkloadRef};
+use crate::scenario::model::{NamespaceSpec, ProbeSet, Protocol, Scenario, Target, WorkloadRef};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::Client;
 use std::collections::{BTreeMap, BTreeSet};
@@ -255,8 +255,13 @@ fn pod_workload(pod: &Pod) -> Option<&str> {
 /// port serves HTTP, which a tcp probe's handshake needs no more of), UDP for udp.
 fn probed_ports(scenario: &Scenario, workload: WorkloadRef<'_>) -> ListenPorts {
     let mut listen = ListenPorts::default();
-    for set in scenario.phases.iter().flat_map(|phase| &phase.probes) {
-        let (list, own_ports) = match set.protocol.value {
+    let protocol_sets = scenario
+        .phases
+        .iter()
+        .flat_map(|phase| &phase.probes)
+        .flat_map(|set| set.protocols().map(move |protocol| (set, protocol)));
+    for (set, protocol) in protocol_sets {
+        let (list, own_ports) = match protocol {
             Protocol::Tcp | Protocol::Http => (
                 &mut listen.tcp,
                 &[ports::HTTP, ports::HTTP_ALT, ports::TCP_ECHO][..],
@@ -274,7 +279,7 @@ fn probed_ports(scenario: &Scenario, workload: WorkloadRef<'_>) -> ListenPorts {
             list.extend(
                 set.ports()
                     .into_iter()
-                    .filter_map(|port| set.destination_port(port))
+                    .filter_map(|port| ProbeSet::destination_port(protocol, port))
                     .filter(|port| !own_ports.contains(port)),
             );
         }

@@ -10,7 +10,7 @@ use crate::checks::{self, CheckContext, CheckOutcome};
 use crate::cluster::{self, AppliedObject, ApplyContext};
 use crate::events::PhaseSummary;
 use crate::report::model::{ObservationKind, ProbeReport, Reach, ScenarioReport, Verdict};
-use crate::scenario::model::{BuiltinCheck, Phase, Scenario};
+use crate::scenario::model::{BuiltinCheck, Phase, ProbeSet, Scenario};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -302,8 +302,8 @@ fn unplannable_report(cells: &[Cell<'_>], phase: &Phase, problem: &Unplannable) 
         from: matrix.written_from.to_owned(),
         to: matrix.written_to.to_owned(),
         target_address: String::new(),
-        protocol: matrix.set.protocol.value.name().into(),
-        port: matrix.set.destination_port(matrix.port),
+        protocol: matrix.protocol.name().into(),
+        port: ProbeSet::destination_port(matrix.protocol, matrix.port),
         expected: crate::judge::expected_summary(matrix.expected),
         observed: "not run".into(),
         expected_reach: crate::judge::expected_reach(matrix.expected),

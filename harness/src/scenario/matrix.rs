@@ -1,5 +1,5 @@
-//! A probe set's cells as written: every `from` × every `to` × every port, each with the last
-//! part of its test name and its expectation after `except`. Cells, duplicate detection and
+//! A probe set's cells as written: every `from` × every `to` × every protocol × every port,
+//! each with the last part of its test name and its expectation after `except`. Cells, duplicate detection and
 //! validation all expand a set here, so they agree on what its cells are.
 //!
 //! An `except` key is `FROM -> TO` (every port of that cell) or `FROM -> TO:LABEL` (one port,
@@ -7,7 +7,7 @@
 //! `y/* -> *:udp/9001`. The last entry that matches a cell decides it, so a general pattern
 //! written first can be refined by the entries after it.
 
-use super::model::{Expectation, Port, ProbeSet};
+use super::model::{Expectation, Port, ProbeSet, Protocol};
 use serde_saphyr::Spanned;
 
 /// One cell of a probe set, as written.
@@ -15,6 +15,7 @@ use serde_saphyr::Spanned;
 pub struct MatrixEntry<'s> {
     pub from: &'s Spanned<String>,
     pub to: &'s Spanned<String>,
+    pub protocol: Protocol,
     pub port: Option<Port>,
     /// `tcp/9000`, `icmp`, or the set's name: the last part of the cell's test name.
     pub label: String,
@@ -24,7 +25,7 @@ pub struct MatrixEntry<'s> {
 }
 
 impl ProbeSet {
-    /// Its cells, in file order: by `from`, then `to`, then port.
+    /// Its cells, in file order: by `from`, then `to`, then protocol, then port.
     pub fn matrix(&self) -> Vec<MatrixEntry<'_>> {
         let except: Vec<(Option<ExceptKey<'_>>, &Expectation)> = self
             .except
@@ -34,8 +35,11 @@ impl ProbeSet {
         let mut entries = Vec::new();
         for from in self.from.as_slice() {
             for to in self.to.as_slice() {
-                for port in self.ports() {
-                    let label = self.test_label(&to.value, port);
+                for (protocol, port) in self
+                    .protocols()
+                    .flat_map(|protocol| self.ports().into_iter().map(move |port| (protocol, port)))
+                {
+                    let label = self.test_label(&to.value, protocol, port);
                     let decided_by = except.iter().rposition(|(key, _)| {
                         key.as_ref()
                             .is_some_and(|key| key.matches(&from.value, &to.value, &label))
@@ -44,6 +48,7 @@ impl ProbeSet {
                     entries.push(MatrixEntry {
                         from,
                         to,
+                        protocol,
                         port,
                         label,
                         expected,
@@ -136,5 +141,62 @@ mod tests {
         assert!(!pattern.matches("client", "pod:server", "udp/9001"));
         assert_eq!(ExceptKey::parse("client ->"), None);
         assert_eq!(ExceptKey::parse("client"), None);
+    }
+
+    fn probe_set(yaml: &str) -> ProbeSet {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    fn cells(set: &ProbeSet) -> Vec<(String, &'static str)> {
+        set.matrix()
+            .iter()
+            .map(|cell| {
+                let expected = match cell.expected {
+                    Expectation::Allowed => "allowed",
+                    _ => "denied",
+                };
+                (
+                    format!("{} -> {}:{}", cell.from.value, cell.to.value, cell.label),
+                    expected,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn protocol_and_port_lists_give_a_cell_each_named_by_both() {
+        let set = probe_set(
+            "from: a\nto: pod:b\nprotocol: [tcp, udp]\nport: [80, 81]\nexpect: allowed\n\
+             except:\n  \"* -> *:udp/*\": denied\n  \"a -> pod:b:udp/81\": allowed\n",
+        );
+        assert_eq!(
+            cells(&set),
+            [
+                ("a -> pod:b:tcp/80".to_owned(), "allowed"),
+                ("a -> pod:b:tcp/81".to_owned(), "allowed"),
+                ("a -> pod:b:udp/80".to_owned(), "denied"),
+                ("a -> pod:b:udp/81".to_owned(), "allowed"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_named_set_keeps_protocol_and_port_in_its_labels_only_when_it_lists_several() {
+        let named = |protocol: &str, port: &str| {
+            let set = probe_set(&format!(
+                "name: web\nfrom: a\nto: pod:b\nprotocol: {protocol}\nport: {port}\nexpect: allowed\n"
+            ));
+            set.matrix()
+                .into_iter()
+                .map(|cell| cell.label)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(named("tcp", "80"), ["web"]);
+        assert_eq!(named("tcp", "[80, 81]"), ["web/80", "web/81"]);
+        assert_eq!(named("[tcp, udp]", "80"), ["web/tcp", "web/udp"]);
+        assert_eq!(
+            named("[tcp, udp]", "[80, 81]"),
+            ["web/tcp/80", "web/tcp/81", "web/udp/80", "web/udp/81"]
+        );
     }
 }

@@ -212,10 +212,10 @@ pub struct ProbeSet {
     /// `--external-target`; with protocol dns, its host name), `dns:NAME` (a name to look up,
     /// for protocol dns), `interface:NAME` (the source pod's own interface, for protocol address).
     pub to: OneOrMany,
-    #[schemars(with = "Protocol")]
-    pub protocol: Spanned<Protocol>,
+    /// The protocol, or a list of them (one cell per protocol and port).
+    pub protocol: OneOrMany<Protocol>,
     /// Destination port, or a list of them (one cell per port); defaults to the agent's port
-    /// for the protocol. `tunnel` (UDP only): the cluster's overlay port, learnt at run time
+    /// for each protocol. `tunnel` (UDP only): the cluster's overlay port, learnt at run time
     /// (see [`Port::Tunnel`]).
     #[serde(default)]
     pub port: Option<PortList>,
@@ -240,6 +240,19 @@ pub struct ProbeSet {
 }
 
 impl ProbeSet {
+    /// Its protocols, in file order.
+    pub fn protocols(&self) -> impl Iterator<Item = Protocol> + '_ {
+        self.protocol
+            .as_slice()
+            .iter()
+            .map(|protocol| protocol.value)
+    }
+
+    /// Where its `protocol` is written, for messages about the set as a whole.
+    pub fn location(&self) -> Location {
+        self.protocol.location()
+    }
+
     /// The ports its cells probe, in file order: each one given, or the agent's (None) when it
     /// gives none.
     pub fn ports(&self) -> Vec<Option<Port>> {
@@ -249,14 +262,14 @@ impl ProbeSet {
         }
     }
 
-    /// The port number a cell at `port` (one of [`ProbeSet::ports`]) targets, when the file
-    /// alone decides it: its own number, or the agent's port for the protocol. None for
-    /// protocols without ports and for `port: tunnel`, which only the run can resolve.
-    pub fn destination_port(&self, port: Option<Port>) -> Option<u16> {
+    /// The port number a cell of `protocol` at `port` (one of [`ProbeSet::ports`]) targets,
+    /// when the file alone decides it: its own number, or the agent's port for the protocol.
+    /// None for protocols without ports and for `port: tunnel`, which only the run can resolve.
+    pub fn destination_port(protocol: Protocol, port: Option<Port>) -> Option<u16> {
         match port {
             Some(Port::Number(port)) => Some(port),
             Some(Port::Tunnel) => None,
-            None => match self.protocol.value {
+            None => match protocol {
                 Protocol::Tcp => Some(ports::TCP_ECHO),
                 Protocol::Http => Some(ports::HTTP),
                 Protocol::Https => Some(443),
@@ -266,22 +279,32 @@ impl ProbeSet {
         }
     }
 
-    /// The last part of the test name of the cell to `to` at `port`: `tcp/9000`, `icmp`, or the
-    /// probe set's name (followed by `/PORT` when it lists several ports). An `external`
-    /// target's port comes from `--external-target`, unknown until the run.
-    pub fn test_label(&self, to: &str, port: Option<Port>) -> String {
-        let protocol = self.protocol.value.name();
+    /// The last part of the test name of the cell to `to` over `protocol` at `port`:
+    /// `tcp/9000`, `icmp`, or the probe set's name, followed by `/PROTOCOL` when it lists
+    /// several protocols and `/PORT` when it lists several ports. An `external` target's port
+    /// comes from `--external-target`, unknown until the run.
+    pub fn test_label(&self, to: &str, protocol: Protocol, port: Option<Port>) -> String {
         let port_text = match port {
             Some(Port::Tunnel) => Some("tunnel".to_owned()),
             _ if to == "external" => port.and_then(Port::number).map(|port| port.to_string()),
-            _ => self.destination_port(port).map(|port| port.to_string()),
+            _ => Self::destination_port(protocol, port).map(|port| port.to_string()),
         };
-        match (&self.name, port_text) {
-            (Some(name), Some(port)) if self.ports().len() > 1 => format!("{name}/{port}"),
-            (Some(name), _) => name.clone(),
-            (None, Some(port)) => format!("{protocol}/{port}"),
-            (None, None) => protocol.to_owned(),
+        let Some(name) = &self.name else {
+            return match port_text {
+                Some(port) => format!("{}/{port}", protocol.name()),
+                None => protocol.name().to_owned(),
+            };
+        };
+        let mut label = name.clone();
+        if self.protocol.as_slice().len() > 1 {
+            label = format!("{label}/{}", protocol.name());
         }
+        if let Some(port) = port_text
+            && self.ports().len() > 1
+        {
+            label = format!("{label}/{port}");
+        }
+        label
     }
 }
 

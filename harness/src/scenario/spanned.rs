@@ -7,18 +7,19 @@ use serde_saphyr::{Location, Spanned};
 use std::borrow::Cow;
 use std::fmt;
 
-/// One name or a list of names: `from: client` or `from: [a, b]`. Every name keeps its own
-/// position, which serde's untagged enums would lose.
+/// One value or a list of them: `from: client` or `from: [a, b]`, `protocol: tcp` or
+/// `protocol: [tcp, udp]`. Every value keeps its own position, which serde's untagged enums
+/// would lose.
 #[derive(Debug, Clone)]
-pub struct OneOrMany {
-    names: Vec<Spanned<String>>,
+pub struct OneOrMany<T = String> {
+    items: Vec<Spanned<T>>,
     /// Where the value is written (for an empty list, the only place there is).
     at: Location,
 }
 
-impl OneOrMany {
-    pub fn as_slice(&self) -> &[Spanned<String>] {
-        &self.names
+impl<T> OneOrMany<T> {
+    pub fn as_slice(&self) -> &[Spanned<T>] {
+        &self.items
     }
 
     pub fn location(&self) -> Location {
@@ -26,70 +27,68 @@ impl OneOrMany {
     }
 }
 
-impl<'de> Deserialize<'de> for OneOrMany {
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         // The outer span is where a lone scalar sits; list items carry their own spans.
-        let spanned = Spanned::<StringOrList>::deserialize(deserializer)?;
-        let names = match spanned.value {
-            StringOrList::One(name) => {
-                vec![Spanned::new(name, spanned.referenced, spanned.defined)]
+        let spanned = Spanned::<ScalarOrList<T>>::deserialize(deserializer)?;
+        let items = match spanned.value {
+            ScalarOrList::One(item) => {
+                vec![Spanned::new(item, spanned.referenced, spanned.defined)]
             }
-            StringOrList::Many(names) => names,
+            ScalarOrList::Many(items) => items,
         };
         Ok(OneOrMany {
-            names,
+            items,
             at: spanned.referenced,
         })
     }
 }
 
-enum StringOrList {
-    One(String),
-    Many(Vec<Spanned<String>>),
+enum ScalarOrList<T> {
+    One(T),
+    Many(Vec<Spanned<T>>),
 }
 
-impl<'de> Deserialize<'de> for StringOrList {
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ScalarOrList<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
+        struct Visitor<T>(std::marker::PhantomData<T>);
 
-        impl<'de> de::Visitor<'de> for Visitor {
-            type Value = StringOrList;
+        impl<'de, T: Deserialize<'de>> de::Visitor<'de> for Visitor<T> {
+            type Value = ScalarOrList<T>;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a name or a list of names")
             }
 
-            fn visit_str<E: de::Error>(self, name: &str) -> Result<StringOrList, E> {
-                Ok(StringOrList::One(name.to_owned()))
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<ScalarOrList<T>, E> {
+                T::deserialize(de::value::StrDeserializer::new(name)).map(ScalarOrList::One)
             }
 
             fn visit_seq<A: de::SeqAccess<'de>>(
                 self,
                 mut seq: A,
-            ) -> Result<StringOrList, A::Error> {
-                let mut names = Vec::new();
-                while let Some(name) = seq.next_element()? {
-                    names.push(name);
+            ) -> Result<ScalarOrList<T>, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
                 }
-                Ok(StringOrList::Many(names))
+                Ok(ScalarOrList::Many(items))
             }
         }
 
-        deserializer.deserialize_any(Visitor)
+        deserializer.deserialize_any(Visitor(std::marker::PhantomData))
     }
 }
 
-impl JsonSchema for OneOrMany {
+impl<T: JsonSchema> JsonSchema for OneOrMany<T> {
     fn schema_name() -> Cow<'static, str> {
-        "OneOrMany".into()
+        format!("OneOrMany_{}", T::schema_name()).into()
     }
 
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let item = generator.subschema_for::<T>();
         json_schema!({
-            "anyOf": [
-                { "type": "string" },
-                { "type": "array", "items": { "type": "string" } }
-            ]
+            "anyOf": [item, { "type": "array", "items": item }]
         })
     }
 }

@@ -7,7 +7,7 @@ use crate::cluster::PodRef;
 use crate::probe::ProbeAction;
 use crate::runner::cells::MatrixCell;
 use crate::runner::deploy::{DeployedWorkload, Deployment};
-use crate::scenario::model::{Port, ProbeSet, Protocol, Target, WorkloadRef};
+use crate::scenario::model::{Port, Protocol, Target, WorkloadRef};
 
 /// One resolved destination of a target.
 pub(super) struct Destination {
@@ -132,7 +132,7 @@ pub(super) fn destinations(
         Target::NodePort(reference) => {
             let receiving = behind(workload(reference)?, port);
             let node_port =
-                node_port(workload(reference)?, set.protocol.value, port).ok_or_else(|| {
+                node_port(workload(reference)?, matrix.protocol, port).ok_or_else(|| {
                     PlanError::NoNodePort {
                         reference: reference.to_string(),
                         to: matrix.written_to.to_owned(),
@@ -159,7 +159,7 @@ pub(super) fn destinations(
                 .host_str()
                 .ok_or(PlanError::ExternalTargetWithoutHost)?
                 .to_string();
-            let port = match set.protocol.value {
+            let port = match matrix.protocol {
                 Protocol::Http | Protocol::Https => url.port_or_known_default(),
                 _ => matrix.port.and_then(Port::number),
             };
@@ -233,14 +233,14 @@ fn host_and_port(host: &str, port: u16) -> String {
     }
 }
 
-pub(super) fn action(set: &ProbeSet, destination: &Destination) -> ProbeAction {
+pub(super) fn action(matrix: &MatrixCell<'_>, destination: &Destination) -> ProbeAction {
     let host = destination.host.clone();
     let port = destination.port.unwrap_or_default();
-    match set.protocol.value {
+    match matrix.protocol {
         Protocol::Tcp => ProbeAction::Tcp { host, port },
         Protocol::Http | Protocol::Https => {
-            let scheme = set.protocol.value.name();
-            let path = set.path.as_deref().unwrap_or("/");
+            let scheme = matrix.protocol.name();
+            let path = matrix.set.path.as_deref().unwrap_or("/");
             ProbeAction::Http {
                 url: format!("{scheme}://{}{path}", host_and_port(&host, port)),
             }

@@ -260,7 +260,7 @@ impl<'a> PhasePlanner<'a> {
                     source: source.clone(),
                     to: matrix.written_to.to_owned(),
                     target_address: format!("{interface} of {}", source.name),
-                    protocol: matrix.set.protocol.value,
+                    protocol: matrix.protocol,
                     port: None,
                     request: ProbeRequest {
                         id: 0,
@@ -299,7 +299,10 @@ impl<'a> PhasePlanner<'a> {
             (Some(Port::Tunnel), Tunnel::Unknown { problem }) => {
                 Err(PlanError::UnknownTunnel(problem.clone()))
             }
-            _ => Ok((set.destination_port(matrix.port), None)),
+            _ => Ok((
+                ProbeSet::destination_port(matrix.protocol, matrix.port),
+                None,
+            )),
         };
         let destinations = port.and_then(|(port, overlay)| {
             Ok((
@@ -329,7 +332,7 @@ impl<'a> PhasePlanner<'a> {
             {
                 planned_for_cell += 1;
                 let (action, receivers) =
-                    udp_halves(action(set, destination), destination, timeout_ms);
+                    udp_halves(action(matrix, destination), destination, timeout_ms);
                 self.planned.push(PlannedProbe {
                     name: format!(
                         "{} [{} -> {}]",
@@ -340,7 +343,7 @@ impl<'a> PhasePlanner<'a> {
                     source: source.clone(),
                     to: matrix.written_to.to_owned(),
                     target_address: destination.describe.clone(),
-                    protocol: set.protocol.value,
+                    protocol: matrix.protocol,
                     port: destination.port,
                     request: ProbeRequest {
                         id: 0,

@@ -15,11 +15,10 @@ use std::net::IpAddr;
 
 impl<'a> Checker<'a> {
     pub(super) fn check_probe_set(&mut self, probes: &ProbeSet, path: &[PathPart<'_>]) {
-        let protocol = probes.protocol.value;
         if let Some(name) = &probes.name {
             let at = self.locate(
                 &[path, &[PathPart::Key("name")]].concat(),
-                probes.protocol.referenced,
+                probes.location(),
             );
             if name.is_empty() {
                 self.report(
@@ -45,13 +44,23 @@ impl<'a> Checker<'a> {
                 );
             }
         }
+        if probes.protocol.as_slice().is_empty() {
+            self.report(
+                probes.location(),
+                "`protocol: []` is empty, so this probe set makes no tests".to_owned(),
+                "name a protocol (tcp, udp, http, ...) or a list of them".to_owned(),
+            );
+        }
         for from in probes.from.as_slice() {
             self.resolve_workload(from);
         }
+        let protocols: Vec<Protocol> = probes.protocols().collect();
         for to in probes.to.as_slice() {
-            self.check_target(to, protocol);
+            self.check_target(to, &protocols);
         }
-        self.check_expectation(&probes.expect, protocol);
+        for &protocol in &protocols {
+            self.check_expectation(&probes.expect, protocol);
+        }
         let froms: HashSet<&str> = probes
             .from
             .as_slice()
@@ -67,12 +76,19 @@ impl<'a> Checker<'a> {
         let matrix = probes.matrix();
         for (index, (key, expectation)) in probes.except.iter().enumerate() {
             self.check_except_key(index, key, probes, &froms, &tos, &matrix);
-            self.check_expectation(expectation, protocol);
+            // An entry's expectation need only fit the protocols of the cells it decides.
+            for protocol in probes.protocols().filter(|&protocol| {
+                matrix
+                    .iter()
+                    .any(|cell| cell.decided_by == Some(index) && cell.protocol == protocol)
+            }) {
+                self.check_expectation(expectation, protocol);
+            }
         }
         let ports = probes.port.as_ref().map_or(&[][..], |list| &list.0[..]);
         let port_at = self.locate(
             &[path, &[PathPart::Key("port")]].concat(),
-            probes.protocol.referenced,
+            probes.location(),
         );
         if probes.port.is_some() && ports.is_empty() {
             self.report(
@@ -97,7 +113,7 @@ impl<'a> Checker<'a> {
         {
             let at = self.locate(
                 &[path, &[PathPart::Key("path")]].concat(),
-                probes.protocol.referenced,
+                probes.location(),
             );
             self.report(
                 at,
@@ -108,7 +124,7 @@ impl<'a> Checker<'a> {
         if let Some(interface) = &probes.interface {
             let at = self.locate(
                 &[path, &[PathPart::Key("interface")]].concat(),
-                probes.protocol.referenced,
+                probes.location(),
             );
             self.check_name(
                 at,
@@ -118,37 +134,8 @@ impl<'a> Checker<'a> {
                 "name a pod interface, e.g. `net1`",
             );
         }
-        if protocol == Protocol::Address
-            && let Some(interface) = &probes.interface
-        {
-            self.report(
-                probes.protocol.referenced,
-                format!("an address check does not send, so it cannot be bound to `interface: {interface}`"),
-                format!("name the interface to check as the target: `to: interface:{interface}`"),
-            );
-        }
-        if ports.contains(&Port::Tunnel) && protocol != Protocol::Udp {
-            self.report(
-                probes.protocol.referenced,
-                format!(
-                    "`port: tunnel` is the cluster's UDP overlay port, but this probe set uses protocol {}",
-                    protocol.name()
-                ),
-                "use `protocol: udp` with `port: tunnel`, or give a port number".to_owned(),
-            );
-        }
-        if let Some(port) = ports.first()
-            && matches!(protocol, Protocol::Icmp | Protocol::Dns | Protocol::Address)
-        {
-            // The port lives in a plain field; the protocol is what makes it wrong.
-            self.report(
-                probes.protocol.referenced,
-                format!(
-                    "protocol {} has no port, but this probe set gives `port: {port}`",
-                    protocol.name()
-                ),
-                "remove `port`, or use tcp, udp or http(s) to probe a port".to_owned(),
-            );
+        for protocol in probes.protocol.as_slice() {
+            self.check_protocol_fits(probes, protocol, ports);
         }
         if let Some(timeout) = &probes.timeout
             && !(timeout.value > 0.0 && timeout.value <= MAX_TIMEOUT_SECONDS)
@@ -164,7 +151,52 @@ impl<'a> Checker<'a> {
         }
     }
 
-    pub(super) fn check_target(&mut self, written: &Spanned<String>, protocol: Protocol) {
+    /// The fields of a probe set that `protocol`, one of its protocols, cannot go with.
+    fn check_protocol_fits(
+        &mut self,
+        probes: &ProbeSet,
+        protocol: &Spanned<Protocol>,
+        ports: &[Port],
+    ) {
+        if protocol.value == Protocol::Address
+            && let Some(interface) = &probes.interface
+        {
+            self.report(
+                protocol.referenced,
+                format!("an address check does not send, so it cannot be bound to `interface: {interface}`"),
+                format!("name the interface to check as the target: `to: interface:{interface}`"),
+            );
+        }
+        if ports.contains(&Port::Tunnel) && protocol.value != Protocol::Udp {
+            self.report(
+                protocol.referenced,
+                format!(
+                    "`port: tunnel` is the cluster's UDP overlay port, but this probe set uses protocol {}",
+                    protocol.value.name()
+                ),
+                "use `protocol: udp` with `port: tunnel`, or give a port number".to_owned(),
+            );
+        }
+        if let Some(port) = ports.first()
+            && matches!(
+                protocol.value,
+                Protocol::Icmp | Protocol::Dns | Protocol::Address
+            )
+        {
+            // The port lives in a plain field; the protocol is what makes it wrong.
+            self.report(
+                protocol.referenced,
+                format!(
+                    "protocol {} has no port, but this probe set gives `port: {port}`",
+                    protocol.value.name()
+                ),
+                "remove `port`, or use tcp, udp or http(s) to probe a port".to_owned(),
+            );
+        }
+    }
+
+    /// Checks a target once, and that it can be probed with each of `protocols`.
+    pub(super) fn check_target(&mut self, written: &Spanned<String>, protocols: &[Protocol]) {
         let Some(entry) = ToEntry::parse(&written.value) else {
             self.report(
                 written.referenced,
@@ -194,36 +226,8 @@ impl<'a> Checker<'a> {
             }
             _ => {}
         }
-        let fits_protocol = match entry {
-            ToEntry::Interface(_) => protocol == Protocol::Address,
-            ToEntry::Target(Target::Dns(_)) => protocol == Protocol::Dns,
-            ToEntry::Target(Target::ServiceDns(_) | Target::External) => {
-                !matches!(protocol, Protocol::Address)
-            }
-            ToEntry::Target(
-                Target::Pod(_) | Target::Service(_) | Target::NodePort(_) | Target::Node(_),
-            ) => !matches!(protocol, Protocol::Dns | Protocol::Address),
-        };
-        if !fits_protocol {
-            let hint = match (protocol, entry) {
-                (Protocol::Dns, _) => {
-                    "a dns probe looks up `dns:NAME`, `service-dns:WORKLOAD` or `external`"
-                }
-                (Protocol::Address, _) => {
-                    "an address check looks at the source pod's own `interface:NAME`"
-                }
-                (_, ToEntry::Interface(_)) => "`interface:NAME` targets need `protocol: address`",
-                _ => "`dns:NAME` targets need `protocol: dns`",
-            };
-            self.report(
-                written.referenced,
-                format!(
-                    "`{}` cannot be probed with {}",
-                    written.value,
-                    protocol.name()
-                ),
-                hint.to_owned(),
-            );
+        for &protocol in protocols {
+            self.check_target_fits(written, entry, protocol);
         }
         let ToEntry::Target(target) = entry else {
             return;
@@ -263,6 +267,46 @@ impl<'a> Checker<'a> {
                 written.referenced,
                 format!("`{}`: workload `{reference}` {what}", written.value),
                 hint,
+            );
+        }
+    }
+
+    /// Reports `written` (parsed as `entry`) when `protocol` cannot probe it.
+    fn check_target_fits(
+        &mut self,
+        written: &Spanned<String>,
+        entry: ToEntry<'_>,
+        protocol: Protocol,
+    ) {
+        let fits_protocol = match entry {
+            ToEntry::Interface(_) => protocol == Protocol::Address,
+            ToEntry::Target(Target::Dns(_)) => protocol == Protocol::Dns,
+            ToEntry::Target(Target::ServiceDns(_) | Target::External) => {
+                !matches!(protocol, Protocol::Address)
+            }
+            ToEntry::Target(
+                Target::Pod(_) | Target::Service(_) | Target::NodePort(_) | Target::Node(_),
+            ) => !matches!(protocol, Protocol::Dns | Protocol::Address),
+        };
+        if !fits_protocol {
+            let hint = match (protocol, entry) {
+                (Protocol::Dns, _) => {
+                    "a dns probe looks up `dns:NAME`, `service-dns:WORKLOAD` or `external`"
+                }
+                (Protocol::Address, _) => {
+                    "an address check looks at the source pod's own `interface:NAME`"
+                }
+                (_, ToEntry::Interface(_)) => "`interface:NAME` targets need `protocol: address`",
+                _ => "`dns:NAME` targets need `protocol: dns`",
+            };
+            self.report(
+                written.referenced,
+                format!(
+                    "`{}` cannot be probed with {}",
+                    written.value,
+                    protocol.name()
+                ),
+                hint.to_owned(),
             );
         }
     }
