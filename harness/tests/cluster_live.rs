@@ -197,7 +197,7 @@ async fn deploys_agents_and_runs_probes() -> Result<(), ClusterError> {
             run: &run,
             scenario: "cluster-live",
             namespaces: &namespaces,
-            external_host: None,
+            values: &|_| Err("no run-time values here".to_owned()),
         };
         let validated = cluster::apply_manifests(&client, &policy, &apply, true).await?;
         assert_eq!(validated.len(), 1);

@@ -9,7 +9,7 @@ use cnicheck::report::model::{
     CiliumInfo, ClusterInfo, ComponentInfo, PathClass, PreflightCheck, ProbeReport,
     REPORT_FORMAT_VERSION, Reach, RunReport, ScenarioReport, Verdict,
 };
-use cnicheck::report::{ReportError, console, diff, failure, json, junit};
+use cnicheck::report::{ReportError, console, diff, failure, json, junit, truth_table};
 use cnicheck::scenario::model::{Expectation, Protocol};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -75,20 +75,23 @@ fn connected() -> Outcome {
     }
 }
 
+/// A scenario's report as the runner finishes it: probes named after it, truth tables built.
 fn scenario(name: &str, probes: Vec<ProbeReport>) -> ScenarioReport {
+    let probes: Vec<ProbeReport> = probes
+        .into_iter()
+        .map(|mut probe| {
+            probe.name = format!("{name}::{}", probe.name);
+            probe
+        })
+        .collect();
     ScenarioReport {
         name: name.into(),
         file: format!("scenarios/{name}.yaml"),
         skipped: None,
         setup_error: None,
         duration_secs: 3.5,
-        probes: probes
-            .into_iter()
-            .map(|mut probe| {
-                probe.name = format!("{name}::{}", probe.name);
-                probe
-            })
-            .collect(),
+        truth_tables: truth_table::truth_tables(&probes),
+        probes,
     }
 }
 
@@ -288,20 +291,90 @@ Matrix policy-deny / enforce: tcp/9000: 2 of 4 cells wrong
       1 = pod:server at 10.244.1.5:9000 (server-0)
       2 = pod:other at 10.244.2.7:9000 (other-0)
   expected:
-                                     1  2
-    cnicheck-x/client-a-0 on node-1  .  X
-    cnicheck-x/client-b-0 on node-2  X  X
+                           1  2
+    cnicheck-x/client-a-0  .  X
+    cnicheck-x/client-b-0  X  X
   observed:
-                                     1  2
-    cnicheck-x/client-a-0 on node-1  .  X
-    cnicheck-x/client-b-0 on node-2  .  E
+                           1  2
+    cnicheck-x/client-a-0  .  X
+    cnicheck-x/client-b-0  .  E
   diff:
-                                     1  2
-    cnicheck-x/client-a-0 on node-1  .  .
-    cnicheck-x/client-b-0 on node-2  !  E
+                           1  2
+    cnicheck-x/client-a-0  .  .
+    cnicheck-x/client-b-0  !  E
   . reached   X blocked   ? unclear   ! wrong   E error   - not run
 ";
     assert!(summary.contains(tables), "tables missing from:\n{summary}");
+}
+
+#[test]
+fn json_reports_carry_every_matrix_as_compact_truth_tables() {
+    let report = report();
+    let text = json::to_string(&report).unwrap();
+    let read: RunReport = serde_json::from_str(&text).unwrap();
+    let table = read
+        .scenarios
+        .iter()
+        .flat_map(|scenario| &scenario.truth_tables)
+        .find(|table| table.phase == "enforce")
+        .expect("the enforce matrix has a table");
+    assert_eq!(table.protocol, "tcp/9000");
+    assert_eq!(
+        table.rows,
+        ["cnicheck-x/client-a-0", "cnicheck-x/client-b-0"]
+    );
+    assert_eq!(table.columns[0].to, "pod:server");
+    assert_eq!(table.columns[0].address, "10.244.1.5:9000 (server-0)");
+    assert_eq!(table.expected, [".X", "XX"]);
+    assert_eq!(table.observed, [".X", ".E"]);
+    assert_eq!(table.diff, ["..", "!E"]);
+    assert_eq!((table.wrong(), table.cells()), (2, 4));
+}
+
+#[test]
+fn a_truth_table_cell_holds_every_pod_of_its_source() {
+    let probe = |from: &str, (to, address): (&str, &str), outcome: Outcome| {
+        let mut probe = probe(
+            "p",
+            from,
+            (to, address),
+            Protocol::Tcp,
+            80,
+            Expectation::Allowed,
+            &[outcome],
+        );
+        probe.cell = format!("s::p::x/a->{to}:tcp/80");
+        probe
+    };
+    let connected = || Outcome::Connected {
+        peer: "10.0.0.2:80".into(),
+    };
+    let probes = vec![
+        probe(
+            "ns/a-0 on n1",
+            ("pod:y/b", "10.0.0.2:80 (b-0)"),
+            connected(),
+        ),
+        probe(
+            "ns/a-1 on n2",
+            ("pod:y/b", "10.0.0.2:80 (b-0)"),
+            connected(),
+        ),
+        probe(
+            "ns/a-0 on n1",
+            ("pod:y/c", "10.0.0.3:80 (c-0)"),
+            connected(),
+        ),
+        probe(
+            "ns/a-1 on n2",
+            ("pod:y/c", "10.0.0.3:80 (c-0)"),
+            Outcome::Timeout,
+        ),
+    ];
+    let tables = truth_table::truth_tables(&probes);
+    assert_eq!(tables[0].rows, ["x/a"]);
+    assert_eq!(tables[0].observed, [".?"]);
+    assert_eq!(tables[0].diff, [".!"]);
 }
 
 #[test]

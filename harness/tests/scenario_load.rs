@@ -121,6 +121,8 @@ fn every_builtin_scenario_loads() {
             "policy-ports",
             "policy-ipblock",
             "policy-ipblock-egress",
+            "netpol-e2e",
+            "netpol-e2e-ipblock",
             "multus",
             "cilium",
             "cilium-l3-l4",
@@ -732,6 +734,71 @@ fn manifests_must_exist_and_be_applied_before_deletion() {
         "{}",
         rendered[2]
     );
+}
+
+#[test]
+fn run_time_values_in_manifests_are_checked_where_they_are_written() {
+    let yaml = BASE
+        .replace(
+            "  - name: server\n    service: {}\n",
+            "  - name: server\n    service: {}\n  - name: web\n    replicas: 2\n",
+        )
+        .replace("name: s\n", "name: s\nsetup: [setup.yaml]\n")
+        .replace(
+            "  - name: one\n",
+            "  - name: one\n    apply: [policy.yaml]\n",
+        );
+    let policy = "\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: p}
+spec:
+  podSelector: {}
+  egress:
+    - to:
+        - ipBlock: {cidr: \"${POD_NETWORK}\", except: [\"${POD_IP:server}/32\", \"${POD_IP:web}/32\"]}
+        - ipBlock: {cidr: \"${SERVICE_IP:client}/32\"}
+        - ipBlock: {cidr: \"${POD_IP:x/server}/32\"}
+        - ipBlock: {cidr: \"${NODE_IPS:server}\"}
+";
+    let setup = POLICY.replace(
+        "spec: {podSelector: {}}",
+        "spec: {podSelector: {matchLabels: {a: \"${POD_IP:server}\"}}}",
+    );
+    let dir = fixture_dir(
+        "variables",
+        &[
+            ("s.yaml", &yaml),
+            ("policy.yaml", policy),
+            ("setup.yaml", &setup),
+        ],
+    );
+    let found = diagnostics_of(&dir.join("s.yaml"));
+    let headlines: Vec<String> = found
+        .iter()
+        .map(|diagnostic| {
+            let file = if diagnostic.to_string().contains("/setup.yaml:") {
+                "setup.yaml"
+            } else {
+                "policy.yaml"
+            };
+            format!(
+                "{file}:{}:{}: {} | {}",
+                diagnostic.line,
+                diagnostic.column,
+                diagnostic.message,
+                diagnostic.hint.as_deref().unwrap_or_default()
+            )
+        })
+        .collect();
+    let expected = [
+        "setup.yaml:4:39: ${POD_IP:server}: `setup` manifests are applied before the pods exist | apply this manifest in a phase (`apply:`), after the workloads are deployed",
+        "policy.yaml:8:77: ${POD_IP:web}: workload `web` has more than one pod, so which one is meant is unclear | name a workload with `replicas: 1` (and no `placement: every-node`)",
+        "policy.yaml:9:27: ${SERVICE_IP:client}: workload `client` has no Service | add `service: {}` to the workload",
+        "policy.yaml:10:27: ${POD_IP:x/server}: the scenario has no workload `x/server` | name one of its workloads: client, server, web",
+        "policy.yaml:11:27: `${NODE_IPS}` is not a variable cnicheck knows | cnicheck fills in ${NAME} for CNICHECK_EXTERNAL_HOST, POD_IP:WORKLOAD, NODE_IP:WORKLOAD, POD_CIDR:WORKLOAD, POD_NETWORK, SERVICE_IP:WORKLOAD; write `$${` for a literal `${`",
+    ];
+    assert_eq!(headlines, expected);
 }
 
 #[test]

@@ -11,20 +11,18 @@ use super::labels::{self, RunId};
 use super::namespace::delete_and_wait_with;
 use super::{ApiContext, ApiFailure, ClusterError, is_not_found};
 use crate::scenario::model::WorkloadRef;
+use crate::scenario::variables::{self, Variable, VariableError};
 use futures::future::join_all;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::discovery::{self, ApiCapabilities, Scope};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 /// The field manager of everything cnicheck applies.
 pub const FIELD_MANAGER: &str = "cnicheck";
-
-/// Written in a manifest's string values, stands for the host of `--external-target` (e.g. a
-/// CiliumNetworkPolicy's `toFQDNs`).
-pub const EXTERNAL_HOST_VARIABLE: &str = "${CNICHECK_EXTERNAL_HOST}";
 
 const CILIUM_GROUP: &str = "cilium.io";
 const CILIUM_CLUSTERWIDE_POLICY: &str = "CiliumClusterwideNetworkPolicy";
@@ -32,16 +30,20 @@ const CILIUM_CLUSTERWIDE_POLICY: &str = "CiliumClusterwideNetworkPolicy";
 const CILIUM_POD_NAMESPACE_LABEL: &str = "k8s:io.kubernetes.pod.namespace";
 
 /// Where and for whom manifests are applied.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct ApplyContext<'a> {
     pub run: &'a RunId,
     pub scenario: &'a str,
     /// The real namespace of every alias of the scenario, `default` included: objects without a
     /// namespace go to `default`'s, and a manifest may name an alias or its real namespace.
     pub namespaces: &'a BTreeMap<String, String>,
-    /// What [`EXTERNAL_HOST_VARIABLE`] stands for; a manifest using it without one is refused.
-    pub external_host: Option<&'a str>,
+    /// What each `${...}` in a manifest's strings stands for in this run, or why it has no
+    /// value (see [`crate::scenario::variables`]).
+    pub values: &'a VariableValues<'a>,
 }
+
+/// What a `${...}` stands for, or why it stands for nothing in this run.
+pub type VariableValues<'a> = dyn Fn(Variable<'_>) -> Result<String, String> + Sync + 'a;
 
 /// An object cnicheck applied, enough to delete it again.
 #[derive(Debug, Clone)]
@@ -214,7 +216,7 @@ async fn prepare(
         .labels_mut()
         .extend(labels::scenario_labels(context.run, context.scenario)?);
     prepared.annotations_mut().extend(context.run.annotations());
-    substitute_variables(&mut prepared.data, context.external_host).map_err(invalid)?;
+    substitute_variables(&mut prepared.data, context.values).map_err(invalid)?;
     if resource.group == CILIUM_GROUP && resource.kind == CILIUM_CLUSTERWIDE_POLICY {
         let namespaces: Vec<&str> = context.namespaces.values().map(String::as_str).collect();
         confine_clusterwide_policy(&mut prepared.data, &namespaces).map_err(invalid)?;
@@ -264,11 +266,10 @@ pub enum ManifestError {
 pub enum ObjectProblem {
     #[error("the scenario has no namespace")]
     NoScenarioNamespace,
-    #[error(
-        "uses {EXTERNAL_HOST_VARIABLE}, but no --external-target was given \
-         (the scenario should require external-target)"
-    )]
-    NoExternalTarget,
+    #[error("uses {variable}, which has no value in this run: {why}")]
+    UnresolvedVariable { variable: String, why: String },
+    #[error("{0}")]
+    BadVariable(VariableError),
     #[error("is not a mapping")]
     NotAMapping,
     #[error("has neither spec nor specs")]
@@ -283,23 +284,34 @@ pub enum ObjectProblem {
     ExpressionsNotAList,
 }
 
-/// Replaces [`EXTERNAL_HOST_VARIABLE`] in every string value.
+/// Fills in every `${...}` in every string value.
 fn substitute_variables(
     value: &mut Value,
-    external_host: Option<&str>,
+    values: &VariableValues<'_>,
 ) -> Result<(), ObjectProblem> {
     match value {
-        Value::String(text) if text.contains(EXTERNAL_HOST_VARIABLE) => {
-            let host = external_host.ok_or(ObjectProblem::NoExternalTarget)?;
-            *text = text.replace(EXTERNAL_HOST_VARIABLE, host);
+        Value::String(text) => {
+            let filled = variables::substitute(
+                text,
+                |variable| {
+                    values(variable).map_err(|why| ObjectProblem::UnresolvedVariable {
+                        variable: variable.to_string(),
+                        why,
+                    })
+                },
+                ObjectProblem::BadVariable,
+            )?;
+            if let Cow::Owned(filled) = filled {
+                *text = filled;
+            }
             Ok(())
         }
         Value::Array(items) => items
             .iter_mut()
-            .try_for_each(|item| substitute_variables(item, external_host)),
+            .try_for_each(|item| substitute_variables(item, values)),
         Value::Object(fields) => fields
             .values_mut()
-            .try_for_each(|field| substitute_variables(field, external_host)),
+            .try_for_each(|field| substitute_variables(field, values)),
         _ => Ok(()),
     }
 }
@@ -542,7 +554,7 @@ spec:
             run: &run,
             scenario: "policy",
             namespaces: &namespaces,
-            external_host: None,
+            values: &|_| Err("unused".to_owned()),
         };
         let mut object = parse_manifests(POLICY).unwrap().remove(0);
         assert_eq!(
@@ -568,23 +580,37 @@ spec:
     }
 
     #[test]
-    fn the_external_host_is_filled_in_or_refused() {
-        let mut data =
-            json!({"spec": {"egress": [{"toFQDNs": [{"matchName": EXTERNAL_HOST_VARIABLE}]}]}});
-        let mut without = data.clone();
-        substitute_variables(&mut data, Some("outside.cnicheck.test")).unwrap();
+    fn variables_in_strings_are_filled_in_or_refused_naming_them() {
+        let values = |variable: Variable<'_>| match variable {
+            Variable::ExternalHost => Ok("outside.cnicheck.test".to_owned()),
+            _ => Err("workload x/b is not deployed (yet)".to_owned()),
+        };
+        let mut data = json!({"spec": {"egress": [
+            {"toFQDNs": [{"matchName": "${CNICHECK_EXTERNAL_HOST}"}]},
+            {"to": [{"ipBlock": {"cidr": "${POD_IP:x/b}/32"}}]},
+        ]}});
+        let error = substitute_variables(&mut data, &values).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "uses ${POD_IP:x/b}, which has no value in this run: workload x/b is not deployed (yet)"
+        );
+        let mut data = json!({"spec": {"egress": [{"toFQDNs": [{"matchName": "${CNICHECK_EXTERNAL_HOST}"}]}]}});
+        substitute_variables(&mut data, &values).unwrap();
         assert_eq!(
             data["spec"]["egress"][0]["toFQDNs"][0]["matchName"],
             "outside.cnicheck.test"
         );
-        let error = substitute_variables(&mut without, None).unwrap_err();
-        assert!(
-            error.to_string().contains("no --external-target"),
-            "{error}"
+        let mut unknown = json!({"metadata": {"annotations": {"a": "${NOPE}"}}});
+        let error = substitute_variables(&mut unknown, &values).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "`${NOPE}` is not a variable cnicheck knows"
         );
-        let mut untouched = json!({"spec": {"podSelector": {}}});
-        substitute_variables(&mut untouched, None).unwrap();
-        assert_eq!(untouched, json!({"spec": {"podSelector": {}}}));
+        let mut untouched =
+            json!({"spec": {"podSelector": {}}, "data": {"script": "echo ${home}"}});
+        let before = untouched.clone();
+        substitute_variables(&mut untouched, &values).unwrap();
+        assert_eq!(untouched, before);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use super::{ApiContext, ClusterError};
 use crate::image::ImageRef;
+use ipnet::IpNet;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -27,6 +28,9 @@ pub struct NodeInfo {
     /// Ready, not cordoned, and without a NoSchedule/NoExecute taint: agent pods (which
     /// tolerate nothing) can run there.
     pub schedulable: bool,
+    /// The pod address ranges the cluster assigned it (`spec.podCIDRs`); empty where the CNI
+    /// manages its own (Cilium's cluster-pool IPAM).
+    pub pod_cidrs: Vec<IpNet>,
 }
 
 /// Every node, sorted by name (the stable order `plan_nodes` expects).
@@ -64,11 +68,22 @@ fn node_info(node: &Node) -> NodeInfo {
         .filter(|address| address.type_ == "InternalIP")
         .filter_map(|address| address.address.parse().ok())
         .collect();
+    let pod_cidrs = spec
+        .and_then(|spec| {
+            spec.pod_cidrs
+                .clone()
+                .or_else(|| Some(vec![spec.pod_cidr.clone()?]))
+        })
+        .into_iter()
+        .flatten()
+        .filter_map(|cidr| cidr.parse().ok())
+        .collect();
     NodeInfo {
         name: node.name_any(),
         internal_ips,
         ready,
         schedulable: ready && !cordoned && !repelling_taint,
+        pod_cidrs,
     }
 }
 

@@ -24,8 +24,8 @@ mod wait;
 mod workload;
 
 pub use apply::{
-    AppliedObject, ApplyContext, DryRunOutcome, EXTERNAL_HOST_VARIABLE, FIELD_MANAGER,
-    apply_manifests, delete_applied, dry_run_each, object_label, parse_manifests,
+    AppliedObject, ApplyContext, DryRunOutcome, FIELD_MANAGER, VariableValues, apply_manifests,
+    delete_applied, dry_run_each, object_label, parse_manifests,
 };
 #[cfg(test)]
 pub(crate) use cilium::tests as cilium_fixtures;

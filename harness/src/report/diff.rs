@@ -415,6 +415,7 @@ mod tests {
             setup_error: None,
             duration_secs: 1.0,
             probes,
+            truth_tables: Vec::new(),
         }
     }
 

@@ -169,6 +169,7 @@ mod tests {
             setup_error: setup_error.map(Into::into),
             duration_secs: 1.0,
             probes: Vec::new(),
+            truth_tables: Vec::new(),
         }
     }
 

@@ -17,6 +17,7 @@ pub mod model;
 mod palette;
 pub mod progress;
 pub mod text;
+pub mod truth_table;
 
 use std::path::PathBuf;
 

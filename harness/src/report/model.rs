@@ -3,6 +3,7 @@
 //! These types are serialized as-is by `--json` and by `cnicheck diff`'s inputs: they are a
 //! stable, versioned machine format. Add fields with defaults; never rename or remove one.
 
+use super::truth_table::TruthTable;
 use serde::{Deserialize, Serialize};
 
 pub const REPORT_FORMAT_VERSION: u32 = 1;
@@ -111,6 +112,10 @@ pub struct ScenarioReport {
     pub setup_error: Option<String>,
     pub duration_secs: f64,
     pub probes: Vec<ProbeReport>,
+    /// Every matrix of the scenario as expected/observed/diff tables, per phase and
+    /// protocol/port. Empty in reports written before they existed.
+    #[serde(default)]
+    pub truth_tables: Vec<TruthTable>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -14,6 +14,7 @@ mod plan;
 mod preflight;
 mod scenario_run;
 mod tunnel;
+mod variable_values;
 
 pub use plan::{DEFAULT_PROBE_TIMEOUT_SECS, ExternalTarget};
 pub use tunnel::TunnelOverride;
@@ -24,8 +25,8 @@ use crate::cluster::{
 };
 use crate::events::{EventSink, PhaseSummary, RunEvent};
 use crate::multus::NadOptions;
-use crate::report;
 use crate::report::model::{ProbeReport, REPORT_FORMAT_VERSION, RunReport, ScenarioReport};
+use crate::report::{self, truth_table};
 use crate::scenario::{LoadedScenario, ScenarioError};
 use futures::StreamExt;
 use k8s_openapi::jiff::Timestamp;
@@ -194,7 +195,8 @@ pub async fn run(
             context.events.event(RunEvent::ScenarioStarted {
                 scenario: &selection.scenario.scenario.name.value,
             });
-            let report = scenario_run::run_scenario(context, index, selection).await;
+            let mut report = scenario_run::run_scenario(context, index, selection).await;
+            report.truth_tables = truth_table::truth_tables(&report.probes);
             context.scenario_finished(&report);
             (index, report)
         })

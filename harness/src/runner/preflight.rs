@@ -12,16 +12,13 @@
 //! created empty, so no object of the same name is there to be merged with, and deleted while
 //! the scenarios run. Every alias a manifest may name maps to it.
 
-use super::Selection;
+use super::{Selection, variable_values};
 use crate::cluster::{self, ApplyContext, ClusterError, DryRunOutcome, RunId};
 use crate::report::model::{PreflightCheck, Verdict};
 use crate::scenario::model::{NamespaceSpec, WorkloadRef};
+use crate::scenario::variables::Variable;
 use kube::Client;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// Stands for the host of `--external-target` when none was given: the scenarios that need one
-/// are skipped, but their manifests are still checked.
-const EXTERNAL_HOST_STAND_IN: &str = "external-target.invalid";
 
 /// The preflight's findings, and the namespace it leaves for the caller to delete.
 pub struct Preflight {
@@ -74,7 +71,10 @@ pub async fn dry_run(
             run,
             scenario: &scenario.scenario.name.value,
             namespaces: &aliases,
-            external_host: Some(external_host.unwrap_or(EXTERNAL_HOST_STAND_IN)),
+            values: &|variable| match (variable, external_host) {
+                (Variable::ExternalHost, Some(host)) => Ok(host.to_owned()),
+                _ => variable_values::stand_in(variable),
+            },
         };
         let outcomes = cluster::dry_run_each(client, &objects, &context).await;
         for (object, outcome) in objects.iter().zip(outcomes) {

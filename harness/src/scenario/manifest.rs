@@ -8,8 +8,9 @@
 use super::ScenarioError;
 use super::error::{Diagnostic, Position};
 use super::load::syntax_error;
+use super::model::{Placement, Workload, WorkloadRef};
 use super::tree::{Located, Node, TypeError, UnknownField, check_as};
-use crate::cluster::EXTERNAL_HOST_VARIABLE;
+use super::variables::{self, Variable};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::{Resource, api};
 use serde_saphyr::Location;
@@ -18,9 +19,14 @@ use serde_saphyr::Location;
 pub(crate) struct ManifestContext<'a> {
     /// Namespace aliases objects may name (`default` included).
     pub namespaces: &'a [&'a str],
-    /// Whether the scenario requires `--external-target`, which
-    /// [`EXTERNAL_HOST_VARIABLE`] needs.
+    /// Whether the scenario requires `--external-target`, which `${CNICHECK_EXTERNAL_HOST}`
+    /// needs.
     pub external_target: bool,
+    /// The scenario's workloads, which `${POD_IP:W}` and the like name.
+    pub workloads: &'a [Workload],
+    /// Whether the manifest is applied after the pods are deployed (a phase's `apply`), so
+    /// it may name their addresses; `setup` manifests come before.
+    pub after_deploy: bool,
 }
 
 /// Every problem in the manifest `text`, named `file` in errors.
@@ -97,9 +103,7 @@ impl Checker<'_> {
             None => self.type_result(kind, "metadata", check_as::<ObjectMeta>(metadata)),
         }
         self.check_namespace(kind, metadata, context);
-        if !context.external_target {
-            self.check_variables(document);
-        }
+        self.check_variables(document, context);
     }
 
     /// The string at `key` of `node`, reporting when it is missing, empty or not a string.
@@ -201,24 +205,85 @@ impl Checker<'_> {
         }
     }
 
-    fn check_variables(&mut self, document: &Located) {
+    fn check_variables(&mut self, document: &Located, context: &ManifestContext<'_>) {
         let mut strings = Vec::new();
         Node::strings(document, &mut strings);
         for string in strings {
-            if string
-                .value
-                .as_str()
-                .is_some_and(|text| text.contains(EXTERNAL_HOST_VARIABLE))
-            {
-                self.report(
-                    string.referenced,
-                    format!("{EXTERNAL_HOST_VARIABLE} needs an external target, but the scenario does not require one"),
-                    "add `requires: {external-target: true}` to the scenario, so runs without \
-                     --external-target skip it"
-                        .to_owned(),
-                );
+            let Some(text) = string.value.as_str() else {
+                continue;
+            };
+            for reference in variables::references(text) {
+                let problem = match reference {
+                    Ok(variable) => variable_problem(variable, context),
+                    Err(error) => Some((
+                        error.to_string(),
+                        format!(
+                            "cnicheck fills in ${{NAME}} for {}; write `$${{` for a literal `${{`",
+                            variables::KNOWN
+                        ),
+                    )),
+                };
+                if let Some((message, hint)) = problem {
+                    self.report(string.referenced, message, hint);
+                }
             }
         }
+    }
+}
+
+/// Why `variable` has no value in runs of this scenario, with the fix.
+fn variable_problem(
+    variable: Variable<'_>,
+    context: &ManifestContext<'_>,
+) -> Option<(String, String)> {
+    if variable == Variable::ExternalHost && !context.external_target {
+        return Some((
+            format!("{variable} needs an external target, but the scenario does not require one"),
+            "add `requires: {external-target: true}` to the scenario, so runs without \
+             --external-target skip it"
+                .to_owned(),
+        ));
+    }
+    let reference = variable.workload()?;
+    if !context.after_deploy {
+        return Some((
+            format!("{variable}: `setup` manifests are applied before the pods exist"),
+            "apply this manifest in a phase (`apply:`), after the workloads are deployed"
+                .to_owned(),
+        ));
+    }
+    let Some(workload) = context
+        .workloads
+        .iter()
+        .find(|workload| WorkloadRef::of(workload) == reference)
+    else {
+        let known: Vec<String> = context
+            .workloads
+            .iter()
+            .map(|workload| WorkloadRef::of(workload).to_string())
+            .collect();
+        return Some((
+            format!("{variable}: the scenario has no workload `{reference}`"),
+            format!("name one of its workloads: {}", known.join(", ")),
+        ));
+    };
+    match variable {
+        Variable::ServiceIp(_) if workload.service.is_none() => Some((
+            format!("{variable}: workload `{reference}` has no Service"),
+            "add `service: {}` to the workload".to_owned(),
+        )),
+        Variable::PodIp(_) | Variable::NodeIp(_) | Variable::PodCidr(_)
+            if workload.replicas.value != 1
+                || matches!(workload.placement, Placement::EveryNode) =>
+        {
+            Some((
+                format!(
+                    "{variable}: workload `{reference}` has more than one pod, so which one is meant is unclear"
+                ),
+                "name a workload with `replicas: 1` (and no `placement: every-node`)".to_owned(),
+            ))
+        }
+        _ => None,
     }
 }
 
@@ -301,6 +366,8 @@ mod tests {
         let context = ManifestContext {
             namespaces: &["default", "other"],
             external_target: false,
+            workloads: &[],
+            after_deploy: true,
         };
         check("m.yaml", text, &context)
             .iter()
@@ -390,6 +457,8 @@ mod tests {
         let context = ManifestContext {
             namespaces: &["default"],
             external_target: true,
+            workloads: &[],
+            after_deploy: true,
         };
         assert!(check("m.yaml", fqdn, &context).is_empty());
     }

@@ -17,6 +17,7 @@ mod source;
 mod spanned;
 mod tree;
 mod validate;
+pub mod variables;
 
 pub use error::{Diagnostic, ScenarioError, printable};
 pub use names::NameError;

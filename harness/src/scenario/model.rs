@@ -101,6 +101,11 @@ pub struct Requirements {
     /// `cilium-config`, and Envoy there to run it (the `cilium-envoy` DaemonSet, or in the agents).
     #[serde(default)]
     pub cilium_l7_proxy: bool,
+    /// Needs NetworkPolicy `ipBlock` peers to select the cluster's own pods by address, as
+    /// the upstream netpol e2e tests expect. Cilium's CIDR rules describe peers outside the
+    /// cluster (pods are matched by identity, never by address), so it is unmet there.
+    #[serde(default)]
+    pub ipblock_selects_pods: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]

@@ -14,16 +14,16 @@ use super::diff::ReportDiff;
 use super::failure::{earlier_observations, write_failure_block};
 use super::latency;
 use super::model::{
-    ComponentInfo, ObservationKind, PreflightCheck, ProbeReport, Reach, RunReport, ScenarioReport,
-    Verdict,
+    ComponentInfo, ObservationKind, PreflightCheck, ProbeReport, RunReport, ScenarioReport, Verdict,
 };
 use super::palette::{Palette, Style, VERDICT_WIDTH, WRITE_TO_STRING, plural};
 use super::text::single_line;
+use super::truth_table::{distinct, probe_groups};
 use crate::events::{EventSink, RunEvent};
 use std::fmt::{self, Write as _};
 use std::io::{self, IsTerminal, Write};
 use std::sync::Mutex;
-use truth_table::{distinct, probe_groups, write_truth_tables};
+use truth_table::write_truth_tables;
 
 /// Live progress and the final summary, written to `out` (stderr in the binary: stdout belongs
 /// to the test runner's machine-readable output).
@@ -355,13 +355,12 @@ fn write_scenario_problems(
         if wrong.is_empty() {
             continue;
         }
-        // A table shows reach; results that expect none (an image, a readiness) get none.
-        let has_reach = group
-            .probes
+        if let Some(table) = scenario
+            .truth_tables
             .iter()
-            .any(|probe| probe.expected_reach != Reach::Unknown);
-        if group.probes.len() > 1 && has_reach {
-            write_truth_tables(out, scenario, &group, wrong.len(), palette)?;
+            .find(|table| table.phase == group.phase && table.protocol == group.protocol)
+        {
+            write_truth_tables(out, scenario, table, palette)?;
         }
         for probe in wrong {
             write_failure_block(out, probe, palette)?;

@@ -164,6 +164,12 @@ impl<'a> Checker<'a> {
                     let context = ManifestContext {
                         namespaces: &self.aliases,
                         external_target: self.scenario.requires.external_target,
+                        workloads: &self.scenario.workloads,
+                        after_deploy: !self
+                            .scenario
+                            .setup
+                            .iter()
+                            .any(|setup| setup.value == path.value),
                     };
                     for error in manifest::check(&name, &text, &context) {
                         self.push(error);
