@@ -70,7 +70,7 @@ fn print(diff: &ReportDiff, format: DiffFormat) -> Result<(), Box<dyn std::error
             let colors = console::colors_wanted(&stdout);
             console::Console::new(stdout.lock(), colors).diff(diff)?;
         }
-        DiffFormat::Json => println!("{}", report::json::to_string(diff)?),
+        DiffFormat::Json => super::print_output(&format!("{}\n", report::json::to_string(diff)?)),
     }
     Ok(())
 }

@@ -80,7 +80,7 @@ pub fn dispatch(cli: Cli) -> u8 {
             allow_outside_manifests,
         } => validate(&files, allow_outside_manifests),
         Command::Schema => {
-            println!("{:#}", cnicheck::scenario::json_schema());
+            print_output(&format!("{:#}\n", cnicheck::scenario::json_schema()));
             exit_code::SUCCESS
         }
         Command::Cleanup(args) => cleanup::cleanup(args),
@@ -123,4 +123,18 @@ fn print_scenario_errors(errors: &[cnicheck::scenario::ScenarioError]) {
         "{} problem(s) in scenario files; nothing was sent to the cluster",
         errors.len()
     );
+}
+
+/// Writes `text` to stdout. A reader that closed the pipe (`| head`) wanted no more, so that
+/// ends the output quietly instead of panicking as `print!` does.
+fn print_output(text: &str) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        && error.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("cnicheck: could not write to stdout: {error}");
+    }
 }

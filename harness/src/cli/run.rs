@@ -201,7 +201,7 @@ pub fn run(args: RunArgs, show_progress: bool) -> u8 {
     };
     let selections = args.select.select(&scenarios);
     if args.select.list {
-        print!("{}", select::list(&selections));
+        super::print_output(&select::list(&selections));
         return exit_code::SUCCESS;
     }
     if let Err(error) = args.select.check_not_empty(&selections) {
