@@ -796,7 +796,7 @@ spec:
         "policy.yaml:8:77: ${POD_IP:web}: workload `web` has more than one pod, so which one is meant is unclear | name a workload with `replicas: 1` (and no `placement: every-node`)",
         "policy.yaml:9:27: ${SERVICE_IP:client}: workload `client` has no Service | add `service: {}` to the workload",
         "policy.yaml:10:27: ${POD_IP:x/server}: the scenario has no workload `x/server` | name one of its workloads: client, server, web",
-        "policy.yaml:11:27: `${NODE_IPS}` is not a variable cnicheck knows | cnicheck fills in ${NAME} for CNICHECK_EXTERNAL_HOST, POD_IP:WORKLOAD, NODE_IP:WORKLOAD, POD_CIDR:WORKLOAD, POD_NETWORK, SERVICE_IP:WORKLOAD; write `$${` for a literal `${`",
+        "policy.yaml:11:27: `${NODE_IPS}` is not a variable cnicheck knows | cnicheck fills in ${NAME} for CNICHECK_EXTERNAL_HOST, POD_IP:WORKLOAD, NODE_IP:WORKLOAD, POD_CIDR:WORKLOAD, POD_NETWORK, SERVICE_IP:WORKLOAD, NAMESPACE:ALIAS; write `$${` for a literal `${`",
     ];
     assert_eq!(headlines, expected);
 }

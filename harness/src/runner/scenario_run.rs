@@ -5,7 +5,7 @@ use super::cells::{Cell, CellKind};
 use super::deploy::{self, DeployOptions};
 use super::execute::{self, RetryPolicy};
 use super::plan::{self, Unplannable};
-use super::variable_values;
+use super::variable_values::{self, RunFacts};
 use super::{RunOptions, RunnerError, Selection, SuiteContext};
 use crate::checks::{self, CheckContext, CheckOutcome};
 use crate::cluster::{self, AppliedObject, ApplyContext};
@@ -138,8 +138,8 @@ async fn unmet_requirement(context: &SuiteContext, scenario: &Scenario) -> Optio
         return Some(
             "needs ipBlock peers to select the cluster's own pods by address, which Cilium's \
              CIDR rules never do: they describe peers outside the cluster, pods are matched by \
-             identity (docs.cilium.io: Policy Language, CIDR based; upstream Cilium's CI skips \
-             the netpol e2e ipBlock tests too)"
+             identity (Cilium's documentation: Kubernetes NetworkPolicy, and Policy Language, \
+             CIDR based)"
                 .into(),
         );
     }
@@ -188,13 +188,16 @@ async fn deploy_and_probe(
         images: &options.images,
         setup_timeout: options.setup_timeout,
     };
-    let external_host = options
-        .external
-        .as_ref()
-        .and_then(|target| target.0.host_str());
-    let before_deploy = |variable: Variable<'_>| {
-        variable_values::resolve(variable, external_host, &context.nodes, None)
+    let facts = RunFacts {
+        external_host: options
+            .external
+            .as_ref()
+            .and_then(|target| target.0.host_str()),
+        namespaces,
+        nodes: &context.nodes,
+        deployment: None,
     };
+    let before_deploy = |variable: Variable<'_>| variable_values::resolve(variable, &facts);
     let apply_context = ApplyContext {
         run: &context.run,
         scenario: &scenario.name.value,
@@ -229,22 +232,26 @@ async fn deploy_and_probe(
         &deploy_options,
     )
     .await?;
-    let after_deploy = |variable: Variable<'_>| {
-        variable_values::resolve(variable, external_host, &context.nodes, Some(&deployment))
+    let facts = RunFacts {
+        deployment: Some(&deployment),
+        ..facts
     };
+    let after_deploy = |variable: Variable<'_>| variable_values::resolve(variable, &facts);
     let apply_context = ApplyContext {
         values: &after_deploy,
         ..apply_context
     };
 
     for (phase_index, phase) in scenario.phases.iter().enumerate() {
-        for path in &phase.apply {
-            apply(&path.value, &apply_context, &mut applied).await?;
-        }
+        // Deletions first: a phase that replaces an earlier phase's policy with one of the same
+        // name must end with its own, not with nothing.
         for path in &phase.delete {
             if let Some(objects) = applied.remove(&path.value) {
                 cluster::delete_applied(&context.client, &objects, DELETE_TIMEOUT).await?;
             }
+        }
+        for path in &phase.apply {
+            apply(&path.value, &apply_context, &mut applied).await?;
         }
         let (probes, unplannable) = plan::plan_phase(
             phase_index,

@@ -8,6 +8,7 @@ use crate::cluster::NodeInfo;
 use crate::scenario::model::WorkloadRef;
 use crate::scenario::variables::Variable;
 use ipnet::IpNet;
+use std::collections::BTreeMap;
 
 /// Stand-ins of the right shape for the preflight's dry run, before anything is deployed.
 pub fn stand_in(variable: Variable<'_>) -> Result<String, String> {
@@ -18,19 +19,35 @@ pub fn stand_in(variable: Variable<'_>) -> Result<String, String> {
         // TEST-NET-1 (RFC 5737): never anyone's address.
         Variable::PodIp(_) | Variable::NodeIp(_) | Variable::ServiceIp(_) => "192.0.2.1",
         Variable::PodCidr(_) | Variable::PodNetwork => "192.0.2.0/24",
+        Variable::Namespace(_) => "cnicheck-preflight-stand-in",
     }
     .to_owned())
 }
 
-/// The run's values: `deployment` is None before the pods exist (`setup` manifests, which
-/// validation keeps from naming them).
-pub fn resolve(
-    variable: Variable<'_>,
-    external_host: Option<&str>,
-    nodes: &[NodeInfo],
-    deployment: Option<&Deployment>,
-) -> Result<String, String> {
+/// What the run knows when it applies a manifest: `deployment` is None before the pods exist
+/// (`setup` manifests, which validation keeps from naming them).
+#[derive(Clone, Copy)]
+pub struct RunFacts<'a> {
+    pub external_host: Option<&'a str>,
+    /// Every namespace alias of the scenario to its real name.
+    pub namespaces: &'a BTreeMap<String, String>,
+    pub nodes: &'a [NodeInfo],
+    pub deployment: Option<&'a Deployment>,
+}
+
+/// The value of `variable` in this run, or why it has none.
+pub fn resolve(variable: Variable<'_>, facts: &RunFacts<'_>) -> Result<String, String> {
+    let RunFacts {
+        external_host,
+        namespaces,
+        nodes,
+        deployment,
+    } = *facts;
     match variable {
+        Variable::Namespace(alias) => namespaces
+            .get(alias)
+            .cloned()
+            .ok_or_else(|| format!("the scenario has no namespace alias {alias}")),
         Variable::ExternalHost => external_host.map(str::to_owned).ok_or_else(|| {
             "no --external-target was given (the scenario should require external-target)"
                 .to_owned()
@@ -154,14 +171,26 @@ mod tests {
     }
 
     #[test]
-    fn values_of_pods_not_deployed_say_why() {
+    fn values_the_run_does_not_have_say_why() {
+        let namespaces = BTreeMap::from([("y".to_owned(), "cnicheck-r-s0-y".to_owned())]);
+        let mut facts = RunFacts {
+            external_host: None,
+            namespaces: &namespaces,
+            nodes: &[],
+            deployment: None,
+        };
         let workload = WorkloadRef::parse("x/b");
-        let error = resolve(Variable::PodIp(workload), None, &[], None).unwrap_err();
+        let error = resolve(Variable::PodIp(workload), &facts).unwrap_err();
         assert_eq!(error, "workload x/b is not deployed (yet)");
-        let error = resolve(Variable::ExternalHost, None, &[], None).unwrap_err();
+        let error = resolve(Variable::ExternalHost, &facts).unwrap_err();
         assert!(error.contains("--external-target"), "{error}");
         assert_eq!(
-            resolve(Variable::ExternalHost, Some("outside.test"), &[], None).unwrap(),
+            resolve(Variable::Namespace("y"), &facts).unwrap(),
+            "cnicheck-r-s0-y"
+        );
+        facts.external_host = Some("outside.test");
+        assert_eq!(
+            resolve(Variable::ExternalHost, &facts).unwrap(),
             "outside.test"
         );
     }

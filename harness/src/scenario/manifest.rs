@@ -244,6 +244,14 @@ fn variable_problem(
                 .to_owned(),
         ));
     }
+    if let Variable::Namespace(alias) = variable
+        && !context.namespaces.contains(&alias)
+    {
+        return Some((
+            format!("{variable}: the scenario has no namespace alias `{alias}`"),
+            format!("name one of its aliases: {}", context.namespaces.join(", ")),
+        ));
+    }
     let reference = variable.workload()?;
     if !context.after_deploy {
         return Some((

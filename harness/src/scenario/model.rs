@@ -195,7 +195,8 @@ pub struct Phase {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub apply: Vec<Spanned<String>>,
-    /// Manifests applied by an earlier phase to delete before this phase's probes.
+    /// Manifests applied by an earlier phase to delete before this phase's probes (and before
+    /// its `apply`, so an object it replaces under the same name stays).
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub delete: Vec<Spanned<String>>,

@@ -12,7 +12,8 @@ use std::collections::HashMap;
 pub(crate) struct Size {
     pub tests: u64,
     pub probes: u64,
-    /// The probe set that makes the most tests: where, and its `from` x `to` x ports.
+    /// The probe set that makes the most tests: where, and its `from` x `to` x (protocols x
+    /// ports).
     pub largest: Option<(Location, [u64; 3])>,
 }
 
@@ -37,7 +38,7 @@ pub(crate) fn measure(scenario: &Scenario) -> Size {
         let dimensions = [
             froms.len() as u64,
             tos.len() as u64,
-            set.ports().len() as u64,
+            (set.protocol.as_slice().len() as u64).saturating_mul(set.ports().len() as u64),
         ];
         let tests = dimensions
             .iter()
@@ -110,4 +111,25 @@ pub(crate) fn repeats(scenario: &Scenario) -> Vec<Repeat> {
         }
     }
     repeats
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_protocol_and_port_of_a_set_is_a_test_of_its_own() {
+        let scenario: Scenario = serde_saphyr::from_str(
+            "name: s\nworkloads: [{name: a, replicas: 2}, {name: b}]\nphases:\n  - name: p\n    probes:\n      - {from: [a, b], to: [pod:a, pod:b, service:b], protocol: [tcp, udp], port: [80, 81, 82], expect: allowed}\n",
+        )
+        .unwrap();
+        let size = measure(&scenario);
+        assert_eq!(size.tests, 2 * 3 * 6);
+        // Sources: 2 pods of a and 1 of b; targets: 2 + 1 + 1 (the Service).
+        assert_eq!(size.probes, 3 * 4 * 6);
+        assert_eq!(
+            size.largest.map(|(_, dimensions)| dimensions),
+            Some([2, 3, 6])
+        );
+    }
 }

@@ -21,11 +21,14 @@ pub enum Variable<'a> {
     PodNetwork,
     /// `SERVICE_IP:W`: the ClusterIP of W's Service.
     ServiceIp(WorkloadRef<'a>),
+    /// `NAMESPACE:ALIAS`: the real name of a namespace of the scenario (`default`: its own),
+    /// e.g. for the `kubernetes.io/metadata.name` label every namespace carries.
+    Namespace(&'a str),
 }
 
 /// Every name, with its argument, for hints.
 pub const KNOWN: &str = "CNICHECK_EXTERNAL_HOST, POD_IP:WORKLOAD, NODE_IP:WORKLOAD, \
-    POD_CIDR:WORKLOAD, POD_NETWORK, SERVICE_IP:WORKLOAD";
+    POD_CIDR:WORKLOAD, POD_NETWORK, SERVICE_IP:WORKLOAD, NAMESPACE:ALIAS";
 
 impl<'a> Variable<'a> {
     fn parse(inner: &'a str) -> Result<Self, VariableError> {
@@ -48,6 +51,10 @@ impl<'a> Variable<'a> {
             "NODE_IP" => workload().map(Variable::NodeIp),
             "POD_CIDR" => workload().map(Variable::PodCidr),
             "SERVICE_IP" => workload().map(Variable::ServiceIp),
+            "NAMESPACE" => match argument {
+                Some(alias) if !alias.is_empty() => Ok(Variable::Namespace(alias)),
+                _ => Err(VariableError::MissingAlias),
+            },
             _ => Err(VariableError::Unknown(name.to_owned())),
         }
     }
@@ -59,7 +66,7 @@ impl<'a> Variable<'a> {
             | Variable::NodeIp(workload)
             | Variable::PodCidr(workload)
             | Variable::ServiceIp(workload) => Some(workload),
-            Variable::ExternalHost | Variable::PodNetwork => None,
+            Variable::ExternalHost | Variable::PodNetwork | Variable::Namespace(_) => None,
         }
     }
 }
@@ -73,6 +80,7 @@ impl fmt::Display for Variable<'_> {
             Variable::NodeIp(workload) => write!(f, "${{NODE_IP:{workload}}}"),
             Variable::PodCidr(workload) => write!(f, "${{POD_CIDR:{workload}}}"),
             Variable::ServiceIp(workload) => write!(f, "${{SERVICE_IP:{workload}}}"),
+            Variable::Namespace(alias) => write!(f, "${{NAMESPACE:{alias}}}"),
         }
     }
 }
@@ -84,6 +92,8 @@ pub enum VariableError {
     Unknown(String),
     #[error("`${{{0}}}` needs a workload: `${{{0}:WORKLOAD}}`")]
     MissingWorkload(String),
+    #[error("`${{NAMESPACE}}` needs a namespace alias: `${{NAMESPACE:ALIAS}}`")]
+    MissingAlias,
     #[error("`${{{0}}}` takes no argument")]
     UnexpectedArgument(String),
     #[error("`${{` is not closed by `}}`")]
@@ -230,6 +240,11 @@ mod tests {
             [VariableError::UnexpectedArgument("POD_NETWORK".into())]
         );
         assert_eq!(errors("${POD_IP:b"), [VariableError::Unclosed]);
+        assert_eq!(errors("${NAMESPACE}"), [VariableError::MissingAlias]);
+        assert_eq!(
+            references("${NAMESPACE:y}").collect::<Vec<_>>(),
+            [Ok(Variable::Namespace("y"))]
+        );
     }
 
     #[test]

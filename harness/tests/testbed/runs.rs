@@ -24,13 +24,47 @@ fn builtin_suites_pass_on_a_healthy_cluster() {
     assert_eq!((tally.failed, tally.errors, tally.setup_errors), (0, 0, 0));
     assert!(tally.passed > 20, "{tally:?}");
     // The two-node testbed runs everything but what needs an external component it lacks.
-    for name in ["network-policy", "cross-node", "node-ports", "multus"] {
+    for name in [
+        "network-policy",
+        "cross-node",
+        "node-ports",
+        "multus",
+        "netpol-e2e",
+    ] {
         let scenario = report.scenarios.iter().find(|s| s.name == name).unwrap();
         assert!(
             scenario.skipped.is_none() && !scenario.probes.is_empty(),
             "{name} did not run: {:?}",
             scenario.skipped
         );
+    }
+    // Upstream's ipBlock tables run where ipBlocks select pods (kube-router), and are skipped,
+    // saying why, on Cilium.
+    let ipblock = report
+        .scenarios
+        .iter()
+        .find(|s| s.name == "netpol-e2e-ipblock")
+        .unwrap();
+    if report.cluster.cni == "cilium" {
+        let reason = ipblock.skipped.as_deref().unwrap_or_default();
+        assert!(reason.contains("Cilium's"), "{reason:?}");
+    } else {
+        assert!(ipblock.skipped.is_none() && !ipblock.probes.is_empty());
+    }
+    // Every matrix has its truth tables in the report, the whole 9x9 of upstream's tables.
+    let netpol = report
+        .scenarios
+        .iter()
+        .find(|s| s.name == "netpol-e2e")
+        .unwrap();
+    assert!(
+        netpol.truth_tables.len() >= 46,
+        "{}",
+        netpol.truth_tables.len()
+    );
+    for table in &netpol.truth_tables {
+        assert_eq!((table.rows.len(), table.columns.len()), (9, 9), "{table:?}");
+        assert_eq!(table.wrong(), 0, "{table:?}");
     }
     assert!(
         cnicheck_namespaces().is_empty(),

@@ -95,9 +95,9 @@ impl<'a> Checker<'a> {
         if size.tests > MAX_TESTS_PER_RUN || size.probes > MAX_PROBES_PER_RUN {
             let largest = size
                 .largest
-                .map_or(String::new(), |(at, [froms, tos, ports])| {
-                    let ports = if ports > 1 {
-                        format!(" x {ports} ports")
+                .map_or(String::new(), |(at, [froms, tos, variants])| {
+                    let ports = if variants > 1 {
+                        format!(" x {variants} protocols and ports")
                     } else {
                         String::new()
                     };
