@@ -79,7 +79,8 @@ impl SelectArgs {
         }
     }
 
-    /// The scenarios of the chosen groups; every group given must be one the scenarios have.
+    /// The scenarios of the chosen groups (without `--group`, all but the opt-in ones); every
+    /// group given must be one the scenarios have.
     pub fn scenarios_in_groups(
         &self,
         scenarios: Vec<LoadedScenario>,
@@ -97,12 +98,15 @@ impl SelectArgs {
         Ok(scenarios
             .into_iter()
             .filter(|loaded| {
-                self.groups.is_empty()
-                    || loaded
+                if self.groups.is_empty() {
+                    !loaded.scenario.opt_in
+                } else {
+                    loaded
                         .scenario
                         .groups
                         .iter()
                         .any(|group| self.groups.contains(group))
+                }
             })
             .collect())
     }
@@ -184,7 +188,14 @@ pub fn groups_help() -> String {
             .filter(|loaded| loaded.scenario.groups.contains(group))
             .map(|loaded| loaded.scenario.name.value.as_str())
             .collect();
-        help.push_str(&format!("  {group:width$}  {}\n", members.join(", ")));
+        let opt_in = scenarios
+            .iter()
+            .any(|loaded| loaded.scenario.opt_in && loaded.scenario.groups.contains(group));
+        let only_asked = if opt_in { " (only with --group)" } else { "" };
+        help.push_str(&format!(
+            "  {group:width$}  {}{only_asked}\n",
+            members.join(", ")
+        ));
     }
     help.push_str(
         "\nTest names are SCENARIO::PHASE::FROM->TO:PROTOCOL/PORT; quote them in a shell \

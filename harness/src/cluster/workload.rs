@@ -16,6 +16,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Client;
 use kube::api::{Api, PostParams};
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 /// Path of the cnicheck binary in the agent image; `serve` in pods, `probe` over exec.
 pub const AGENT_BINARY: &str = "/cnicheck";
@@ -264,6 +265,18 @@ pub fn build_service(
     }))
 }
 
+/// How long pod creation waits for a new namespace's `default` ServiceAccount: the
+/// controller-manager creates it shortly after the namespace (seconds on a busy cluster), and
+/// until then the API server refuses every pod of the namespace.
+const SERVICE_ACCOUNT_WAIT: Duration = Duration::from_secs(60);
+const SERVICE_ACCOUNT_RETRY: Duration = Duration::from_millis(250);
+
+/// The API server's refusal of a pod whose namespace has no `default` ServiceAccount yet.
+fn lacks_default_service_account(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status)
+        if status.code == 403 && status.message.contains("error looking up service account"))
+}
+
 /// Creates the pods and the Service; returns the Service as created (with its ClusterIP and
 /// node ports filled in).
 pub async fn create_workload(
@@ -273,15 +286,27 @@ pub async fn create_workload(
 ) -> Result<Option<Service>, ClusterError> {
     for pod in pods {
         let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
-        Api::<Pod>::namespaced(client.clone(), namespace)
-            .create(&PostParams::default(), pod)
-            .await
-            .doing(|| {
-                format!(
-                    "creating pod {namespace}/{}",
-                    pod.metadata.name.as_deref().unwrap_or_default()
-                )
-            })?;
+        let api = Api::<Pod>::namespaced(client.clone(), namespace);
+        let waiting_since = Instant::now();
+        loop {
+            match api.create(&PostParams::default(), pod).await {
+                Err(error)
+                    if lacks_default_service_account(&error)
+                        && waiting_since.elapsed() < SERVICE_ACCOUNT_WAIT =>
+                {
+                    tokio::time::sleep(SERVICE_ACCOUNT_RETRY).await;
+                }
+                result => {
+                    result.doing(|| {
+                        format!(
+                            "creating pod {namespace}/{}",
+                            pod.metadata.name.as_deref().unwrap_or_default()
+                        )
+                    })?;
+                    break;
+                }
+            }
+        }
     }
     match service {
         Some(service) => {
@@ -531,6 +556,21 @@ mod tests {
 
     fn workload(yaml: &str) -> Workload {
         serde_saphyr::from_str(yaml).expect("test workload parses")
+    }
+
+    #[test]
+    fn only_a_missing_default_service_account_is_waited_for() {
+        use kube::core::Status;
+        let refusal = |message: &str| {
+            kube::Error::Api(Status::failure(message, "Forbidden").with_code(403).boxed())
+        };
+        assert!(lacks_default_service_account(&refusal(
+            "pods \"client-0\" is forbidden: error looking up service account \
+             cnicheck-x-s21/default: serviceaccount \"default\" not found"
+        )));
+        assert!(!lacks_default_service_account(&refusal(
+            "pods is forbidden: User \"system:serviceaccount:ci:cnicheck\" cannot create resource"
+        )));
     }
 
     fn with_context<T>(images: &Images, build: impl FnOnce(&WorkloadContext<'_>) -> T) -> T {

@@ -41,6 +41,10 @@ pub struct Scenario {
     /// Scenario groups this scenario belongs to (e.g. `policy`, `node-ports`), for `--group`.
     #[serde(default)]
     pub groups: Vec<String>,
+    /// Runs only when `--group` names one of its groups: a long suite (upstream's netpol e2e
+    /// tables) that a default run leaves out.
+    #[serde(default)]
+    pub opt_in: bool,
     #[serde(default)]
     pub requires: Requirements,
     /// Extra namespaces by alias, besides the run's own namespace (alias `default`).

@@ -242,6 +242,13 @@ impl<'a> Checker<'a> {
                 format!("keep it to plain text of at most {MAX_DESCRIPTION_CHARS} characters"),
             );
         }
+        if scenario.opt_in && scenario.groups.is_empty() {
+            self.report(
+                scenario.name.referenced,
+                "an `opt-in` scenario without `groups` never runs".to_owned(),
+                "add `groups: [NAME]`, so `--group NAME` runs it".to_owned(),
+            );
+        }
         for (index, group) in scenario.groups.iter().enumerate() {
             if names::dns_label(group).is_err() {
                 let at = self.locate(
