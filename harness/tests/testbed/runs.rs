@@ -33,7 +33,10 @@ fn builtin_suites_pass_on_a_healthy_cluster() {
         );
     }
     assert!(
-        report.scenarios.iter().all(|s| !s.name.starts_with("netpol-e2e")),
+        report
+            .scenarios
+            .iter()
+            .all(|s| !s.name.starts_with("netpol-e2e")),
         "the opt-in netpol-e2e group ran without --group"
     );
     assert!(
@@ -96,7 +99,11 @@ fn upstream_netpol_e2e_truth_tables_pass() {
         .unwrap();
     assert!(netpol.skipped.is_none(), "{:?}", netpol.skipped);
     // Every phase's matrix is in the report as upstream's 9x9 tables, none of them wrong.
-    assert!(netpol.truth_tables.len() >= 46, "{}", netpol.truth_tables.len());
+    assert!(
+        netpol.truth_tables.len() >= 46,
+        "{}",
+        netpol.truth_tables.len()
+    );
     for table in &netpol.truth_tables {
         assert_eq!((table.rows.len(), table.columns.len()), (9, 9), "{table:?}");
         assert_eq!(table.wrong(), 0, "{table:?}");
