@@ -6,6 +6,7 @@
 use super::failure::protocol_and_port;
 use super::model::{ProbeReport, Reach, Verdict};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// One matrix of a phase: the probes that share a protocol and port.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,22 +101,23 @@ fn table(group: &ProbeGroup<'_>) -> TruthTable {
     let rows = distinct(group.probes.iter().map(|probe| source_as_written(probe)));
     let columns = distinct(group.probes.iter().map(|probe| probe.to.as_str()));
     // A cell holds every probe of its source and target: one per source pod and address.
-    let cell = |row: &str, column: &str| -> Vec<&ProbeReport> {
-        group
-            .probes
-            .iter()
-            .copied()
-            .filter(|probe| source_as_written(probe) == row && probe.to == column)
-            .collect()
-    };
+    // Sorted into cells once, so a table costs one pass over its probes, not one per cell.
+    let mut cells: HashMap<(&str, &str), Vec<&ProbeReport>> = HashMap::new();
+    for probe in &group.probes {
+        cells
+            .entry((source_as_written(probe), probe.to.as_str()))
+            .or_default()
+            .push(probe);
+    }
     let render = |symbol: fn(&[&ProbeReport]) -> char| -> Vec<String> {
         rows.iter()
             .map(|row| {
                 columns
                     .iter()
-                    .map(|column| match &cell(row, column)[..] {
-                        [] => ' ',
-                        probes => symbol(probes),
+                    .map(|column| {
+                        cells
+                            .get(&(*row, *column))
+                            .map_or(' ', |probes| symbol(probes))
                     })
                     .collect()
             })
