@@ -45,6 +45,7 @@ fn request(id: u32, action: ProbeAction) -> ProbeRequest {
         action,
         timeout_ms: TIMEOUT_MS,
         interface: None,
+        samples: None,
     }
 }
 
@@ -620,4 +621,36 @@ async fn agent_times_answers_and_only_answers() {
     }
     assert_eq!(results[&4].outcome, Outcome::Refused);
     assert_eq!(results[&4].latency_us, None, "a refusal is no answer");
+}
+
+/// A sampled request counts every answer by the pod that gave it, and stops at the first sample
+/// no server answered, saying what it observed instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_samples_count_answers_by_pod_and_stop_at_the_first_without_one() {
+    let agent = start_agent();
+    let sampled = |request: ProbeRequest, samples| ProbeRequest {
+        samples: Some(samples),
+        ..request
+    };
+    let outcomes = run_batch(&[
+        sampled(http(1, agent.http[0], "/"), 12),
+        sampled(udp(2, agent.udp_echo[0], "marker-2"), 9),
+        sampled(http(3, closed_tcp_port().await, "/"), 5),
+    ])
+    .await;
+    let answered = |count| Outcome::Sampled {
+        answers: [(POD_NAME.to_owned(), count)].into(),
+        unnamed: 0,
+        stopped: None,
+    };
+    assert_eq!(outcomes[&1], answered(12));
+    assert_eq!(outcomes[&2], answered(9));
+    assert_eq!(
+        outcomes[&3],
+        Outcome::Sampled {
+            answers: Default::default(),
+            unnamed: 0,
+            stopped: Some(Box::new(Outcome::Refused)),
+        }
+    );
 }

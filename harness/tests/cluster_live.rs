@@ -156,6 +156,7 @@ async fn deploys_agents_and_runs_probes() -> Result<(), ClusterError> {
                 },
                 timeout_ms: 2000,
                 interface: None,
+                samples: None,
             },
             ProbeRequest {
                 id: 2,
@@ -164,6 +165,7 @@ async fn deploys_agents_and_runs_probes() -> Result<(), ClusterError> {
                 },
                 timeout_ms: 2000,
                 interface: None,
+                samples: None,
             },
         ];
         let client_pod = PodRef {

@@ -11,6 +11,7 @@ use cnicheck::report::model::{
 };
 use cnicheck::report::{ReportError, console, diff, failure, json, junit, truth_table};
 use cnicheck::scenario::model::{Expectation, Protocol};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -63,6 +64,7 @@ fn probe(
         observed_kind: Some(last.observed_kind),
         path: None,
         latency_ms: None,
+        backends: None,
     }
 }
 
@@ -532,6 +534,7 @@ fn cilium_check() -> ScenarioReport {
         observed_kind: None,
         path: None,
         latency_ms: None,
+        backends: None,
     };
     scenario(
         "cilium",
@@ -1012,4 +1015,21 @@ fn a_udp_probe_whose_reply_was_lost_passes_and_is_listed_apart() {
         summary.contains("Delivered, reply lost") && summary.contains(&format!(" LOST {name}")),
         "{summary}"
     );
+}
+
+#[test]
+fn junit_and_json_carry_the_answers_by_backend() {
+    let mut report = report();
+    let probe = &mut report.scenarios[0].probes[0];
+    probe.backends = Some(BTreeMap::from([
+        ("server-0".to_owned(), 38),
+        ("server-1".to_owned(), 2),
+    ]));
+    let xml = junit::to_string(&report).unwrap();
+    let expected = "<system-out>answers by backend: server-0 38, server-1 2</system-out>";
+    assert!(xml.contains(expected), "missing {expected:?} from:\n{xml}");
+    let text = json::to_string(&report).unwrap();
+    assert!(text.contains("\"server-0\": 38"), "{text}");
+    let read: RunReport = serde_json::from_str(&text).unwrap();
+    assert_eq!(read, report);
 }

@@ -110,6 +110,7 @@ fn every_builtin_scenario_loads() {
         [
             "pod-to-pod",
             "pod-to-service",
+            "load-balancing",
             "cross-node",
             "node-ports",
             "dns",
@@ -1478,4 +1479,72 @@ fn control_characters_in_names_are_rejected_and_escaped() {
         scenario::printable("plain"),
         std::borrow::Cow::Borrowed("plain")
     ));
+}
+
+#[test]
+fn load_balancing_expectations_need_a_service_with_several_backends() {
+    let yaml = "\
+name: lb
+workloads:
+  - name: client
+  - name: single
+    service: {}
+  - name: server
+    replicas: 2
+    service: {}
+phases:
+  - name: p
+    probes:
+      - from: client
+        to: [service:single, pod:server, service:server]
+        protocol: http
+        expect: spread
+      - from: client
+        to: service:server
+        protocol: tcp
+        expect: affinity
+      - name: few
+        from: client
+        to: service:server
+        protocol: http
+        samples: 1
+        expect: spread
+      - name: plain
+        from: client
+        to: service:server
+        protocol: http
+        samples: 10
+        expect: allowed
+";
+    assert_errors(
+        "load_balancing",
+        yaml,
+        &[
+            (
+                13,
+                14,
+                "`spread` needs several backends, and `service:single` has one pod",
+                "`replicas: 2`",
+            ),
+            (
+                13,
+                30,
+                "`spread` counts the backends of a Service, and `pod:server` is not one",
+                "`service:W`",
+            ),
+            (
+                19,
+                17,
+                "expectation `affinity` does not fit protocol tcp",
+                "`protocol: http` or `udp`",
+            ),
+            (24, 18, "`samples: 1` is out of range", "2 to 1000"),
+            (
+                30,
+                18,
+                "`samples` only counts for the load-balancing expectations",
+                "`spread`, `affinity` or `consistent`",
+            ),
+        ],
+    );
 }

@@ -100,5 +100,6 @@ fn finding(
         observed_kind: None,
         path: None,
         latency_ms: None,
+        backends: None,
     }
 }

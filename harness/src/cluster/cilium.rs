@@ -2,7 +2,7 @@
 //! `cilium-health status` asked inside each agent. Read only: cnicheck never changes Cilium's
 //! objects, and the command it runs in the agents only reads.
 
-use super::cilium_config::{self, CONFIG_MAP, L7Proxy, Routing, RoutingProblem};
+use super::cilium_config::{self, CONFIG_MAP, L7Proxy, Routing, RoutingProblem, ServiceBalancing};
 use super::exec::{self, PodRef};
 use super::pod_state::{PodProblem, readiness_problem};
 use super::{ApiContext, ClusterError};
@@ -35,6 +35,8 @@ pub struct CiliumInstall {
     pub routing: Result<Routing, RoutingProblem>,
     /// Where the L7 proxy runs, from `cilium-config`; None without it.
     pub l7_proxy: Option<L7Proxy>,
+    /// How Services choose their backends, from `cilium-config`; None without it.
+    pub service_balancing: Option<ServiceBalancing>,
 }
 
 /// The agent DaemonSet or the operator Deployment, and its pods.
@@ -155,23 +157,27 @@ pub async fn find_cilium(client: &Client) -> Result<Option<CiliumInstall>, Clust
         .get_opt(CONFIG_MAP)
         .await
         .doing(|| format!("reading ConfigMap {namespace}/{CONFIG_MAP}"))?;
-    let (routing, l7_proxy) = match config.map(|config| config.data.unwrap_or_default()) {
-        Some(data) => (
-            cilium_config::routing(&namespace, &data),
-            Some(cilium_config::l7_proxy(&data)),
-        ),
-        None => (
-            Err(RoutingProblem::NoConfigMap {
-                namespace: namespace.clone(),
-            }),
-            None,
-        ),
-    };
+    let (routing, l7_proxy, service_balancing) =
+        match config.map(|config| config.data.unwrap_or_default()) {
+            Some(data) => (
+                cilium_config::routing(&namespace, &data),
+                Some(cilium_config::l7_proxy(&data)),
+                Some(cilium_config::service_balancing(&data)),
+            ),
+            None => (
+                Err(RoutingProblem::NoConfigMap {
+                    namespace: namespace.clone(),
+                }),
+                None,
+                None,
+            ),
+        };
     Ok(Some(CiliumInstall {
         agent: agent_component(&daemonset, &agent_pods),
         operator: deployment.map(|deployment| operator_component(&deployment, &operator_pods)),
         routing,
         l7_proxy,
+        service_balancing,
         namespace,
     }))
 }
@@ -549,6 +555,7 @@ pub(crate) mod tests {
                 port: 8472,
             }),
             l7_proxy: Some(L7Proxy::Embedded),
+            service_balancing: Some(ServiceBalancing::WithoutReplacement),
         }
     }
 

@@ -1,5 +1,6 @@
 //! What Cilium's `cilium-config` ConfigMap says that cnicheck's checks depend on: how pod traffic
-//! crosses between nodes (which UDP port the overlay uses, if any), and where the L7 proxy runs.
+//! crosses between nodes (which UDP port the overlay uses, if any), where the L7 proxy runs, and
+//! how Services choose their backends.
 
 use std::collections::BTreeMap;
 
@@ -63,6 +64,31 @@ pub fn l7_proxy(data: &BTreeMap<String, String>) -> L7Proxy {
     }
 }
 
+/// How the agents choose a Service's backend, as far as keeping a flow on it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceBalancing {
+    /// `kube-proxy-replacement` off: kube-proxy (or Cilium's per-packet balancing for pods)
+    /// chooses at random, and maglev is not available.
+    WithoutReplacement,
+    /// Replacement on, with `bpf-lb-algorithm: random` (the default).
+    Random,
+    /// Replacement on, with `bpf-lb-algorithm: maglev`: consistent hashing.
+    Maglev,
+}
+
+/// Reads how Services are balanced, with Cilium's defaults (no replacement, random). Cilium
+/// before 1.14 said `strict` or `partial` for on and `disabled` for off.
+pub fn service_balancing(data: &BTreeMap<String, String>) -> ServiceBalancing {
+    let value = |key: &str| data.get(key).map(|value| value.trim());
+    match value("kube-proxy-replacement") {
+        Some("true" | "strict" | "partial") => match value("bpf-lb-algorithm") {
+            Some("maglev") => ServiceBalancing::Maglev,
+            _ => ServiceBalancing::Random,
+        },
+        _ => ServiceBalancing::WithoutReplacement,
+    }
+}
+
 /// Why the routing could not be read from the cluster.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RoutingProblem {
@@ -121,6 +147,35 @@ mod tests {
             .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
             .collect();
         routing("kube-system", &data)
+    }
+
+    #[test]
+    fn maglev_needs_the_replacement_and_the_algorithm() {
+        let balancing = |pairs: &[(&str, &str)]| {
+            let data = pairs
+                .iter()
+                .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+                .collect();
+            service_balancing(&data)
+        };
+        use ServiceBalancing::*;
+        assert_eq!(balancing(&[]), WithoutReplacement);
+        assert_eq!(
+            balancing(&[("bpf-lb-algorithm", "maglev")]),
+            WithoutReplacement
+        );
+        assert_eq!(
+            balancing(&[("kube-proxy-replacement", "false")]),
+            WithoutReplacement
+        );
+        assert_eq!(balancing(&[("kube-proxy-replacement", "true")]), Random);
+        assert_eq!(
+            balancing(&[
+                ("kube-proxy-replacement", "strict"),
+                ("bpf-lb-algorithm", " maglev ")
+            ]),
+            Maglev
+        );
     }
 
     fn tunnel(protocol: TunnelProtocol, port: u16) -> Result<Routing, RoutingProblem> {

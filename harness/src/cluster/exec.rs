@@ -35,12 +35,17 @@ impl fmt::Display for PodRef {
     }
 }
 
-/// How long a batch may take: probes run concurrently, and a probe by name may take twice its
-/// timeout (resolution, then the probe), plus [`BATCH_MARGIN`].
+/// How long a batch may take: probes run concurrently, a probe by name may take twice its
+/// timeout (resolution, then the probe), and a sampled one that many times in a row, plus
+/// [`BATCH_MARGIN`].
 pub fn batch_deadline(requests: &[ProbeRequest]) -> Duration {
     let longest = requests
         .iter()
-        .map(|request| request.timeout_ms)
+        .map(|request| {
+            request
+                .timeout_ms
+                .saturating_mul(request.samples.map_or(1, u64::from))
+        })
         .max()
         .unwrap_or(0);
     Duration::from_millis(longest.saturating_mul(2)) + BATCH_MARGIN
@@ -395,6 +400,7 @@ mod tests {
                 },
                 timeout_ms: 2000,
                 interface: None,
+                samples: None,
             })
             .collect()
     }

@@ -35,7 +35,7 @@ pub use cilium::{
     OPERATOR_DEPLOYMENT as CILIUM_OPERATOR_DEPLOYMENT, find_cilium,
     health_status as cilium_health_status, l7_proxy_available,
 };
-pub use cilium_config::{L7Proxy, Routing, RoutingProblem, TunnelProtocol};
+pub use cilium_config::{L7Proxy, Routing, RoutingProblem, ServiceBalancing, TunnelProtocol};
 pub use client::{Cluster, ConnectError, DEFAULT_API_TIMEOUT, KubeconfigNotFound, connect};
 pub use deadline::RequestTimedOut;
 pub use diagnostics::{DiagnosticsSummary, dump_namespace};

@@ -4,7 +4,7 @@
 use super::labels::{self, RunId};
 use super::{ApiContext, ClusterError};
 use crate::probe::{HEALTHZ_PATH, ports};
-use crate::scenario::model::{ServiceKind, Workload, WorkloadRef};
+use crate::scenario::model::{ServiceKind, SessionAffinity, Workload, WorkloadRef};
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction,
     NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, ObjectFieldSelector,
@@ -259,6 +259,13 @@ pub fn build_service(
             ),
             selector: Some(selector),
             ports: Some(ports),
+            session_affinity: Some(
+                match service.session_affinity {
+                    SessionAffinity::None => "None",
+                    SessionAffinity::ClientIP => "ClientIP",
+                }
+                .into(),
+            ),
             ..ServiceSpec::default()
         }),
         status: None,

@@ -49,6 +49,7 @@ pub fn judge_address(expected: &AddressExpectation, observed: &Outcome) -> Judge
         observed: single_line(&observed.summary()),
         observed_kind: super::observed_kind(observed),
         observed_reach: Reach::Unknown,
+        backends: None,
     }
 }
 

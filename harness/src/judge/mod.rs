@@ -7,9 +7,13 @@
 //! reading cnicheck's source.
 
 mod address;
+mod balance;
 mod words;
 
 pub use address::{AddressExpectation, RecordedAttachment, judge_address};
+pub use balance::{BalanceExpectation, fewest_fair_answers, judge_balance};
+
+use std::collections::BTreeMap;
 
 use crate::probe::Outcome;
 use crate::report::model::{AttemptReport, ObservationKind, Reach, Verdict};
@@ -45,6 +49,8 @@ pub struct Judgement {
     pub observed: String,
     pub observed_kind: ObservationKind,
     pub observed_reach: Reach,
+    /// A load-balancing check's answers per backend (zero for those that never answered).
+    pub backends: Option<BTreeMap<String, u32>>,
 }
 
 impl Judgement {
@@ -68,6 +74,7 @@ pub fn judge(expected: &Expectation, protocol: Protocol, observed: &Outcome) -> 
         observed: single_line(&observed.summary()),
         observed_kind: observed_kind(observed),
         observed_reach: observed_reach(observed),
+        backends: None,
     }
 }
 
@@ -96,6 +103,9 @@ pub fn expected_summary(expected: &Expectation) -> String {
         Expectation::ResolvesTo(address) => format!("resolves to {address}"),
         Expectation::Nxdomain => "nxdomain".into(),
         Expectation::InNadRange => "in the NAD's range".into(),
+        Expectation::Spread => "spread over the backends".into(),
+        Expectation::Affinity => "one backend per client".into(),
+        Expectation::Consistent => "consistent backends".into(),
     }
 }
 
@@ -106,7 +116,10 @@ pub fn expected_reach(expected: &Expectation) -> Reach {
         Expectation::Allowed
         | Expectation::Status(_)
         | Expectation::ResolvesTo(_)
-        | Expectation::Nxdomain => Reach::Reached,
+        | Expectation::Nxdomain
+        | Expectation::Spread
+        | Expectation::Affinity
+        | Expectation::Consistent => Reach::Reached,
         Expectation::Denied | Expectation::Dropped | Expectation::Refused => Reach::Blocked,
         Expectation::InNadRange => Reach::Unknown,
     }
@@ -131,11 +144,24 @@ pub(crate) fn observed_kind(observed: &Outcome) -> ObservationKind {
         Outcome::Unreachable { .. } => ObservationKind::Unreachable,
         Outcome::NetworkError { .. } => ObservationKind::NetworkError,
         Outcome::CouldNotRun { .. } => ObservationKind::CouldNotRun,
+        Outcome::Sampled {
+            stopped: Some(stopped),
+            ..
+        } => observed_kind(stopped),
+        Outcome::Sampled { stopped: None, .. } => ObservationKind::Sampled,
     }
 }
 
 fn observed_reach(observed: &Outcome) -> Reach {
     match observed {
+        Outcome::Sampled {
+            answers,
+            unnamed,
+            stopped,
+        } => match stopped {
+            Some(stopped) if answers.is_empty() && *unnamed == 0 => observed_reach(stopped),
+            _ => Reach::Reached,
+        },
         Outcome::Connected { .. }
         | Outcome::HttpStatus { .. }
         | Outcome::UdpEcho { .. }
@@ -219,8 +245,12 @@ fn matches(expected: &Expectation, observed: &Outcome) -> bool {
             _ => false,
         },
         Expectation::Nxdomain => is_nxdomain(observed),
-        // Needs the NAD's range: see `judge_address`.
-        Expectation::InNadRange => false,
+        // Need the NAD's range (see `judge_address`) or the Service's backends (see
+        // `judge_balance`).
+        Expectation::InNadRange
+        | Expectation::Spread
+        | Expectation::Affinity
+        | Expectation::Consistent => false,
     }
 }
 
@@ -232,8 +262,12 @@ fn is_nxdomain(observed: &Outcome) -> bool {
 /// these first, but a wrong expectation must never turn into a pass or a fail.
 fn expectation_misfit(expected: &Expectation, protocol: Protocol) -> Option<String> {
     let fits = match expected {
-        // Judged by `judge_address`, with the range the runner resolved.
-        Expectation::InNadRange => false,
+        // Judged by `judge_address`, with the range the runner resolved, and by
+        // `judge_balance`, with the Service's backends.
+        Expectation::InNadRange
+        | Expectation::Spread
+        | Expectation::Affinity
+        | Expectation::Consistent => false,
         _ if protocol == Protocol::Address => false,
         Expectation::Status(_) => matches!(protocol, Protocol::Http | Protocol::Https),
         Expectation::ResolvesTo(_) | Expectation::Nxdomain => protocol == Protocol::Dns,
@@ -266,6 +300,8 @@ fn outcome_fits(protocol: Protocol, observed: &Outcome) -> bool {
         Outcome::InterfaceAddresses { .. } | Outcome::NoSuchInterface { .. } => {
             protocol == Protocol::Address
         }
+        // Judged by `judge_balance`.
+        Outcome::Sampled { .. } => false,
         Outcome::Timeout
         | Outcome::Refused
         | Outcome::Unreachable { .. }
@@ -555,6 +591,7 @@ mod tests {
             observed: String::new(),
             observed_kind: ObservationKind::Timeout,
             observed_reach: Reach::Unknown,
+            backends: None,
         }
     }
 

@@ -29,6 +29,9 @@ pub(super) fn expectation_words(expected: &Expectation, protocol: Protocol) -> S
         Expectation::ResolvesTo(address) => format!("the name to resolve to {address}"),
         Expectation::Nxdomain => "the name not to exist (NXDOMAIN)".into(),
         Expectation::InNadRange => "an address in the NAD's range".into(),
+        Expectation::Spread => "the requests to spread over every backend".into(),
+        Expectation::Affinity => "every request of a client to reach the same backend".into(),
+        Expectation::Consistent => "each flow to keep its backend when another backend goes".into(),
     }
 }
 
@@ -73,6 +76,7 @@ pub(super) fn outcome_words(observed: &Outcome) -> String {
         Outcome::Unreachable { detail } => format!("the destination was unreachable ({detail})"),
         Outcome::NetworkError { detail } => format!("it failed with a network error ({detail})"),
         Outcome::CouldNotRun { reason } => format!("the probe could not run ({reason})"),
+        Outcome::Sampled { .. } => format!("the samples were answered by {}", observed.summary()),
     }
 }
 
@@ -149,5 +153,6 @@ pub(super) fn failure_hint(
         Outcome::InterfaceAddresses { .. } | Outcome::NoSuchInterface { .. } => {
             "an address check is judged against its NAD's range"
         }
+        Outcome::Sampled { .. } => "a load-balancing check is judged against its backends",
     }
 }

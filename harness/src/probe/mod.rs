@@ -16,6 +16,7 @@
 //! (NXDOMAIN → [`Outcome::CouldNotRun`], other resolver failures → [`Outcome::NetworkError`]).
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// Last line of every agent batch; its absence means the output was cut short.
@@ -61,6 +62,11 @@ pub struct ProbeRequest {
     /// still goes through the pod's resolver on the default route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface: Option<String>,
+    /// Run the action this many times, one after the other, each with `timeout_ms`, and answer
+    /// [`Outcome::Sampled`]: which server answered each time (load-balancing checks). Sampling
+    /// stops at the first time no server answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<u32>,
 }
 
 impl ProbeRequest {
@@ -195,6 +201,20 @@ pub enum Outcome {
     /// The probe could not be carried out at all (bad address, no such interface, no
     /// permission). Always judged an error: it says nothing about the network.
     CouldNotRun { reason: String },
+    /// A request with [`ProbeRequest::samples`]: how many answers each server gave, by pod name;
+    /// answers that named no server; and what the first sample without an answer from a server
+    /// observed instead, where sampling stopped.
+    Sampled {
+        answers: BTreeMap<String, u32>,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        unnamed: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stopped: Option<Box<Outcome>>,
+    },
+}
+
+fn is_zero(count: &u32) -> bool {
+    *count == 0
 }
 
 impl Outcome {
@@ -226,6 +246,27 @@ impl Outcome {
             Outcome::Unreachable { .. } => "unreachable".into(),
             Outcome::NetworkError { detail } => format!("error: {detail}"),
             Outcome::CouldNotRun { reason } => format!("could not run: {reason}"),
+            Outcome::Sampled {
+                answers,
+                unnamed,
+                stopped,
+            } => {
+                let mut parts: Vec<String> = answers
+                    .iter()
+                    .map(|(server, count)| format!("{server} {count}"))
+                    .collect();
+                if *unnamed > 0 {
+                    parts.push(format!("unnamed {unnamed}"));
+                }
+                if let Some(stopped) = stopped {
+                    parts.push(format!("then {}", stopped.summary()));
+                }
+                if parts.is_empty() {
+                    "no samples".into()
+                } else {
+                    parts.join(", ")
+                }
+            }
         }
     }
 }

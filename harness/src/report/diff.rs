@@ -391,6 +391,7 @@ mod tests {
             observed_kind: None,
             path: None,
             latency_ms: None,
+            backends: None,
         }
     }
 

@@ -184,12 +184,23 @@ fn probe_case(scenario: &ScenarioReport, probe: &ProbeReport) -> TestCase {
     let mut case = TestCase::new(probe.name.as_str(), probe_status(scenario, probe));
     case.set_classname(scenario.name.as_str())
         .set_time(seconds(probe.duration_secs));
+    let mut output = Vec::new();
     if let (Some(latency), Some(path)) = (probe.latency_ms, probe.path) {
-        case.set_system_out(format!(
+        output.push(format!(
             "latency: {} ({})",
             latency::milliseconds(latency),
             path.name()
         ));
+    }
+    if let Some(backends) = &probe.backends {
+        let counts: Vec<String> = backends
+            .iter()
+            .map(|(pod, count)| format!("{pod} {count}"))
+            .collect();
+        output.push(format!("answers by backend: {}", counts.join(", ")));
+    }
+    if !output.is_empty() {
+        case.set_system_out(output.join("\n"));
     }
     case
 }

@@ -104,6 +104,7 @@ mod tests {
             observed_kind: None,
             path,
             latency_ms,
+            backends: None,
         }
     }
 

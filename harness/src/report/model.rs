@@ -5,6 +5,7 @@
 
 use super::truth_table::TruthTable;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 pub const REPORT_FORMAT_VERSION: u32 = 1;
 
@@ -176,6 +177,9 @@ pub struct ProbeReport {
     /// round trip (icmp; udp from the latest resend), the lookup (dns).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<f64>,
+    /// A load-balancing check's answers per backend pod, those that never answered at 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backends: Option<BTreeMap<String, u32>>,
 }
 
 /// Which way a probe's traffic went.
@@ -242,6 +246,8 @@ pub enum ObservationKind {
     Unreachable,
     NetworkError,
     CouldNotRun,
+    /// Every sample of a load-balancing check was answered; the answers counted by backend.
+    Sampled,
     /// The probe was never planned (skipped, or an error before it could be sent).
     NotRun,
 }
@@ -267,6 +273,7 @@ impl ObservationKind {
             ObservationKind::Unreachable => "unreachable",
             ObservationKind::NetworkError => "network-error",
             ObservationKind::CouldNotRun => "could-not-run",
+            ObservationKind::Sampled => "sampled",
             ObservationKind::NotRun => "not-run",
         }
     }

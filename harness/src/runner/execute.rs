@@ -77,6 +77,7 @@ pub(crate) async fn run_probes(
                 PlannedKind::Traffic(traffic) => {
                     judge::judge(&traffic.expected, probe.protocol, &result.outcome)
                 }
+                PlannedKind::Balance(balance) => judge::judge_balance(balance, &result.outcome),
                 PlannedKind::Address(address) => judge::judge_address(address, &result.outcome),
             });
             timings[index] = Timing {
@@ -371,6 +372,7 @@ fn report(
             judge::expected_reach(&traffic.expected),
             traffic.destination_node.clone(),
         ),
+        PlannedKind::Balance(balance) => (balance.summary(), Reach::Reached, None),
         PlannedKind::Address(address) => (address.summary(), Reach::Unknown, None),
     };
     ProbeReport {
@@ -410,7 +412,8 @@ fn report(
         }),
         destination_node,
         observed_kind: last.map(|judgement| judgement.observed_kind),
-        path: probe.traffic().map(|traffic| traffic.path),
+        path: probe.path(),
+        backends: last.and_then(|judgement| judgement.backends.clone()),
         latency_ms: timing.latency_us.map(|micros| micros as f64 / 1000.0),
     }
 }
@@ -571,6 +574,7 @@ mod tests {
                 },
                 timeout_ms: 1000,
                 interface: None,
+                samples: None,
             },
             kind: PlannedKind::Traffic(TrafficProbe {
                 expected,
@@ -625,6 +629,7 @@ mod tests {
                 },
                 timeout_ms: 1000,
                 interface: None,
+                samples: None,
             },
             kind: PlannedKind::Traffic(TrafficProbe {
                 expected: Expectation::Allowed,
@@ -640,6 +645,7 @@ mod tests {
                         action: crate::probe::ProbeAction::UdpReceive { port: 6081, marker },
                         timeout_ms: 2000,
                         interface: None,
+                        samples: None,
                     },
                     confirms: Confirmation::Watching,
                 }],
@@ -666,6 +672,7 @@ mod tests {
                 },
                 timeout_ms: 1000,
                 interface: None,
+                samples: None,
             },
             kind: PlannedKind::Traffic(TrafficProbe {
                 expected: expected.clone(),
@@ -681,6 +688,7 @@ mod tests {
                         action: crate::probe::ProbeAction::UdpWatch { port: 9001, marker },
                         timeout_ms: 2000,
                         interface: None,
+                        samples: None,
                     },
                     confirms: Confirmation::Asked,
                 }],

@@ -6,6 +6,7 @@
 //! `--list` and filters work offline. The runner prints nothing: it emits [`RunEvent`]s into the
 //! caller's [`EventSink`], and reporting is left to [`crate::report`].
 
+mod balancing;
 pub mod cells;
 mod cluster_facts;
 mod deploy;
@@ -82,6 +83,8 @@ pub struct SuiteContext {
     pub cilium: Option<CiliumInstall>,
     /// What `port: tunnel` probes.
     pub tunnel: tunnel::Tunnel,
+    /// Why `expect: consistent` cells are skipped.
+    pub consistent_hashing_skip: String,
     events: Arc<dyn EventSink>,
 }
 
@@ -181,6 +184,7 @@ pub async fn run(
     let parallel = options.parallel.max(1);
     let context = SuiteContext {
         tunnel: tunnel::resolve(options.tunnel_port, cilium.as_ref()),
+        consistent_hashing_skip: balancing::consistent_hashing_skip(cilium.as_ref()),
         client,
         run,
         options,

@@ -259,8 +259,11 @@ async fn deploy_and_probe(
             cells,
             &selection.selected,
             &deployment,
-            options.external.as_ref(),
-            &context.tunnel,
+            plan::RunTargets {
+                external: options.external.as_ref(),
+                tunnel: &context.tunnel,
+                consistent_hashing_skip: &context.consistent_hashing_skip,
+            },
         );
         let policy = if !phase.apply.is_empty() || !phase.delete.is_empty() {
             RetryPolicy::Settle {
@@ -359,6 +362,7 @@ fn unplannable_report(cells: &[Cell<'_>], phase: &Phase, problem: &Unplannable) 
         observed_kind: Some(ObservationKind::NotRun),
         path: None,
         latency_ms: None,
+        backends: None,
     }
 }
 

@@ -23,5 +23,7 @@ pub const MAX_TIMEOUT_SECONDS: f64 = 300.0;
 pub const MAX_ALIAS_CHARS: usize = 38;
 /// Free text (`description`).
 pub const MAX_DESCRIPTION_CHARS: usize = 4096;
+/// A load-balancing check's `samples` per client.
+pub const MAX_SAMPLES: u32 = 1000;
 /// An HTTP `path`.
 pub const MAX_PATH_CHARS: usize = 2048;

@@ -168,6 +168,7 @@ macro_rules! embed {
 pub(super) const BUILTIN_SCENARIOS: &[(&str, &str)] = embed![
     "pod-to-pod.yaml",
     "pod-to-service.yaml",
+    "load-balancing.yaml",
     "cross-node.yaml",
     "node-ports.yaml",
     "dns.yaml",

@@ -12,8 +12,10 @@
 //! deployed; a killed run is cleaned up by `cnicheck cleanup`, and an interrupted one cleans up
 //! after itself; `cnicheck diff` names exactly the cells that regressed; the documented RBAC
 //! role is all a run needs; a truth table with port lists and patterns passes, its UDP denies
-//! confirmed by the receiving agent.
+//! confirmed by the receiving agent; a Service's answers are counted by backend, and an
+//! affinity the Service lacks fails.
 
+mod balancing;
 mod cilium_agents;
 mod cilium_checks;
 mod cleanup;

@@ -24,7 +24,13 @@ fn builtin_suites_pass_on_a_healthy_cluster() {
     assert_eq!((tally.failed, tally.errors, tally.setup_errors), (0, 0, 0));
     assert!(tally.passed > 20, "{tally:?}");
     // The two-node testbed runs everything but what needs an external component it lacks.
-    for name in ["network-policy", "cross-node", "node-ports", "multus"] {
+    for name in [
+        "network-policy",
+        "cross-node",
+        "node-ports",
+        "multus",
+        "load-balancing",
+    ] {
         let scenario = report.scenarios.iter().find(|s| s.name == name).unwrap();
         assert!(
             scenario.skipped.is_none() && !scenario.probes.is_empty(),
@@ -43,6 +49,22 @@ fn builtin_suites_pass_on_a_healthy_cluster() {
         cnicheck_namespaces().is_empty(),
         "the run left namespaces behind"
     );
+    // Spread and affinity were counted by backend; consistent hashing is skipped with the
+    // reason (no kube-proxy replacement on either testbed).
+    let balancing = report
+        .scenarios
+        .iter()
+        .find(|s| s.name == "load-balancing")
+        .unwrap();
+    for probe in &balancing.probes {
+        if probe.cell.ends_with(":maglev") {
+            assert_eq!(probe.verdict, Verdict::Skip);
+            let reason = probe.message.as_deref().unwrap_or_default();
+            assert!(reason.contains("no consistent hashing here"), "{reason}");
+        } else {
+            assert!(probe.backends.is_some(), "{probe:#?}");
+        }
+    }
     eprintln!(
         "built-in suites: {tally:?} in {:.1}s",
         started.elapsed().as_secs_f64()

@@ -7,6 +7,7 @@ mod icmp;
 mod interface;
 mod receive;
 mod resolve;
+mod sample;
 mod socket;
 mod tcp;
 mod udp;
@@ -96,9 +97,12 @@ fn is_timed_answer(outcome: &Outcome) -> bool {
 pub(super) async fn execute(request: &ProbeRequest, context: &ProbeContext) -> ProbeResult {
     let started = Instant::now();
     let stopwatch = Stopwatch::default();
-    let outcome = observe(request, context, &stopwatch)
-        .await
-        .unwrap_or_else(|early| early);
+    let outcome = match request.samples {
+        Some(count) => sample::sample(request, count, context).await,
+        None => observe(request, context, &stopwatch)
+            .await
+            .unwrap_or_else(|early| early),
+    };
     let ended = Instant::now();
     let latency = is_timed_answer(&outcome)
         .then(|| stopwatch.latency(ended))

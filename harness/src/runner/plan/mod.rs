@@ -7,10 +7,10 @@ use super::cells::{Cell, CellKind, MatrixCell};
 use super::deploy::{DeployedPod, DeployedWorkload, Deployment, NetworkRangeError};
 use super::tunnel::Tunnel;
 use crate::cluster::PodRef;
-use crate::judge::{AddressExpectation, RecordedAttachment};
+use crate::judge::{AddressExpectation, BalanceExpectation, RecordedAttachment};
 use crate::probe::{ProbeAction, ProbeRequest};
 use crate::report::model::PathClass;
-use crate::scenario::model::{Expectation, Phase, Port, ProbeSet, Protocol, Target};
+use crate::scenario::model::{Balance, Expectation, Phase, Port, ProbeSet, Protocol, Target};
 use destination::{Destination, action, destinations};
 use reqwest::Url;
 
@@ -44,6 +44,8 @@ pub struct PlannedProbe {
 #[derive(Debug, Clone)]
 pub enum PlannedKind {
     Traffic(TrafficProbe),
+    /// Samples toward a Service, counted by the backend that answered.
+    Balance(BalanceExpectation),
     /// The source pod's own interface, against Multus' record of it and its NAD's range.
     Address(AddressExpectation),
 }
@@ -109,6 +111,15 @@ impl PlannedProbe {
     pub fn traffic(&self) -> Option<&TrafficProbe> {
         match &self.kind {
             PlannedKind::Traffic(traffic) => Some(traffic),
+            PlannedKind::Balance(_) | PlannedKind::Address(_) => None,
+        }
+    }
+
+    /// The kind of path it probes; none for an address check, which sends nothing.
+    pub fn path(&self) -> Option<PathClass> {
+        match &self.kind {
+            PlannedKind::Traffic(traffic) => Some(traffic.path),
+            PlannedKind::Balance(_) => Some(PathClass::Service),
             PlannedKind::Address(_) => None,
         }
     }
@@ -169,13 +180,27 @@ pub enum PlanError {
     NoTunnel(String),
     #[error("the tunnel port is unknown: {0}")]
     UnknownTunnel(String),
+    #[error("{0}")]
+    NoConsistentHashing(String),
 }
 
 impl PlanError {
     /// Whether the cell is skipped rather than an error: nothing is there to probe by design.
     pub fn skips(&self) -> bool {
-        matches!(self, PlanError::NoTunnel(_) | PlanError::OnlyItself(_))
+        matches!(
+            self,
+            PlanError::NoTunnel(_) | PlanError::OnlyItself(_) | PlanError::NoConsistentHashing(_)
+        )
     }
+}
+
+/// What planning needs to know of the run, besides what was deployed.
+#[derive(Debug, Clone, Copy)]
+pub struct RunTargets<'a> {
+    pub external: Option<&'a ExternalTarget>,
+    pub tunnel: &'a Tunnel,
+    /// Why `expect: consistent` cells are skipped on this cluster.
+    pub consistent_hashing_skip: &'a str,
 }
 
 /// The probes of the selected cells of phase `phase_index`, and the cells that could not be
@@ -186,14 +211,12 @@ pub fn plan_phase(
     cells: &[Cell<'_>],
     selected: &[usize],
     deployment: &Deployment,
-    external: Option<&ExternalTarget>,
-    tunnel: &Tunnel,
+    targets: RunTargets<'_>,
 ) -> (Vec<PlannedProbe>, Vec<Unplannable>) {
     let mut planner = PhasePlanner {
         phase: &phase.name.value,
         deployment,
-        external,
-        tunnel,
+        targets,
         planned: Vec::new(),
         unplannable: Vec::new(),
     };
@@ -216,8 +239,7 @@ pub fn plan_phase(
 struct PhasePlanner<'a> {
     phase: &'a str,
     deployment: &'a Deployment,
-    external: Option<&'a ExternalTarget>,
-    tunnel: &'a Tunnel,
+    targets: RunTargets<'a>,
     planned: Vec<PlannedProbe>,
     unplannable: Vec<Unplannable>,
 }
@@ -269,6 +291,7 @@ impl<'a> PhasePlanner<'a> {
                         },
                         timeout_ms: timeout_ms(matrix.set),
                         interface: None,
+                        samples: None,
                     },
                     kind: PlannedKind::Address(address),
                 }),
@@ -289,7 +312,7 @@ impl<'a> PhasePlanner<'a> {
             return;
         };
         let set = matrix.set;
-        let port = match (matrix.port, self.tunnel) {
+        let port = match (matrix.port, self.targets.tunnel) {
             (Some(Port::Tunnel), Tunnel::Udp { port, overlay }) => {
                 Ok((Some(*port), Some(overlay.clone())))
             }
@@ -306,7 +329,7 @@ impl<'a> PhasePlanner<'a> {
         };
         let destinations = port.and_then(|(port, overlay)| {
             Ok((
-                destinations(to, matrix, port, self.deployment, self.external)?,
+                destinations(to, matrix, port, self.deployment, self.targets.external)?,
                 overlay,
             ))
         });
@@ -317,6 +340,10 @@ impl<'a> PhasePlanner<'a> {
                 return;
             }
         };
+        if let Some(balance) = matrix.expected.balance() {
+            self.balance(cell_index, cell, matrix, balance, from, &destinations);
+            return;
+        }
         let timeout_ms = timeout_ms(set);
         let mut planned_for_cell = 0;
         for source in &from.pods {
@@ -350,6 +377,7 @@ impl<'a> PhasePlanner<'a> {
                         action,
                         timeout_ms,
                         interface: set.interface.clone(),
+                        samples: None,
                     },
                     kind: PlannedKind::Traffic(TrafficProbe {
                         expected: matrix.expected.clone(),
@@ -367,6 +395,69 @@ impl<'a> PhasePlanner<'a> {
                 cell_index,
                 PlanError::OnlyItself(matrix.written_to.to_owned()),
             );
+        }
+    }
+}
+
+impl PhasePlanner<'_> {
+    /// From each source pod, samples toward each destination of a Service, sent one after the
+    /// other by the agent. Nothing confirms delivery besides the answer: every sample must be
+    /// answered, by a backend that names itself.
+    fn balance(
+        &mut self,
+        cell_index: usize,
+        cell: &Cell<'_>,
+        matrix: &MatrixCell<'_>,
+        balance: Balance,
+        from: &DeployedWorkload,
+        destinations: &[Destination],
+    ) {
+        if balance == Balance::Consistent {
+            self.fail(
+                cell_index,
+                PlanError::NoConsistentHashing(self.targets.consistent_hashing_skip.to_owned()),
+            );
+            return;
+        }
+        for source in &from.pods {
+            for destination in destinations {
+                let backends: Vec<String> = destination
+                    .receiving
+                    .iter()
+                    .flat_map(|receiving| &receiving.pods)
+                    .map(|pod| pod.name.clone())
+                    .collect();
+                let samples = matrix.set.samples.as_ref().map_or_else(
+                    || balance.default_samples(backends.len()),
+                    |samples| samples.value,
+                );
+                self.planned.push(PlannedProbe {
+                    name: format!(
+                        "{} [{} -> {}]",
+                        cell.name, source.name, destination.describe
+                    ),
+                    cell: cell.name.clone(),
+                    phase: self.phase.to_owned(),
+                    source: source.clone(),
+                    to: matrix.written_to.to_owned(),
+                    target_address: destination.describe.clone(),
+                    protocol: matrix.protocol,
+                    port: destination.port,
+                    request: ProbeRequest {
+                        id: 0,
+                        action: action(matrix, destination),
+                        timeout_ms: timeout_ms(matrix.set),
+                        interface: matrix.set.interface.clone(),
+                        samples: Some(samples),
+                    },
+                    kind: PlannedKind::Balance(BalanceExpectation {
+                        balance,
+                        service: matrix.written_to.to_owned(),
+                        backends,
+                        samples,
+                    }),
+                });
+            }
         }
     }
 }
@@ -406,6 +497,7 @@ fn udp_halves(
                 action: action.clone(),
                 timeout_ms,
                 interface: None,
+                samples: None,
             },
             confirms,
         };
@@ -516,7 +608,15 @@ mod tests {
         let selected: Vec<usize> = (0..cells.len()).collect();
         let phase = &loaded.scenario.phases[0];
         let deployment = three_node_agents();
-        plan_phase(0, phase, &cells, &selected, &deployment, None, tunnel)
+        plan_phase(0, phase, &cells, &selected, &deployment, targets(tunnel))
+    }
+
+    fn targets(tunnel: &Tunnel) -> RunTargets<'_> {
+        RunTargets {
+            external: None,
+            tunnel,
+            consistent_hashing_skip: "no maglev in tests",
+        }
     }
 
     fn vxlan() -> Tunnel {
@@ -524,6 +624,79 @@ mod tests {
             port: 8472,
             overlay: "Cilium's VXLAN".into(),
         }
+    }
+
+    /// The load-balancing suite as deployed: two clients, three `server` pods and two `sticky`
+    /// pods behind their Services.
+    fn balancing_deployment() -> Deployment {
+        use k8s_openapi::api::core::v1::{Service, ServiceSpec};
+        let pods = |workload: &str, count: u32| -> Vec<DeployedPod> {
+            (0..count)
+                .map(|n| DeployedPod {
+                    namespace: "cnicheck-t-s0".into(),
+                    name: format!("{workload}-{n}"),
+                    node: format!("node{n}"),
+                    ip: format!("10.244.{n}.{}", workload.len()),
+                    interfaces: BTreeMap::new(),
+                })
+                .collect()
+        };
+        let service = |ip: &str| Service {
+            spec: Some(ServiceSpec {
+                cluster_ip: Some(ip.into()),
+                ..ServiceSpec::default()
+            }),
+            ..Service::default()
+        };
+        let workload = |pods, service| DeployedWorkload { pods, service };
+        Deployment {
+            namespaces: BTreeMap::from([("default".into(), "cnicheck-t-s0".into())]),
+            workloads: BTreeMap::from([
+                ("client".into(), workload(pods("client", 2), None)),
+                (
+                    "server".into(),
+                    workload(pods("server", 3), Some(service("10.96.0.10"))),
+                ),
+                (
+                    "sticky".into(),
+                    workload(pods("sticky", 2), Some(service("10.96.0.11"))),
+                ),
+            ]),
+            nodes: Vec::new(),
+            network_ranges: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn balance_cells_sample_each_service_from_each_client_and_consistency_is_skipped() {
+        let loaded = builtin("load-balancing");
+        let cells = cells(&loaded);
+        let selected: Vec<usize> = (0..cells.len()).collect();
+        let deployment = balancing_deployment();
+        let phase = &loaded.scenario.phases[0];
+        let (planned, unplannable) =
+            plan_phase(0, phase, &cells, &selected, &deployment, targets(&vxlan()));
+        // Spread and affinity, over HTTP and UDP, from each of the two clients.
+        assert_eq!(planned.len(), 8);
+        for probe in &planned {
+            let PlannedKind::Balance(balance) = &probe.kind else {
+                panic!("{} is not a balance check", probe.name);
+            };
+            assert!(probe.receivers().is_empty(), "{}", probe.name);
+            assert_eq!(probe.path(), Some(PathClass::Service));
+            assert_eq!(probe.request.samples, Some(balance.samples));
+            let (backends, samples) = match balance.balance {
+                Balance::Spread => (vec!["server-0", "server-1", "server-2"], 60),
+                Balance::Affinity => (vec!["sticky-0", "sticky-1"], 20),
+                Balance::Consistent => panic!("consistent is never planned here"),
+            };
+            assert_eq!(balance.backends, backends, "{}", probe.name);
+            assert_eq!(balance.samples, samples, "{}", probe.name);
+        }
+        assert_eq!(unplannable.len(), 1);
+        assert!(unplannable[0].reason.skips());
+        assert_eq!(unplannable[0].reason.to_string(), "no maglev in tests");
+        assert!(cells[unplannable[0].cell].name.ends_with(":maglev"));
     }
 
     #[test]
@@ -673,7 +846,7 @@ mod tests {
         agents.pods.truncate(1);
         let phase = &loaded.scenario.phases[0];
         let (planned, unplannable) =
-            plan_phase(0, phase, &cells, &selected, &deployment, None, &vxlan());
+            plan_phase(0, phase, &cells, &selected, &deployment, targets(&vxlan()));
         assert!(planned.is_empty());
         assert_eq!(unplannable.len(), cells.len());
         for problem in &unplannable {
@@ -691,7 +864,7 @@ mod tests {
         deployment.workloads.clear();
         let phase = &loaded.scenario.phases[0];
         let (planned, unplannable) =
-            plan_phase(0, phase, &cells, &selected, &deployment, None, &vxlan());
+            plan_phase(0, phase, &cells, &selected, &deployment, targets(&vxlan()));
         assert!(planned.is_empty());
         assert_eq!(unplannable.len(), cells.len());
         assert!(unplannable.iter().all(

@@ -1,6 +1,7 @@
 //! Semantic checks: what a well-formed scenario file can still get wrong. Every problem is
 //! reported (not just the first), each pointing at the offending spot with a fix hint.
 
+mod balance;
 mod phases;
 mod probes;
 mod workloads;

@@ -137,6 +137,7 @@ impl<'a> Checker<'a> {
         for protocol in probes.protocol.as_slice() {
             self.check_protocol_fits(probes, protocol, ports);
         }
+        self.check_balance(probes);
         if let Some(timeout) = &probes.timeout
             && !(timeout.value > 0.0 && timeout.value <= MAX_TIMEOUT_SECONDS)
         {
@@ -444,6 +445,15 @@ impl<'a> Checker<'a> {
                     .to_owned(),
             ),
             Expectation::InNadRange => None,
+            Expectation::Spread | Expectation::Affinity | Expectation::Consistent
+                if !matches!(protocol, Protocol::Http | Protocol::Udp) =>
+            {
+                Some(
+                    "a load-balancing check counts which backend answered, which the agents say \
+                     over HTTP and the UDP echo; use `protocol: http` or `udp`"
+                        .to_owned(),
+                )
+            }
             _ if is_address => Some("an address check expects `in-nad-range`".to_owned()),
             Expectation::Allowed | Expectation::Denied => None,
             Expectation::Dropped | Expectation::Refused if is_dns => Some(
@@ -509,6 +519,9 @@ pub(super) fn expectation_name(expectation: &Expectation) -> &'static str {
         Expectation::ResolvesTo(_) => "resolves-to",
         Expectation::Nxdomain => "nxdomain",
         Expectation::InNadRange => "in-nad-range",
+        Expectation::Spread => "spread",
+        Expectation::Affinity => "affinity",
+        Expectation::Consistent => "consistent",
     }
 }
 
