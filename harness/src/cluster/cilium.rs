@@ -37,6 +37,9 @@ pub struct CiliumInstall {
     pub l7_proxy: Option<L7Proxy>,
     /// How Services choose their backends, from `cilium-config`; None without it.
     pub service_balancing: Option<ServiceBalancing>,
+    /// Whether the agents honour `sessionAffinity: ClientIP`, from `cilium-config`; None
+    /// without it.
+    pub session_affinity: Option<bool>,
 }
 
 /// The agent DaemonSet or the operator Deployment, and its pods.
@@ -157,27 +160,20 @@ pub async fn find_cilium(client: &Client) -> Result<Option<CiliumInstall>, Clust
         .get_opt(CONFIG_MAP)
         .await
         .doing(|| format!("reading ConfigMap {namespace}/{CONFIG_MAP}"))?;
-    let (routing, l7_proxy, service_balancing) =
-        match config.map(|config| config.data.unwrap_or_default()) {
-            Some(data) => (
-                cilium_config::routing(&namespace, &data),
-                Some(cilium_config::l7_proxy(&data)),
-                Some(cilium_config::service_balancing(&data)),
-            ),
-            None => (
-                Err(RoutingProblem::NoConfigMap {
-                    namespace: namespace.clone(),
-                }),
-                None,
-                None,
-            ),
-        };
+    let data = config.map(|config| config.data.unwrap_or_default());
+    let routing = match &data {
+        Some(data) => cilium_config::routing(&namespace, data),
+        None => Err(RoutingProblem::NoConfigMap {
+            namespace: namespace.clone(),
+        }),
+    };
     Ok(Some(CiliumInstall {
         agent: agent_component(&daemonset, &agent_pods),
         operator: deployment.map(|deployment| operator_component(&deployment, &operator_pods)),
         routing,
-        l7_proxy,
-        service_balancing,
+        l7_proxy: data.as_ref().map(cilium_config::l7_proxy),
+        service_balancing: data.as_ref().map(cilium_config::service_balancing),
+        session_affinity: data.as_ref().map(cilium_config::session_affinity),
         namespace,
     }))
 }
@@ -556,6 +552,7 @@ pub(crate) mod tests {
             }),
             l7_proxy: Some(L7Proxy::Embedded),
             service_balancing: Some(ServiceBalancing::WithoutReplacement),
+            session_affinity: Some(false),
         }
     }
 

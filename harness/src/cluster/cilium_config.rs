@@ -89,6 +89,15 @@ pub fn service_balancing(data: &BTreeMap<String, String>) -> ServiceBalancing {
     }
 }
 
+/// Whether the agents honour a Service's `sessionAffinity: ClientIP`: `enable-session-affinity`,
+/// which the kube-proxy replacement turns on. Without it Cilium still balances pod traffic to
+/// ClusterIPs itself (kube-proxy never sees it) and ignores the affinity.
+pub fn session_affinity(data: &BTreeMap<String, String>) -> bool {
+    let is = |key: &str, wanted: &str| data.get(key).is_some_and(|value| value.trim() == wanted);
+    is("enable-session-affinity", "true")
+        || service_balancing(data) != ServiceBalancing::WithoutReplacement
+}
+
 /// Why the routing could not be read from the cluster.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RoutingProblem {
@@ -176,6 +185,21 @@ mod tests {
             ]),
             Maglev
         );
+    }
+
+    #[test]
+    fn session_affinity_is_on_by_flag_or_with_the_replacement() {
+        let affinity = |pairs: &[(&str, &str)]| {
+            let data = pairs
+                .iter()
+                .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+                .collect();
+            session_affinity(&data)
+        };
+        assert!(!affinity(&[]));
+        assert!(!affinity(&[("kube-proxy-replacement", "false")]));
+        assert!(affinity(&[("enable-session-affinity", "true")]));
+        assert!(affinity(&[("kube-proxy-replacement", "true")]));
     }
 
     fn tunnel(protocol: TunnelProtocol, port: u16) -> Result<Routing, RoutingProblem> {

@@ -23,6 +23,8 @@ pub struct BalanceExpectation {
     /// The pods behind the Service, by name.
     pub backends: Vec<String>,
     pub samples: u32,
+    /// What the cluster's configuration says would make this check fail, named in its failure.
+    pub known_cause: Option<String>,
 }
 
 impl BalanceExpectation {
@@ -185,9 +187,11 @@ fn balance_verdict(expected: &BalanceExpectation, observed: &Outcome) -> (Attemp
         Balance::Affinity => (
             AttemptVerdict::Fail,
             format!(
-                "expected {wanted}, but {} backends answered: {shares}; the Service has no \
-                 sessionAffinity: ClientIP, or the datapath ignores it",
-                answers.len()
+                "expected {wanted}, but {} backends answered: {shares}; {}",
+                answers.len(),
+                expected.known_cause.as_deref().unwrap_or(
+                    "the Service has no sessionAffinity: ClientIP, or the datapath ignores it"
+                )
             ),
         ),
         Balance::Consistent => (
@@ -245,6 +249,7 @@ mod tests {
             service: "service:server".into(),
             backends: vec!["server-0".into(), "server-1".into()],
             samples,
+            known_cause: None,
         }
     }
 
@@ -318,6 +323,21 @@ mod tests {
         );
         assert_eq!(spread.verdict, AttemptVerdict::Fail);
         assert!(spread.explanation.contains("2 backends answered"));
+        let explained = BalanceExpectation {
+            known_cause: Some("enable-session-affinity is off".into()),
+            ..expected
+        };
+        let ignored = judge_balance(
+            &explained,
+            &sampled(&[("server-0", 9), ("server-1", 11)], None),
+        );
+        assert!(
+            ignored
+                .explanation
+                .ends_with("11 of 20; enable-session-affinity is off"),
+            "{}",
+            ignored.explanation
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Whether `expect: consistent` can be checked on this cluster, decided once per run from
-//! Cilium's `cilium-config`: consistent hashing is Cilium's maglev, which only its kube-proxy
-//! replacement does.
+//! What the cluster's own configuration says of Service balancing, decided once per run from
+//! Cilium's `cilium-config`: whether `expect: consistent` can be checked (consistent hashing is
+//! Cilium's maglev, which only its kube-proxy replacement does), and what explains an
+//! `expect: affinity` that fails.
 
 use crate::cluster::{CiliumInstall, ServiceBalancing};
 
@@ -29,4 +30,18 @@ pub fn consistent_hashing_skip(cilium: Option<&CiliumInstall>) -> String {
              takes removing a backend between samples"
         ),
     }
+}
+
+/// Why this cluster ignores `sessionAffinity: ClientIP`, when its configuration says it does:
+/// the likely cause of a failed `affinity` cell, named in the failure.
+pub fn affinity_ignored(cilium: Option<&CiliumInstall>) -> Option<String> {
+    let cilium = cilium?;
+    (cilium.session_affinity == Some(false)).then(|| {
+        format!(
+            "Cilium balances pod traffic to ClusterIPs itself and ignores sessionAffinity here: \
+             enable-session-affinity is not true in {}/cilium-config (the kube-proxy \
+             replacement turns it on)",
+            cilium.namespace
+        )
+    })
 }

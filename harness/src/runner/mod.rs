@@ -85,6 +85,8 @@ pub struct SuiteContext {
     pub tunnel: tunnel::Tunnel,
     /// Why `expect: consistent` cells are skipped.
     pub consistent_hashing_skip: String,
+    /// Why the cluster ignores session affinity, when its configuration says so.
+    pub affinity_ignored: Option<String>,
     events: Arc<dyn EventSink>,
 }
 
@@ -185,6 +187,7 @@ pub async fn run(
     let context = SuiteContext {
         tunnel: tunnel::resolve(options.tunnel_port, cilium.as_ref()),
         consistent_hashing_skip: balancing::consistent_hashing_skip(cilium.as_ref()),
+        affinity_ignored: balancing::affinity_ignored(cilium.as_ref()),
         client,
         run,
         options,

@@ -263,6 +263,7 @@ async fn deploy_and_probe(
                 external: options.external.as_ref(),
                 tunnel: &context.tunnel,
                 consistent_hashing_skip: &context.consistent_hashing_skip,
+                affinity_ignored: context.affinity_ignored.as_deref(),
             },
         );
         let policy = if !phase.apply.is_empty() || !phase.delete.is_empty() {

@@ -33,7 +33,10 @@ fn affinity_fails_on_a_service_without_it_and_names_each_backends_share() {
     let scenario = write_scenario(&dir, "no-affinity.yaml", NO_AFFINITY);
     // The first phase retries failing probes while Services converge: not for long here.
     let (output, report) = run(&dir, &["-f", &scenario, "--propagation-timeout", "5"]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        output.status.code(),
+        Some(i32::from(cnicheck::exit_code::PROBES_FAILED))
+    );
     let probes = &report.scenarios[0].probes;
     assert_eq!(probes.len(), 3, "{probes:#?}");
     for probe in probes {

@@ -201,6 +201,8 @@ pub struct RunTargets<'a> {
     pub tunnel: &'a Tunnel,
     /// Why `expect: consistent` cells are skipped on this cluster.
     pub consistent_hashing_skip: &'a str,
+    /// Why this cluster ignores session affinity, when its configuration says so.
+    pub affinity_ignored: Option<&'a str>,
 }
 
 /// The probes of the selected cells of phase `phase_index`, and the cells that could not be
@@ -341,7 +343,8 @@ impl<'a> PhasePlanner<'a> {
             }
         };
         if let Some(balance) = matrix.expected.balance() {
-            self.balance(cell_index, cell, matrix, balance, from, &destinations);
+            let sampled = Sampled { to, balance };
+            self.balance(cell_index, cell, matrix, sampled, from, &destinations);
             return;
         }
         let timeout_ms = timeout_ms(set);
@@ -399,6 +402,12 @@ impl<'a> PhasePlanner<'a> {
     }
 }
 
+/// A load-balancing cell's target and what it expects of it.
+struct Sampled<'s> {
+    to: Target<'s>,
+    balance: Balance,
+}
+
 impl PhasePlanner<'_> {
     /// From each source pod, samples toward each destination of a Service, sent one after the
     /// other by the agent. Nothing confirms delivery besides the answer: every sample must be
@@ -408,7 +417,7 @@ impl PhasePlanner<'_> {
         cell_index: usize,
         cell: &Cell<'_>,
         matrix: &MatrixCell<'_>,
-        balance: Balance,
+        Sampled { to, balance }: Sampled<'_>,
         from: &DeployedWorkload,
         destinations: &[Destination],
     ) {
@@ -455,6 +464,13 @@ impl PhasePlanner<'_> {
                         service: matrix.written_to.to_owned(),
                         backends,
                         samples,
+                        // What ignores affinity balances ClusterIPs; NodePorts stay kube-proxy's.
+                        known_cause: match (balance, to) {
+                            (Balance::Affinity, Target::Service(_) | Target::ServiceDns(_)) => {
+                                self.targets.affinity_ignored.map(str::to_owned)
+                            }
+                            _ => None,
+                        },
                     }),
                 });
             }
@@ -616,6 +632,7 @@ mod tests {
             external: None,
             tunnel,
             consistent_hashing_skip: "no maglev in tests",
+            affinity_ignored: None,
         }
     }
 
