@@ -929,8 +929,36 @@ fn a_failure_block_says_a_run_of_like_attempts_once() {
     let block = failure::failure_block(&probe);
     assert!(
         block.contains(
-            "    attempts:  54 (before the last: timeout, could not run: exec failed: pod \
+            "    attempts:  54 (before the last: timeout; could not run: exec failed: pod \
              cnicheck-x/client-a-0 is gone (52 attempts))\n"
+        ),
+        "{block}"
+    );
+}
+
+#[test]
+fn a_failure_block_leaves_out_the_middle_of_a_long_history() {
+    let mut outcomes: Vec<Outcome> = (0..8u16)
+        .map(|n| Outcome::HttpStatus {
+            status: 500 + n,
+            server: None,
+        })
+        .collect();
+    outcomes.push(Outcome::Timeout);
+    let probe = probe(
+        "slow",
+        CLIENT_A,
+        ("external", "http://outside.test/"),
+        Protocol::Http,
+        80,
+        Expectation::Allowed,
+        &outcomes,
+    );
+    let block = failure::failure_block(&probe);
+    assert!(
+        block.contains(
+            "    attempts:  9 (before the last: http 500; http 501; ... 3 more ...; http 505; \
+             http 506; http 507)\n"
         ),
         "{block}"
     );

@@ -36,12 +36,11 @@ pub(super) fn write_failure_block(
     writeln!(out, "    expected:  {}", probe.expected)?;
     writeln!(out, "    observed:  {}", single_line(&probe.observed))?;
     if !probe.earlier_attempts.is_empty() {
-        let earlier = earlier_observations(probe);
         writeln!(
             out,
             "    attempts:  {} (before the last: {})",
             probe.attempts,
-            earlier.join(", ")
+            earlier_observations(probe)
         )?;
     }
     let why = probe.message.clone().unwrap_or_else(|| {
@@ -63,8 +62,12 @@ pub(super) fn protocol_and_port(probe: &ProbeReport) -> String {
 
 /// What the attempts before the last one observed, in order, with a run of attempts that saw
 /// the same thing said once (`exec failed: pod x is gone (52 attempts)`): a converging phase
-/// may try a dead pod dozens of times.
-pub(super) fn earlier_observations(probe: &ProbeReport) -> Vec<String> {
+/// may try a dead pod dozens of times. Separated by `; `, since an observation may hold commas
+/// (answers by backend), and with the middle of a long history left out: the first and the
+/// latest observations say what changed. Empty when nothing came before the last attempt.
+pub(super) fn earlier_observations(probe: &ProbeReport) -> String {
+    const FIRST: usize = 2;
+    const LATEST: usize = 3;
     let mut runs: Vec<(String, usize)> = Vec::new();
     for attempt in &probe.earlier_attempts {
         let observed = single_line(&attempt.observed);
@@ -73,10 +76,23 @@ pub(super) fn earlier_observations(probe: &ProbeReport) -> Vec<String> {
             _ => runs.push((observed, 1)),
         }
     }
-    runs.into_iter()
+    let said: Vec<String> = runs
+        .iter()
         .map(|(observed, count)| match count {
-            1 => observed,
+            1 => observed.clone(),
             _ => format!("{observed} ({count} attempts)"),
         })
-        .collect()
+        .collect();
+    if said.len() <= FIRST + LATEST + 1 {
+        return said.join("; ");
+    }
+    let left_out: usize = runs[FIRST..runs.len() - LATEST]
+        .iter()
+        .map(|(_, count)| count)
+        .sum();
+    format!(
+        "{}; ... {left_out} more ...; {}",
+        said[..FIRST].join("; "),
+        said[said.len() - LATEST..].join("; ")
+    )
 }

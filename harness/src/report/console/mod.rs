@@ -279,7 +279,7 @@ fn write_summary(out: &mut String, report: &RunReport, palette: Palette) -> fmt:
                 if attempts.is_empty() {
                     "not recorded".into()
                 } else {
-                    attempts.join(", ")
+                    attempts
                 }
             )?;
         }
