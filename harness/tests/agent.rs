@@ -654,3 +654,47 @@ async fn agent_samples_count_answers_by_pod_and_stop_at_the_first_without_one() 
         }
     );
 }
+
+fn capture(id: u32, address: &str, marker: &str) -> ProbeRequest {
+    request(
+        id,
+        ProbeAction::Capture {
+            address: address.to_owned(),
+            marker: marker.to_owned(),
+        },
+    )
+}
+
+/// A capture on the interface holding an address sees a marker that crosses it readable, and
+/// counts the frames it saw without one; an address no interface holds cannot be captured at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_capture_finds_a_readable_marker_on_the_interface_holding_the_address() {
+    let target = closed_udp_port().await;
+    let outcomes = run_batch(&[
+        capture(1, "127.0.0.1", "cnicheck-readable"),
+        udp_send(2, target, "cnicheck-readable"),
+        capture(3, "127.0.0.1", "cnicheck-never-sent"),
+        capture(4, "192.0.2.1", "cnicheck-readable"),
+    ])
+    .await;
+    assert_eq!(
+        outcomes[&1],
+        Outcome::MarkerCaptured {
+            interface: "lo".into()
+        }
+    );
+    assert!(
+        matches!(
+            &outcomes[&3],
+            Outcome::MarkerNotCaptured { interface, frames, from_unix_ms, until_unix_ms }
+                if interface == "lo" && *frames > 0 && from_unix_ms < until_unix_ms
+        ),
+        "{:?}",
+        outcomes[&3]
+    );
+    assert!(
+        matches!(&outcomes[&4], Outcome::CouldNotRun { reason } if reason.contains("no interface here holds 192.0.2.1")),
+        "{:?}",
+        outcomes[&4]
+    );
+}

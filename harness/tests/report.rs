@@ -190,6 +190,10 @@ fn report() -> RunReport {
                     images: vec!["public.ecr.aws/eks/cilium/operator-generic:v1.17.6-0".into()],
                     versions: vec!["v1.17.6-0".into()],
                 }),
+                encryption: BTreeMap::from([
+                    ("node-1".to_owned(), "Disabled".to_owned()),
+                    ("node-2".to_owned(), "Disabled".to_owned()),
+                ]),
             }),
         },
         started_at: "2026-11-22T10:00:00Z".into(),
@@ -547,7 +551,8 @@ fn console_names_the_cluster_and_cilium_s_readiness_and_images() {
     let summary = console::render_summary(&report(), false);
     let expected = "Cluster v1.34.1, 2 nodes, CNI cilium 1.17.6\n    cilium agent 2/3 ready \
                     (public.ecr.aws/eks/cilium/cilium:v1.17.6-0), operator 2/2 ready \
-                    (public.ecr.aws/eks/cilium/operator-generic:v1.17.6-0)\nSummary";
+                    (public.ecr.aws/eks/cilium/operator-generic:v1.17.6-0)\n    cilium \
+                    encryption: Disabled on 2 agents\nSummary";
     assert!(
         summary.contains(expected),
         "missing {expected:?} from:\n{summary}"
@@ -589,6 +594,7 @@ fn junit_carries_cilium_s_readiness_images_and_versions() {
         r#"<property name="cilium.agent.versions" value="v1.17.6-0"/>"#,
         r#"<property name="cilium.operator.ready" value="2/2"/>"#,
         r#"<property name="cilium.operator.images" value="public.ecr.aws/eks/cilium/operator-generic:v1.17.6-0"/>"#,
+        r#"<property name="cilium.encryption" value="Disabled on 2 agents"/>"#,
     ] {
         assert!(xml.contains(expected), "missing {expected:?} from:\n{xml}");
     }
@@ -1060,4 +1066,17 @@ fn junit_and_json_carry_the_answers_by_backend() {
     assert!(text.contains("\"server-0\": 38"), "{text}");
     let read: RunReport = serde_json::from_str(&text).unwrap();
     assert_eq!(read, report);
+}
+
+#[test]
+fn agents_that_disagree_on_encryption_are_named_each() {
+    let mut report = report();
+    let cilium = report.cluster.cilium.as_mut().unwrap();
+    cilium
+        .encryption
+        .insert("node-2".into(), "Wireguard (cilium_wg0: 1 peer)".into());
+    assert_eq!(
+        cilium.encryption_summary().as_deref(),
+        Some("node-1: Disabled, node-2: Wireguard (cilium_wg0: 1 peer)")
+    );
 }

@@ -1548,3 +1548,60 @@ phases:
         ],
     );
 }
+
+#[test]
+fn encrypted_needs_udp_between_two_nodes_and_a_capturer_on_each() {
+    let yaml = "\
+name: enc
+requires: {min-nodes: 2}
+workloads:
+  - name: client
+  - name: near
+  - name: far
+    placement: {other-node-than: client}
+    service: {}
+phases:
+  - name: p
+    probes:
+      - from: client
+        to: [pod:near, pod:far, service:far]
+        protocol: udp
+        expect: encrypted
+      - name: tcp
+        from: client
+        to: pod:far
+        protocol: tcp
+        expect: encrypted
+";
+    assert_errors(
+        "encrypted",
+        yaml,
+        &[
+            (
+                15,
+                17,
+                "no host-network workload runs on every node",
+                "`{name: node, host-network: true, placement: every-node}`",
+            ),
+            (
+                13,
+                14,
+                "nothing keeps `client` and `near` on different nodes",
+                "give workload `near` `placement: {other-node-than: client}`",
+            ),
+            (13, 33, "`service:far` is not a pod", "target `pod:W`"),
+            (
+                20,
+                17,
+                "expectation `encrypted` does not fit protocol tcp",
+                "use `protocol: udp`",
+            ),
+            (
+                20,
+                17,
+                "no host-network workload runs on every node",
+                "host-network: true",
+            ),
+        ],
+    );
+}

@@ -121,6 +121,7 @@ fn not_run(id: u32, reason: String) -> ProbeResult {
         outcome: Outcome::CouldNotRun { reason },
         elapsed_ms: 0,
         latency_us: None,
+        started_unix_ms: None,
     }
 }
 

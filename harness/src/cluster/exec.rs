@@ -349,6 +349,7 @@ fn collect_results(
                     },
                     elapsed_ms,
                     latency_us: None,
+                    started_unix_ms: None,
                 })
         })
         .collect()
@@ -411,6 +412,7 @@ mod tests {
             outcome,
             elapsed_ms: 3,
             latency_us: None,
+            started_unix_ms: None,
         })
         .unwrap()
     }

@@ -8,6 +8,7 @@
 mod apply;
 mod cilium;
 mod cilium_config;
+mod cilium_encryption;
 mod client;
 mod deadline;
 mod diagnostics;
@@ -36,6 +37,7 @@ pub use cilium::{
     health_status as cilium_health_status, l7_proxy_available,
 };
 pub use cilium_config::{L7Proxy, Routing, RoutingProblem, ServiceBalancing, TunnelProtocol};
+pub use cilium_encryption::encryption_status as cilium_encryption_status;
 pub use client::{Cluster, ConnectError, DEFAULT_API_TIMEOUT, KubeconfigNotFound, connect};
 pub use deadline::RequestTimedOut;
 pub use diagnostics::{DiagnosticsSummary, dump_namespace};

@@ -102,6 +102,7 @@ pub fn expected_summary(expected: &Expectation) -> String {
         Expectation::Status(status) => format!("http {status}"),
         Expectation::ResolvesTo(address) => format!("resolves to {address}"),
         Expectation::Nxdomain => "nxdomain".into(),
+        Expectation::Encrypted => "encrypted".into(),
         Expectation::InNadRange => "in the NAD's range".into(),
         Expectation::Spread => "spread over the backends".into(),
         Expectation::Affinity => "one backend per client".into(),
@@ -117,6 +118,7 @@ pub fn expected_reach(expected: &Expectation) -> Reach {
         | Expectation::Status(_)
         | Expectation::ResolvesTo(_)
         | Expectation::Nxdomain
+        | Expectation::Encrypted
         | Expectation::Spread
         | Expectation::Affinity
         | Expectation::Consistent => Reach::Reached,
@@ -144,6 +146,8 @@ pub(crate) fn observed_kind(observed: &Outcome) -> ObservationKind {
         Outcome::Unreachable { .. } => ObservationKind::Unreachable,
         Outcome::NetworkError { .. } => ObservationKind::NetworkError,
         Outcome::CouldNotRun { .. } => ObservationKind::CouldNotRun,
+        Outcome::MarkerCaptured { .. } => ObservationKind::Plaintext,
+        Outcome::MarkerNotCaptured { .. } => ObservationKind::NotPlaintext,
         Outcome::Sampled {
             stopped: Some(stopped),
             ..
@@ -169,7 +173,9 @@ fn observed_reach(observed: &Outcome) -> Reach {
         | Outcome::UdpReplyLost { .. }
         | Outcome::IcmpReply
         | Outcome::Resolved { .. }
-        | Outcome::NxDomain => Reach::Reached,
+        | Outcome::NxDomain
+        | Outcome::MarkerCaptured { .. }
+        | Outcome::MarkerNotCaptured { .. } => Reach::Reached,
         Outcome::Timeout
         | Outcome::UdpNotReceived { .. }
         | Outcome::Refused
@@ -245,6 +251,7 @@ fn matches(expected: &Expectation, observed: &Outcome) -> bool {
             _ => false,
         },
         Expectation::Nxdomain => is_nxdomain(observed),
+        Expectation::Encrypted => matches!(observed, Outcome::MarkerNotCaptured { .. }),
         // Need the NAD's range (see `judge_address`) or the Service's backends (see
         // `judge_balance`).
         Expectation::InNadRange
@@ -271,6 +278,7 @@ fn expectation_misfit(expected: &Expectation, protocol: Protocol) -> Option<Stri
         _ if protocol == Protocol::Address => false,
         Expectation::Status(_) => matches!(protocol, Protocol::Http | Protocol::Https),
         Expectation::ResolvesTo(_) | Expectation::Nxdomain => protocol == Protocol::Dns,
+        Expectation::Encrypted => protocol == Protocol::Udp,
         Expectation::Allowed
         | Expectation::Denied
         | Expectation::Dropped
@@ -294,7 +302,9 @@ fn outcome_fits(protocol: Protocol, observed: &Outcome) -> bool {
         | Outcome::UdpSent { .. }
         | Outcome::UdpReceived { .. }
         | Outcome::UdpNotReceived { .. }
-        | Outcome::UdpReplyLost { .. } => protocol == Protocol::Udp,
+        | Outcome::UdpReplyLost { .. }
+        | Outcome::MarkerCaptured { .. }
+        | Outcome::MarkerNotCaptured { .. } => protocol == Protocol::Udp,
         Outcome::IcmpReply => protocol == Protocol::Icmp,
         Outcome::Resolved { .. } | Outcome::NxDomain => protocol == Protocol::Dns,
         Outcome::InterfaceAddresses { .. } | Outcome::NoSuchInterface { .. } => {

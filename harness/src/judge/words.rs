@@ -29,6 +29,11 @@ pub(super) fn expectation_words(expected: &Expectation, protocol: Protocol) -> S
         Expectation::ResolvesTo(address) => format!("the name to resolve to {address}"),
         Expectation::Nxdomain => "the name not to exist (NXDOMAIN)".into(),
         Expectation::InNadRange => "an address in the NAD's range".into(),
+        Expectation::Encrypted => {
+            "the datagram to arrive, encrypted between the nodes (its marker never readable on \
+             the receiving node's interface)"
+                .into()
+        }
         Expectation::Spread => "the requests to spread over every backend".into(),
         Expectation::Affinity => "every request of a client to reach the same backend".into(),
         Expectation::Consistent => "each flow to keep its backend when another backend goes".into(),
@@ -77,6 +82,16 @@ pub(super) fn outcome_words(observed: &Outcome) -> String {
         Outcome::NetworkError { detail } => format!("it failed with a network error ({detail})"),
         Outcome::CouldNotRun { reason } => format!("the probe could not run ({reason})"),
         Outcome::Sampled { .. } => format!("the samples were answered by {}", observed.summary()),
+        Outcome::MarkerCaptured { interface } => format!(
+            "the datagram arrived, and its marker crossed {interface} of the receiving node in \
+             plaintext"
+        ),
+        Outcome::MarkerNotCaptured {
+            interface, frames, ..
+        } => format!(
+            "the datagram arrived, and its marker was readable in none of the {frames} frames \
+             that crossed {interface} of the receiving node meanwhile"
+        ),
     }
 }
 
@@ -154,5 +169,12 @@ pub(super) fn failure_hint(
             "an address check is judged against its NAD's range"
         }
         Outcome::Sampled { .. } => "a load-balancing check is judged against its backends",
+        Outcome::MarkerCaptured { .. } => {
+            "traffic between these nodes is not encrypted: turn on the CNI's encryption \
+             (Cilium: WireGuard or IPsec, see `cilium-dbg encrypt status` in an agent)"
+        }
+        Outcome::MarkerNotCaptured { .. } => {
+            "the datagram arrived unreadable on the wire, which is what encryption looks like"
+        }
     }
 }

@@ -79,7 +79,8 @@ impl ProbeRequest {
             ProbeAction::Udp { marker, .. }
             | ProbeAction::UdpSend { marker, .. }
             | ProbeAction::UdpReceive { marker, .. }
-            | ProbeAction::UdpWatch { marker, .. } => marker.push_str(&format!("-{attempt}")),
+            | ProbeAction::UdpWatch { marker, .. }
+            | ProbeAction::Capture { marker, .. } => marker.push_str(&format!("-{attempt}")),
             ProbeAction::Tcp { .. }
             | ProbeAction::Http { .. }
             | ProbeAction::Icmp { .. }
@@ -141,6 +142,11 @@ pub enum ProbeAction {
     /// them: [`Outcome::InterfaceAddresses`], or [`Outcome::NoSuchInterface`]. Sends nothing,
     /// so it cannot be bound to an `interface`: such a request is [`Outcome::CouldNotRun`].
     Interface { name: String },
+    /// Captures every frame on the interface holding `address` (the node's own, so a
+    /// host-network pod's) until one carries `marker`, in plaintext, anywhere in its bytes:
+    /// [`Outcome::MarkerCaptured`], or at the timeout [`Outcome::MarkerNotCaptured`]. Needs
+    /// CAP_NET_RAW.
+    Capture { address: String, marker: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,6 +159,10 @@ pub struct ProbeResult {
     /// [`crate::agent`] for what each protocol times). Absent for everything else.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_us: Option<u64>,
+    /// When the probe began, in milliseconds since the epoch on its pod's node, to line it up
+    /// with a capture on another node ([`ProbeAction::Capture`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_unix_ms: Option<u64>,
 }
 
 /// What the agent observed. Judging (allowed/denied/...) happens in the runner, not here.
@@ -201,6 +211,17 @@ pub enum Outcome {
     /// The probe could not be carried out at all (bad address, no such interface, no
     /// permission). Always judged an error: it says nothing about the network.
     CouldNotRun { reason: String },
+    /// [`ProbeAction::Capture`]: a frame carrying the marker crossed `interface`, readable.
+    MarkerCaptured { interface: String },
+    /// [`ProbeAction::Capture`] watched `interface` from `from_unix_ms` to `until_unix_ms`
+    /// (milliseconds since the epoch, the node's clock) and saw `frames` frames, none carrying
+    /// the marker.
+    MarkerNotCaptured {
+        interface: String,
+        frames: u64,
+        from_unix_ms: u64,
+        until_unix_ms: u64,
+    },
     /// A request with [`ProbeRequest::samples`]: how many answers each server gave, by pod name;
     /// answers that named no server; and what the first sample without an answer from a server
     /// observed instead, where sampling stopped.
@@ -246,6 +267,10 @@ impl Outcome {
             Outcome::Unreachable { .. } => "unreachable".into(),
             Outcome::NetworkError { detail } => format!("error: {detail}"),
             Outcome::CouldNotRun { reason } => format!("could not run: {reason}"),
+            Outcome::MarkerCaptured { interface } => format!("plaintext on {interface}"),
+            Outcome::MarkerNotCaptured {
+                interface, frames, ..
+            } => format!("not in plaintext on {interface} ({frames} frames)"),
             Outcome::Sampled {
                 answers,
                 unnamed,

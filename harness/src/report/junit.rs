@@ -89,6 +89,11 @@ fn cilium_properties(cilium: &CiliumInfo) -> Vec<Property> {
             None => properties.push(property("ready", "missing".into())),
         }
     }
+    properties.extend(
+        cilium
+            .encryption_summary()
+            .map(|summary| Property::new("cilium.encryption", summary)),
+    );
     properties
 }
 

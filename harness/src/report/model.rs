@@ -81,6 +81,32 @@ pub struct CiliumInfo {
     pub agent: ComponentInfo,
     /// None when Cilium's namespace has no operator Deployment.
     pub operator: Option<ComponentInfo>,
+    /// Each agent's encryption status by node, as `cilium-dbg encrypt status` says it
+    /// (`Disabled`, `Wireguard (cilium_wg0: 1 peer; ...)`), or why it is unknown.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub encryption: BTreeMap<String, String>,
+}
+
+impl CiliumInfo {
+    /// The agents' encryption in one line: `Disabled on 2 agents` when they agree, else each
+    /// node's. None when no agent was asked.
+    pub fn encryption_summary(&self) -> Option<String> {
+        let mut statuses = self.encryption.values();
+        let first = statuses.next()?;
+        Some(if statuses.all(|status| status == first) {
+            let agents = self.encryption.len();
+            format!(
+                "{first} on {agents} agent{}",
+                if agents == 1 { "" } else { "s" }
+            )
+        } else {
+            self.encryption
+                .iter()
+                .map(|(node, status)| format!("{node}: {status}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    }
 }
 
 /// A Cilium workload: how many of its pods are ready, and what they run.
@@ -248,6 +274,10 @@ pub enum ObservationKind {
     CouldNotRun,
     /// Every sample of a load-balancing check was answered; the answers counted by backend.
     Sampled,
+    /// The probe's marker crossed the receiving node's interface readable.
+    Plaintext,
+    /// The probe arrived, and its marker never showed readable on the receiving node's interface.
+    NotPlaintext,
     /// The probe was never planned (skipped, or an error before it could be sent).
     NotRun,
 }
@@ -274,6 +304,8 @@ impl ObservationKind {
             ObservationKind::NetworkError => "network-error",
             ObservationKind::CouldNotRun => "could-not-run",
             ObservationKind::Sampled => "sampled",
+            ObservationKind::Plaintext => "plaintext",
+            ObservationKind::NotPlaintext => "not-plaintext",
             ObservationKind::NotRun => "not-run",
         }
     }

@@ -3,6 +3,7 @@
 
 use crate::cluster::{CiliumInstall, CniInfo, Component, NodeInfo};
 use crate::report::model::{CiliumInfo, ClusterInfo, ComponentInfo};
+use std::collections::BTreeMap;
 
 /// `nodes` counts every node, schedulable or not; `namespace` is how the run's namespaces are
 /// named (`cnicheck-ID*`).
@@ -11,7 +12,7 @@ pub(super) fn cluster_info(
     nodes: &[NodeInfo],
     cni: &CniInfo,
     namespace: String,
-    cilium: Option<&CiliumInstall>,
+    cilium: Option<(&CiliumInstall, BTreeMap<String, String>)>,
 ) -> ClusterInfo {
     ClusterInfo {
         server_version,
@@ -20,15 +21,17 @@ pub(super) fn cluster_info(
         cni_version: cni.version.clone(),
         cni_images: cni.images.clone(),
         namespace,
-        cilium: cilium.map(cilium_info),
+        cilium: cilium.map(|(install, encryption)| cilium_info(install, encryption)),
     }
 }
 
-fn cilium_info(install: &CiliumInstall) -> CiliumInfo {
+/// `encryption`: each agent's encryption status by node.
+fn cilium_info(install: &CiliumInstall, encryption: BTreeMap<String, String>) -> CiliumInfo {
     CiliumInfo {
         namespace: install.namespace.clone(),
         agent: component_info(&install.agent),
         operator: install.operator.as_ref().map(component_info),
+        encryption,
     }
 }
 

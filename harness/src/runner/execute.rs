@@ -2,12 +2,12 @@
 //! probes, all pods at once, so a phase costs about one probe timeout however large its matrix.
 //! Probes that did not observe what was expected run again while the phase allows retries.
 
-use super::plan::{Confirmation, PlannedKind, PlannedProbe, Receiver};
+use super::plan::{CAPTURE_LEAD, Confirmation, PlannedKind, PlannedProbe, Receiver};
 use crate::cluster::{self, Kubectl, PodRef};
 use crate::events::Settling;
 use crate::judge::{self, Judgement};
 use crate::probe::{Outcome, ProbeRequest, ProbeResult};
-use crate::report::model::{PodLocation, ProbeReport, Reach, Verdict};
+use crate::report::model::{ObservationKind, PodLocation, ProbeReport, Reach, Verdict};
 use crate::scenario::model::Protocol;
 use futures::future::join_all;
 use kube::Client;
@@ -225,7 +225,19 @@ async fn run_round(
         (probes[index].pod(), entry)
     });
     let watching = receivers(probes, pending.iter().copied(), Confirmation::Watching);
-    let mut during = run_batches(agent, sending.chain(watching).collect(), round).await;
+    let capturing = receivers(probes, pending.iter().copied(), Confirmation::Capturing);
+    // Captures must be running when the datagrams cross: they start first.
+    let lead = if capturing.is_empty() {
+        Duration::ZERO
+    } else {
+        CAPTURE_LEAD
+    };
+    let (mut captured, mut during) =
+        futures::future::join(run_batches(agent, capturing, round), async {
+            tokio::time::sleep(lead).await;
+            run_batches(agent, sending.chain(watching).collect(), round).await
+        })
+        .await;
     let unanswered = pending.iter().copied().filter(|index| {
         !matches!(
             during.get(&(*index, Half::Source)),
@@ -247,6 +259,7 @@ async fn run_round(
                     outcome: could_not_run(NO_ANSWER.to_owned()),
                     elapsed_ms: 0,
                     latency_us: None,
+                    started_unix_ms: None,
                 });
             let receivers = probes[index].receivers();
             let answer = |number, answers: &mut BTreeMap<(usize, Half), ProbeResult>| {
@@ -258,6 +271,9 @@ async fn run_round(
                 None => result.outcome,
                 Some(Confirmation::Watching) => {
                     watched_delivery(result.outcome, answer(0, &mut during))
+                }
+                Some(Confirmation::Capturing) => {
+                    captured_crossing(&result, answer(0, &mut captured))
                 }
                 Some(Confirmation::Asked) => {
                     let answers = (0..receivers.len())
@@ -283,6 +299,55 @@ fn watched_delivery(sent: Outcome, watched: Option<Outcome>) -> Outcome {
         )),
         (Outcome::UdpSent { .. }, Some(watched)) => watched,
         (sent, _) => sent,
+    }
+}
+
+/// A sender's observation and the capture on the receiving node. Only a datagram that arrived
+/// (its echo came back) says anything of encryption; then the capture decides, if it was
+/// watching the whole time the probe ran, by the two nodes' clocks: a capture that started late
+/// or ended early proves nothing either way.
+fn captured_crossing(sent: &ProbeResult, captured: Option<Outcome>) -> Outcome {
+    if !matches!(sent.outcome, Outcome::UdpEcho { .. }) {
+        return sent.outcome.clone();
+    }
+    match captured {
+        None => could_not_run("the capturing agent gave no answer".to_owned()),
+        Some(Outcome::CouldNotRun { reason }) => could_not_run(format!(
+            "the datagram arrived, and the receiving node could not capture: {reason}"
+        )),
+        Some(Outcome::MarkerNotCaptured {
+            interface,
+            frames: 0,
+            ..
+        }) => could_not_run(format!(
+            "the capture on {interface} saw no frames at all, not even the datagram's, which \
+             proves nothing"
+        )),
+        Some(Outcome::MarkerNotCaptured {
+            interface,
+            frames,
+            from_unix_ms,
+            until_unix_ms,
+        }) => {
+            let started = sent.started_unix_ms.unwrap_or(0);
+            let ended = started.saturating_add(sent.elapsed_ms);
+            if sent.started_unix_ms.is_some() && from_unix_ms <= started && ended <= until_unix_ms {
+                Outcome::MarkerNotCaptured {
+                    interface,
+                    frames,
+                    from_unix_ms,
+                    until_unix_ms,
+                }
+            } else {
+                could_not_run(format!(
+                    "the capture on {interface} ran from {from_unix_ms} to {until_unix_ms} \
+                     (ms since the epoch, receiving node's clock), which does not cover the \
+                     probe ({started} to {ended}, sending node's clock): it may have missed \
+                     the datagram"
+                ))
+            }
+        }
+        Some(captured) => captured,
     }
 }
 
@@ -422,6 +487,15 @@ fn report(
 /// path between which nodes is blocked and what breaks with it.
 fn explain(probe: &PlannedProbe, judgement: &Judgement) -> String {
     let explanation = judgement.explanation.clone();
+    if judgement.observed_kind == ObservationKind::Plaintext
+        && let Some(traffic) = probe.traffic()
+    {
+        let to = traffic.destination_node.as_deref().unwrap_or("unknown");
+        return format!(
+            "{explanation}. Plaintext between node {} and node {to}",
+            probe.source.node
+        );
+    }
     let (Some(traffic), Some((from, to))) = (probe.traffic(), probe.between_nodes()) else {
         return explanation;
     };
@@ -465,6 +539,11 @@ fn reproduce_command(probe: &PlannedProbe, kubectl: &Kubectl) -> String {
         Confirmation::Watching => {
             format!("{} & sleep 0.5; {send} > /dev/null; wait", receive(first))
         }
+        // The capture starts first and says whether the marker crossed readable; the sender
+        // whether its echo came back.
+        Confirmation::Capturing => {
+            format!("{} & sleep 1.5; {send}; wait", receive(first))
+        }
         // The sender says whether an echo came back, then each receiver whether it arrived.
         Confirmation::Asked => std::iter::once(send)
             .chain(receivers.iter().map(receive))
@@ -490,7 +569,7 @@ mod tests {
     //! The executor's rules on a fake agent: what the probes observe round after round is
     //! scripted, and the clock is tokio's paused one, so settle windows and deadlines pass at once.
     use super::*;
-    use crate::report::model::{ObservationKind, PathClass};
+    use crate::report::model::PathClass;
     use crate::runner::deploy::DeployedPod;
     use crate::runner::plan::{Receiver, TrafficProbe};
     use crate::scenario::model::Expectation;
@@ -528,6 +607,7 @@ mod tests {
                     outcome: outcome.clone(),
                     elapsed_ms: 5,
                     latency_us: None,
+                    started_unix_ms: None,
                 })
                 .collect()
         }
@@ -545,6 +625,7 @@ mod tests {
                     outcome: self.0[pod.name.as_str()].clone(),
                     elapsed_ms: 5,
                     latency_us: None,
+                    started_unix_ms: None,
                 })
                 .collect()
         }
@@ -839,6 +920,7 @@ mod tests {
                         outcome,
                         elapsed_ms: 5,
                         latency_us: None,
+                        started_unix_ms: None,
                     }
                 })
                 .collect()
@@ -885,6 +967,7 @@ mod tests {
                     outcome: outcome.clone(),
                     elapsed_ms: 5,
                     latency_us: None,
+                    started_unix_ms: None,
                 })
                 .collect()
         }
@@ -1069,5 +1152,53 @@ mod tests {
         let phase = run_phase(&agent, Expectation::Allowed, policy).await;
         assert_eq!(phase.reports[0].verdict, Verdict::Fail);
         assert!(matches!(phase.settling, Settling::TimedOut { .. }));
+    }
+
+    #[test]
+    fn a_capture_decides_encryption_only_for_a_datagram_that_arrived_while_it_watched() {
+        let sent = |outcome: Outcome| ProbeResult {
+            id: 0,
+            outcome,
+            elapsed_ms: 40,
+            latency_us: None,
+            started_unix_ms: Some(10_000),
+        };
+        let echoed = sent(Outcome::UdpEcho { server: None });
+        let not_seen = |from_unix_ms, until_unix_ms, frames| Outcome::MarkerNotCaptured {
+            interface: "eth0".into(),
+            frames,
+            from_unix_ms,
+            until_unix_ms,
+        };
+        let captured = Outcome::MarkerCaptured {
+            interface: "eth0".into(),
+        };
+        // The capture covered the probe: what it saw is the answer.
+        assert_eq!(
+            captured_crossing(&echoed, Some(not_seen(9_000, 12_000, 7))),
+            not_seen(9_000, 12_000, 7)
+        );
+        assert_eq!(captured_crossing(&echoed, Some(captured.clone())), captured);
+        // It started late, ended early or saw nothing at all: nothing is proven.
+        for capture in [
+            not_seen(10_001, 12_000, 7),
+            not_seen(9_000, 10_030, 7),
+            not_seen(9_000, 12_000, 0),
+        ] {
+            let outcome = captured_crossing(&echoed, Some(capture.clone()));
+            assert!(
+                matches!(outcome, Outcome::CouldNotRun { .. }),
+                "{capture:?}: {outcome:?}"
+            );
+        }
+        assert!(matches!(
+            captured_crossing(&echoed, None),
+            Outcome::CouldNotRun { .. }
+        ));
+        // A datagram that never arrived is judged on that, whatever the capture saw.
+        assert_eq!(
+            captured_crossing(&sent(Outcome::Timeout), Some(captured)),
+            Outcome::Timeout
+        );
     }
 }

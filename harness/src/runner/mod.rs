@@ -132,12 +132,19 @@ pub async fn run(
     let nodes = cluster::list_nodes(&client).await?;
     let cilium = cluster::find_cilium(&client).await?;
     let cni = cluster::detect_cni(&client).await?;
+    let encryption = match &cilium {
+        Some(install) => Some((
+            install,
+            cluster::cilium_encryption_status(&client, install).await,
+        )),
+        None => None,
+    };
     let info = cluster_facts::cluster_info(
         cluster::server_version(&client).await?,
         &nodes,
         &cni,
         format!("{}*", run.namespace()),
-        cilium.as_ref(),
+        encryption,
     );
     let external_host = options
         .external

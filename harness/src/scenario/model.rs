@@ -522,6 +522,10 @@ pub enum Expectation {
     /// NetworkAttachmentDefinition attached on it, and Multus' `network-status` annotation
     /// records the same address.
     InNadRange,
+    /// UDP to a pod on another node: the datagram arrives, and its marker never crosses the
+    /// receiving node's interface in plaintext (a host-network agent there captures its frames),
+    /// as with WireGuard or IPsec between the nodes.
+    Encrypted,
     /// Toward a Service with several backends: the `samples` requests of each client reach
     /// every backend, none so rarely that a fair random choice would do it with a chance below
     /// 1 in a million.

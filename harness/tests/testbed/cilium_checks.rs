@@ -397,13 +397,27 @@ fn real_cilium_passes_its_checks_and_another_image_fails_on_every_agent() {
     assert_eq!(cilium.namespace, "kube-system");
     assert_eq!((cilium.agent.desired, cilium.agent.ready), (2, 2));
     assert_eq!(cilium.agent.versions, ["v1.17.6"]);
+    // Every agent was asked about encryption, which this kernel cannot do.
+    let (node1, node2) = (testbed_node(1).0, testbed_node(2).0);
+    assert_eq!(
+        cilium.encryption,
+        [
+            (node1.clone(), "Disabled".to_owned()),
+            (node2.clone(), "Disabled".to_owned())
+        ]
+        .into(),
+    );
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains(r#"<property name="cilium.encryption" value="Disabled on 2 agents"/>"#),
+        "{junit}"
+    );
     let results = &report.scenarios[0].probes;
     assert!(
         results.iter().all(|result| result.verdict == Verdict::Pass),
         "{results:#?}"
     );
     assert_eq!(output.status.code(), Some(0));
-    let (node1, node2) = (testbed_node(1).0, testbed_node(2).0);
     for kind in [
         "node->node:icmp",
         "node->node:http/4240",

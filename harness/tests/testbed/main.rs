@@ -13,13 +13,14 @@
 //! after itself; `cnicheck diff` names exactly the cells that regressed; the documented RBAC
 //! role is all a run needs; a truth table with port lists and patterns passes, its UDP denies
 //! confirmed by the receiving agent; a Service's answers are counted by backend, and an
-//! affinity the Service lacks fails.
+//! affinity the Service lacks fails; the testbed's plaintext between nodes fails `encrypted`.
 
 mod balancing;
 mod cilium_agents;
 mod cilium_checks;
 mod cleanup;
 mod diff;
+mod encryption;
 mod multus;
 mod node_ports;
 mod rbac;

@@ -1,6 +1,7 @@
 //! Running one probe request. Every path ends in an [`Outcome`]: a probe that could not be
 //! carried out says so ([`Outcome::CouldNotRun`]) instead of looking like a network observation.
 
+mod capture;
 mod dns;
 mod http;
 mod icmp;
@@ -96,6 +97,7 @@ fn is_timed_answer(outcome: &Outcome) -> bool {
 
 pub(super) async fn execute(request: &ProbeRequest, context: &ProbeContext) -> ProbeResult {
     let started = Instant::now();
+    let started_unix_ms = capture::unix_ms();
     let stopwatch = Stopwatch::default();
     let outcome = match request.samples {
         Some(count) => sample::sample(request, count, context).await,
@@ -112,6 +114,7 @@ pub(super) async fn execute(request: &ProbeRequest, context: &ProbeContext) -> P
         outcome,
         elapsed_ms: u64::try_from(ended.duration_since(started).as_millis()).unwrap_or(u64::MAX),
         latency_us: latency.map(|latency| u64::try_from(latency.as_micros()).unwrap_or(u64::MAX)),
+        started_unix_ms: Some(started_unix_ms),
     }
 }
 
@@ -149,6 +152,9 @@ async fn observe(
         ProbeAction::Icmp { host } => icmp::probe(host, &settings).await,
         ProbeAction::Dns { name, server } => dns::probe(name, server.as_deref(), &settings).await,
         ProbeAction::Interface { name } => interface::probe(name, interface),
+        ProbeAction::Capture { address, marker } => {
+            capture::probe(address, marker, &settings).await
+        }
     }
 }
 

@@ -401,6 +401,9 @@ fn write_cluster(out: &mut String, report: &RunReport, palette: Palette) -> fmt:
             "    cilium agent {}, operator {operator}",
             describe(&cilium.agent)
         )?;
+        if let Some(encryption) = cilium.encryption_summary() {
+            writeln!(out, "    cilium encryption: {encryption}")?;
+        }
     }
     Ok(())
 }

@@ -79,6 +79,9 @@ pub struct Receiver {
 /// When a receiver runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Confirmation {
+    /// From before the source sends ([`CAPTURE_LEAD`]) until after: a node's agent capturing
+    /// frames, which must be capturing already when the datagram crosses.
+    Capturing,
     /// While the source sends: a node's agent watching through a raw socket, which sees only
     /// what arrives while it watches.
     Watching,
@@ -90,6 +93,9 @@ pub enum Confirmation {
 /// How much longer a watching receiver watches than its sender sends: the two agent execs
 /// start at about, not exactly, the same moment.
 const RECEIVER_GRACE_MS: u64 = 1000;
+/// How long a capturing receiver starts before its source sends: long enough for the exec to
+/// be running; the capture's own clock says whether it was (see `execute`).
+pub const CAPTURE_LEAD: std::time::Duration = std::time::Duration::from_millis(1500);
 /// How long an asked receiver waits for its echo's answer over loopback.
 const RECEIVER_QUESTION_MS: u64 = 2000;
 
@@ -182,6 +188,11 @@ pub enum PlanError {
     UnknownTunnel(String),
     #[error("{0}")]
     NoConsistentHashing(String),
+    #[error(
+        "no host-network agent runs on node {0} to capture what crosses it (a workload with \
+         `host-network: true` and `placement: every-node`)"
+    )]
+    NoCapturer(String),
 }
 
 impl PlanError {
@@ -361,8 +372,22 @@ impl<'a> PhasePlanner<'a> {
                 .filter(|destination| destination.pod.as_ref() != Some(&source_pod))
             {
                 planned_for_cell += 1;
-                let (action, receivers) =
-                    udp_halves(action(matrix, destination), destination, timeout_ms);
+                let (action, receivers) = if *matrix.expected == Expectation::Encrypted {
+                    match capture_halves(
+                        action(matrix, destination),
+                        destination,
+                        timeout_ms,
+                        self.deployment,
+                    ) {
+                        Ok(halves) => halves,
+                        Err(reason) => {
+                            self.fail(cell_index, reason);
+                            continue;
+                        }
+                    }
+                } else {
+                    udp_halves(action(matrix, destination), destination, timeout_ms)
+                };
                 self.planned.push(PlannedProbe {
                     name: format!(
                         "{} [{} -> {}]",
@@ -538,6 +563,54 @@ fn udp_halves(
         let asked = receivers(watch, RECEIVER_QUESTION_MS, Confirmation::Asked);
         (ProbeAction::Udp { host, port, marker }, asked)
     }
+}
+
+/// A UDP probe whose echo proves delivery, and the capture of the receiving node's interface
+/// by that node's host-network agent (a pod whose address is the node's), from before the
+/// datagram is sent until after its timeout: whether its marker crossed readable.
+fn capture_halves(
+    action: ProbeAction,
+    destination: &Destination,
+    timeout_ms: u64,
+    deployment: &Deployment,
+) -> Result<(ProbeAction, Vec<Receiver>), PlanError> {
+    let ProbeAction::Udp { marker, .. } = &action else {
+        return Ok((action, Vec::new()));
+    };
+    let node = destination.node.clone().unwrap_or_default();
+    let address = deployment
+        .nodes
+        .iter()
+        .find(|info| info.name == node)
+        .and_then(|info| info.internal_ips.first())
+        .map(ToString::to_string)
+        .ok_or_else(|| PlanError::NoCapturer(node.clone()))?;
+    let capturer = deployment
+        .workloads
+        .values()
+        .flat_map(|workload| &workload.pods)
+        .find(|pod| pod.node == node && pod.ip == address)
+        .ok_or_else(|| PlanError::NoCapturer(node.clone()))?;
+    let capture = Receiver {
+        pod: PodRef {
+            namespace: capturer.namespace.clone(),
+            name: capturer.name.clone(),
+        },
+        request: ProbeRequest {
+            id: 0,
+            action: ProbeAction::Capture {
+                address,
+                marker: marker.clone(),
+            },
+            timeout_ms: timeout_ms
+                + u64::try_from(CAPTURE_LEAD.as_millis()).unwrap_or(u64::MAX)
+                + RECEIVER_GRACE_MS,
+            interface: None,
+            samples: None,
+        },
+        confirms: Confirmation::Capturing,
+    };
+    Ok((action, vec![capture]))
 }
 
 fn timeout_ms(set: &ProbeSet) -> u64 {

@@ -2,6 +2,7 @@
 //! reported (not just the first), each pointing at the offending spot with a fix hint.
 
 mod balance;
+mod encryption;
 mod phases;
 mod probes;
 mod workloads;

@@ -138,6 +138,7 @@ impl<'a> Checker<'a> {
             self.check_protocol_fits(probes, protocol, ports);
         }
         self.check_balance(probes);
+        self.check_encryption(probes);
         if let Some(timeout) = &probes.timeout
             && !(timeout.value > 0.0 && timeout.value <= MAX_TIMEOUT_SECONDS)
         {
@@ -445,6 +446,10 @@ impl<'a> Checker<'a> {
                     .to_owned(),
             ),
             Expectation::InNadRange => None,
+            Expectation::Encrypted if protocol != Protocol::Udp => Some(
+                "`encrypted` looks for a UDP datagram's marker on the wire; use `protocol: udp`"
+                    .to_owned(),
+            ),
             Expectation::Spread | Expectation::Affinity | Expectation::Consistent
                 if !matches!(protocol, Protocol::Http | Protocol::Udp) =>
             {
@@ -519,6 +524,7 @@ pub(super) fn expectation_name(expectation: &Expectation) -> &'static str {
         Expectation::ResolvesTo(_) => "resolves-to",
         Expectation::Nxdomain => "nxdomain",
         Expectation::InNadRange => "in-nad-range",
+        Expectation::Encrypted => "encrypted",
         Expectation::Spread => "spread",
         Expectation::Affinity => "affinity",
         Expectation::Consistent => "consistent",
