@@ -111,6 +111,7 @@ fn every_builtin_scenario_loads() {
             "pod-to-pod",
             "pod-to-service",
             "load-balancing",
+            "encryption",
             "cross-node",
             "node-ports",
             "dns",

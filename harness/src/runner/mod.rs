@@ -32,6 +32,7 @@ use crate::scenario::{LoadedScenario, ScenarioError};
 use futures::StreamExt;
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -87,6 +88,8 @@ pub struct SuiteContext {
     pub consistent_hashing_skip: String,
     /// Why the cluster ignores session affinity, when its configuration says so.
     pub affinity_ignored: Option<String>,
+    /// Each Cilium agent's encryption status by node, as the agents said it.
+    pub cilium_encryption: BTreeMap<String, String>,
     events: Arc<dyn EventSink>,
 }
 
@@ -133,18 +136,15 @@ pub async fn run(
     let cilium = cluster::find_cilium(&client).await?;
     let cni = cluster::detect_cni(&client).await?;
     let encryption = match &cilium {
-        Some(install) => Some((
-            install,
-            cluster::cilium_encryption_status(&client, install).await,
-        )),
-        None => None,
+        Some(install) => cluster::cilium_encryption_status(&client, install).await,
+        None => BTreeMap::new(),
     };
     let info = cluster_facts::cluster_info(
         cluster::server_version(&client).await?,
         &nodes,
         &cni,
         format!("{}*", run.namespace()),
-        encryption,
+        cilium.as_ref().map(|install| (install, encryption.clone())),
     );
     let external_host = options
         .external
@@ -195,6 +195,7 @@ pub async fn run(
         tunnel: tunnel::resolve(options.tunnel_port, cilium.as_ref()),
         consistent_hashing_skip: balancing::consistent_hashing_skip(cilium.as_ref()),
         affinity_ignored: balancing::affinity_ignored(cilium.as_ref()),
+        cilium_encryption: encryption,
         client,
         run,
         options,

@@ -113,6 +113,14 @@ async fn run_check(
     }
 }
 
+/// Whether an agent's encryption status (see `cluster::cilium_encryption_status`) is WireGuard
+/// or IPsec.
+fn is_encrypting(status: &str) -> bool {
+    ["Wireguard", "IPsec"]
+        .iter()
+        .any(|mode| status.starts_with(mode))
+}
+
 async fn unmet_requirement(context: &SuiteContext, scenario: &Scenario) -> Option<String> {
     let requires = &scenario.requires;
     let schedulable = context.nodes.iter().filter(|node| node.schedulable).count();
@@ -142,6 +150,32 @@ async fn unmet_requirement(context: &SuiteContext, scenario: &Scenario) -> Optio
              CIDR based)"
                 .into(),
         );
+    }
+    if requires.cilium_encryption {
+        let Some(cilium) = &context.cilium else {
+            return Some(format!(
+                "needs Cilium's encryption between nodes: {}",
+                checks::cilium::absence(&context.cni.name)
+            ));
+        };
+        let plaintext: Vec<String> = context
+            .cilium_encryption
+            .iter()
+            .filter(|(_, status)| !is_encrypting(status))
+            .map(|(node, status)| format!("{node}: {status}"))
+            .collect();
+        if context.cilium_encryption.is_empty() || !plaintext.is_empty() {
+            return Some(format!(
+                "needs every Cilium agent to encrypt between nodes, and {} says otherwise \
+                 (cilium-dbg encrypt status: {})",
+                cilium.agent.object(),
+                if plaintext.is_empty() {
+                    "no agent answered".to_owned()
+                } else {
+                    plaintext.join(", ")
+                }
+            ));
+        }
     }
     if requires.cilium_l7_proxy {
         let Some(cilium) = &context.cilium else {

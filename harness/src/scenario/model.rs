@@ -110,6 +110,11 @@ pub struct Requirements {
     /// cluster (pods are matched by identity, never by address), so it is unmet there.
     #[serde(default)]
     pub ipblock_selects_pods: bool,
+    /// Needs every Cilium agent to say it encrypts traffic between nodes (`cilium-dbg encrypt
+    /// status`: WireGuard or IPsec), so that `expect: encrypted` checks a promise the cluster
+    /// makes rather than failing where nobody turned encryption on.
+    #[serde(default)]
+    pub cilium_encryption: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]

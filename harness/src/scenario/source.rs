@@ -169,6 +169,7 @@ pub(super) const BUILTIN_SCENARIOS: &[(&str, &str)] = embed![
     "pod-to-pod.yaml",
     "pod-to-service.yaml",
     "load-balancing.yaml",
+    "encryption.yaml",
     "cross-node.yaml",
     "node-ports.yaml",
     "dns.yaml",

@@ -65,6 +65,20 @@ fn builtin_suites_pass_on_a_healthy_cluster() {
             assert!(probe.backends.is_some(), "{probe:#?}");
         }
     }
+    // This kernel cannot encrypt: the encryption suite says what the agents said.
+    if testbed_cni() == TestbedCni::Cilium {
+        let encryption = report
+            .scenarios
+            .iter()
+            .find(|s| s.name == "encryption")
+            .unwrap();
+        let reason = encryption.skipped.as_deref().unwrap_or_default();
+        assert!(
+            reason.contains("needs every Cilium agent to encrypt between nodes")
+                && reason.contains("testbed-node1: Disabled"),
+            "{reason}"
+        );
+    }
     eprintln!(
         "built-in suites: {tally:?} in {:.1}s",
         started.elapsed().as_secs_f64()
