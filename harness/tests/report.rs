@@ -6,8 +6,8 @@ use cnicheck::exit_code;
 use cnicheck::judge::{self, Judgement};
 use cnicheck::probe::Outcome;
 use cnicheck::report::model::{
-    CiliumInfo, ClusterInfo, ComponentInfo, PathClass, PreflightCheck, ProbeReport,
-    REPORT_FORMAT_VERSION, Reach, RunReport, ScenarioReport, Verdict,
+    CiliumInfo, ClusterInfo, ComponentInfo, PathClass, PhaseTimes, PreflightCheck, ProbeReport,
+    REPORT_FORMAT_VERSION, Reach, RunReport, ScenarioReport, StageTimes, Verdict,
 };
 use cnicheck::report::{ReportError, console, diff, failure, json, junit, truth_table};
 use cnicheck::scenario::model::{Expectation, Protocol};
@@ -94,6 +94,7 @@ fn scenario(name: &str, probes: Vec<ProbeReport>) -> ScenarioReport {
         duration_secs: 3.5,
         truth_tables: truth_table::truth_tables(&probes),
         probes,
+        stages: None,
     }
 }
 
@@ -1079,4 +1080,39 @@ fn agents_that_disagree_on_encryption_are_named_each() {
         cilium.encryption_summary().as_deref(),
         Some("node-1: Disabled, node-2: Wireguard (cilium_wg0: 1 peer)")
     );
+}
+
+#[test]
+fn the_summary_gives_time_by_stage_and_json_keeps_each_phase() {
+    let mut report = report();
+    report.scenarios[0].stages = Some(StageTimes {
+        setup_secs: 0.5,
+        deploy_secs: 12.0,
+        phases: vec![
+            PhaseTimes {
+                phase: "baseline".into(),
+                apply_secs: 0.0,
+                probe_secs: 2.0,
+                matched_after_secs: Some(2.0),
+            },
+            PhaseTimes {
+                phase: "deny".into(),
+                apply_secs: 0.25,
+                probe_secs: 8.0,
+                matched_after_secs: Some(3.0),
+            },
+        ],
+        cleanup_secs: 6.0,
+    });
+    let summary = console::render_summary(&report, false);
+    let expected = "    time by stage, summed over scenarios: setup 0.5s, deploy 12.0s, apply 0.2s, \
+                    probing 10.0s (5.0s until every probe matched), cleanup 6.0s\n";
+    assert!(
+        summary.contains(expected),
+        "missing {expected:?} from:\n{summary}"
+    );
+    let text = json::to_string(&report).unwrap();
+    assert!(text.contains("\"matched_after_secs\": 3.0"), "{text}");
+    let read: RunReport = serde_json::from_str(&text).unwrap();
+    assert_eq!(read, report);
 }

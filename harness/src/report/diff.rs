@@ -417,6 +417,7 @@ mod tests {
             duration_secs: 1.0,
             probes,
             truth_tables: Vec::new(),
+            stages: None,
         }
     }
 

@@ -170,6 +170,7 @@ mod tests {
             duration_secs: 1.0,
             probes: Vec::new(),
             truth_tables: Vec::new(),
+            stages: None,
         }
     }
 

@@ -143,6 +143,69 @@ pub struct ScenarioReport {
     /// protocol/port. Empty in reports written before they existed.
     #[serde(default)]
     pub truth_tables: Vec<TruthTable>,
+    /// Where the scenario's time went; absent for a scenario that deployed nothing (skipped,
+    /// a built-in check) and in reports written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stages: Option<StageTimes>,
+}
+
+/// Where a scenario's time went, in seconds, stage by stage.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageTimes {
+    /// Its namespaces, the Multus NAD and the `setup` manifests.
+    pub setup_secs: f64,
+    /// Creating the agent pods and waiting until every one is ready.
+    pub deploy_secs: f64,
+    pub phases: Vec<PhaseTimes>,
+    /// Diagnostics of a troubled scenario, and deleting its namespaces until they are gone.
+    pub cleanup_secs: f64,
+}
+
+/// Where one phase's time went, in seconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseTimes {
+    pub phase: String,
+    /// Deleting and applying the phase's objects.
+    pub apply_secs: f64,
+    /// Probing, every round until the phase's expected state held long enough (or its
+    /// deadline came).
+    pub probe_secs: f64,
+    /// When every probe first observed what was expected, from the start of probing: the time
+    /// the phase's state took to propagate. The rest of `probe_secs` is the settle window and
+    /// retries. Absent when that never happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matched_after_secs: Option<f64>,
+}
+
+impl StageTimes {
+    /// The stages summed over scenarios: setup, deploy, apply, probe, of which until every
+    /// probe matched, and cleanup.
+    pub fn total<'a>(stages: impl IntoIterator<Item = &'a StageTimes>) -> StageTotals {
+        let mut totals = StageTotals::default();
+        for stage in stages {
+            totals.setup_secs += stage.setup_secs;
+            totals.deploy_secs += stage.deploy_secs;
+            totals.cleanup_secs += stage.cleanup_secs;
+            for phase in &stage.phases {
+                totals.apply_secs += phase.apply_secs;
+                totals.probe_secs += phase.probe_secs;
+                totals.until_matched_secs += phase.matched_after_secs.unwrap_or(phase.probe_secs);
+            }
+        }
+        totals
+    }
+}
+
+/// [`StageTimes`] summed over scenarios.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StageTotals {
+    pub setup_secs: f64,
+    pub deploy_secs: f64,
+    pub apply_secs: f64,
+    pub probe_secs: f64,
+    /// The part of `probe_secs` until every probe of its phase matched.
+    pub until_matched_secs: f64,
+    pub cleanup_secs: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -54,6 +54,9 @@ const POLL_INTERVAL: Duration = Duration::from_secs(1);
 pub(crate) struct PhaseProbes {
     pub reports: Vec<ProbeReport>,
     pub settling: Settling,
+    /// When every probe first observed what was expected, from the start of probing: how long
+    /// the phase's state took to propagate (the rest of its probing is the settle window).
+    pub matched_after: Option<Duration>,
 }
 
 pub(crate) async fn run_probes(
@@ -69,6 +72,7 @@ pub(crate) async fn run_probes(
     let mut all_matching_since: Option<Instant> = None;
     let mut round: u32 = 0;
     let mut settled = false;
+    let mut matched_after = None;
     while !pending.is_empty() {
         let round_started = Instant::now();
         for (index, result) in run_round(agent, probes, &pending, round).await {
@@ -91,6 +95,9 @@ pub(crate) async fn run_probes(
                 .last()
                 .is_some_and(|last| last.verdict != judge::AttemptVerdict::Pass)
         };
+        if matched_after.is_none() && !(0..probes.len()).any(|index| failing(&index)) {
+            matched_after = Some(started.elapsed());
+        }
         let more = match policy {
             RetryPolicy::Converge { deadline } => {
                 pending.retain(failing);
@@ -131,7 +138,11 @@ pub(crate) async fn run_probes(
         .zip(timings)
         .map(|((probe, attempts), timing)| report(probe, &attempts, timing, policy, kubectl))
         .collect();
-    PhaseProbes { reports, settling }
+    PhaseProbes {
+        reports,
+        settling,
+        matched_after,
+    }
 }
 
 /// Which half of a probe a request is: the source's, or one of its receivers' (see
@@ -1105,6 +1116,7 @@ mod tests {
                 after: Duration::from_secs(2)
             }
         );
+        assert_eq!(phase.matched_after, Some(Duration::from_secs(2)));
     }
 
     #[tokio::test(start_paused = true)]
@@ -1116,6 +1128,7 @@ mod tests {
         let phase = run_phase(&agent, Expectation::Allowed, policy).await;
         assert_eq!(phase.reports[0].verdict, Verdict::Fail);
         assert!(matches!(phase.settling, Settling::TimedOut { .. }));
+        assert_eq!(phase.matched_after, None);
         assert!(
             agent.rounds() <= 5,
             "polls once a second until the deadline"
@@ -1139,6 +1152,8 @@ mod tests {
             "matched for the whole settle window"
         );
         assert!(agent.rounds() >= 2 + 5, "kept probing while it settled");
+        // Propagation took the first two rounds; the rest was the settle window.
+        assert_eq!(phase.matched_after, Some(Duration::from_secs(2)));
     }
 
     #[tokio::test(start_paused = true)]

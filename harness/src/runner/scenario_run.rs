@@ -10,7 +10,9 @@ use super::{RunOptions, RunnerError, Selection, SuiteContext};
 use crate::checks::{self, CheckContext, CheckOutcome};
 use crate::cluster::{self, AppliedObject, ApplyContext};
 use crate::events::PhaseSummary;
-use crate::report::model::{ObservationKind, ProbeReport, Reach, ScenarioReport, Verdict};
+use crate::report::model::{
+    ObservationKind, PhaseTimes, ProbeReport, Reach, ScenarioReport, StageTimes, Verdict,
+};
 use crate::scenario::model::{BuiltinCheck, Phase, ProbeSet, Scenario};
 use crate::scenario::variables::Variable;
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,6 +38,7 @@ pub async fn run_scenario(
         duration_secs: 0.0,
         probes: Vec::new(),
         truth_tables: Vec::new(),
+        stages: None,
     };
     if let Some(reason) = unmet_requirement(context, scenario).await {
         report.skipped = Some(reason);
@@ -57,6 +60,7 @@ pub async fn run_scenario(
     if let Err(error) = outcome {
         report.setup_error = Some(error.to_string());
     }
+    let cleanup = Instant::now();
     let troubled = report.setup_error.is_some()
         || report
             .probes
@@ -73,6 +77,9 @@ pub async fn run_scenario(
                 tracing::warn!("{error}");
             }
         }
+    }
+    if let Some(stages) = &mut report.stages {
+        stages.cleanup_secs = cleanup.elapsed().as_secs_f64();
     }
     report.duration_secs = started.elapsed().as_secs_f64();
     report
@@ -249,6 +256,8 @@ async fn deploy_and_probe(
         applied.insert(path.to_string(), created);
         Ok::<_, RunnerError>(())
     };
+    let stage = Instant::now();
+    let stages = report.stages.insert(StageTimes::default());
     deploy::create_namespaces(&context.client, scenario, namespaces, &context.run).await?;
     if let Some(name) = &scenario.multus_network {
         // Namespaced: it goes with the scenario's namespace.
@@ -258,6 +267,8 @@ async fn deploy_and_probe(
     for path in &scenario.setup {
         apply(&path.value, &apply_context, &mut applied).await?;
     }
+    stages.setup_secs = stage.elapsed().as_secs_f64();
+    let stage = Instant::now();
     let deployment = deploy::deploy(
         &context.client,
         scenario,
@@ -265,7 +276,9 @@ async fn deploy_and_probe(
         &context.nodes,
         &deploy_options,
     )
-    .await?;
+    .await;
+    stages.deploy_secs = stage.elapsed().as_secs_f64();
+    let deployment = deployment?;
     let facts = RunFacts {
         deployment: Some(&deployment),
         ..facts
@@ -277,6 +290,7 @@ async fn deploy_and_probe(
     };
 
     for (phase_index, phase) in scenario.phases.iter().enumerate() {
+        let applying = Instant::now();
         // Deletions first: a phase that replaces an earlier phase's policy with one of the same
         // name must end with its own, not with nothing.
         for path in &phase.delete {
@@ -312,9 +326,20 @@ async fn deploy_and_probe(
         } else {
             RetryPolicy::Retries(options.retries)
         };
+        let apply_secs = applying.elapsed().as_secs_f64();
         let probing = Instant::now();
         let phase_probes =
             execute::run_probes(&context.client, &probes, policy, &context.options.kubectl).await;
+        report
+            .stages
+            .get_or_insert_default()
+            .phases
+            .push(PhaseTimes {
+                phase: phase.name.value.clone(),
+                apply_secs,
+                probe_secs: probing.elapsed().as_secs_f64(),
+                matched_after_secs: phase_probes.matched_after.map(|after| after.as_secs_f64()),
+            });
         let summary = PhaseSummary {
             scenario: &scenario.name.value,
             phase: &phase.name.value,

@@ -49,6 +49,29 @@ fn builtin_suites_pass_on_a_healthy_cluster() {
         cnicheck_namespaces().is_empty(),
         "the run left namespaces behind"
     );
+    // Where the time went: every scenario that deployed says so, stage by stage.
+    let policy = report
+        .scenarios
+        .iter()
+        .find(|s| s.name == "network-policy")
+        .unwrap();
+    let stages = policy.stages.as_ref().expect("stage times");
+    assert!(
+        stages.deploy_secs > 0.0 && stages.cleanup_secs > 0.0 && stages.phases.len() >= 2,
+        "{stages:#?}"
+    );
+    assert!(
+        stages
+            .phases
+            .iter()
+            .all(|phase| phase.matched_after_secs.is_some()),
+        "{stages:#?}"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("time by stage, summed over scenarios: setup"),
+        "{stderr}"
+    );
     // Spread and affinity were counted by backend; consistent hashing is skipped with the
     // reason (no kube-proxy replacement on either testbed).
     let balancing = report

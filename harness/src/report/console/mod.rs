@@ -14,7 +14,8 @@ use super::diff::ReportDiff;
 use super::failure::{earlier_observations, write_failure_block};
 use super::latency;
 use super::model::{
-    ComponentInfo, ObservationKind, PreflightCheck, ProbeReport, RunReport, ScenarioReport, Verdict,
+    ComponentInfo, ObservationKind, PreflightCheck, ProbeReport, RunReport, ScenarioReport,
+    StageTimes, Verdict,
 };
 use super::palette::{Palette, Style, VERDICT_WIDTH, WRITE_TO_STRING, plural};
 use super::text::single_line;
@@ -457,6 +458,25 @@ fn write_counts(out: &mut String, report: &RunReport, palette: Palette) -> fmt::
             latency::milliseconds(figures.p99_ms),
             latency::milliseconds(figures.max_ms),
             plural(figures.answers, "answer", "answers")
+        )?;
+    }
+    let stages: Vec<&StageTimes> = report
+        .scenarios
+        .iter()
+        .filter_map(|scenario| scenario.stages.as_ref())
+        .collect();
+    if !stages.is_empty() {
+        let total = StageTimes::total(stages);
+        writeln!(
+            out,
+            "    time by stage, summed over scenarios: setup {:.1}s, deploy {:.1}s, apply \
+             {:.1}s, probing {:.1}s ({:.1}s until every probe matched), cleanup {:.1}s",
+            total.setup_secs,
+            total.deploy_secs,
+            total.apply_secs,
+            total.probe_secs,
+            total.until_matched_secs,
+            total.cleanup_secs
         )?;
     }
     for scenario in &report.scenarios {
