@@ -150,23 +150,20 @@ pub fn routing(
 mod tests {
     use super::*;
 
-    fn read(pairs: &[(&str, &str)]) -> Result<Routing, RoutingProblem> {
-        let data = pairs
+    fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
             .iter()
             .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
-            .collect();
-        routing("kube-system", &data)
+            .collect()
+    }
+
+    fn read(pairs: &[(&str, &str)]) -> Result<Routing, RoutingProblem> {
+        routing("kube-system", &config(pairs))
     }
 
     #[test]
     fn maglev_needs_the_replacement_and_the_algorithm() {
-        let balancing = |pairs: &[(&str, &str)]| {
-            let data = pairs
-                .iter()
-                .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
-                .collect();
-            service_balancing(&data)
-        };
+        let balancing = |pairs: &[(&str, &str)]| service_balancing(&config(pairs));
         use ServiceBalancing::*;
         assert_eq!(balancing(&[]), WithoutReplacement);
         assert_eq!(
@@ -189,13 +186,7 @@ mod tests {
 
     #[test]
     fn session_affinity_is_on_by_flag_or_with_the_replacement() {
-        let affinity = |pairs: &[(&str, &str)]| {
-            let data = pairs
-                .iter()
-                .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
-                .collect();
-            session_affinity(&data)
-        };
+        let affinity = |pairs: &[(&str, &str)]| session_affinity(&config(pairs));
         assert!(!affinity(&[]));
         assert!(!affinity(&[("kube-proxy-replacement", "false")]));
         assert!(affinity(&[("enable-session-affinity", "true")]));

@@ -281,6 +281,11 @@ impl ProbeSet {
             .map(|protocol| protocol.value)
     }
 
+    /// Its `expect` and every `except` entry's expectation, in file order.
+    pub fn expectations(&self) -> impl Iterator<Item = &Spanned<Expectation>> {
+        std::iter::once(&self.expect).chain(self.except.iter().map(|(_, expectation)| expectation))
+    }
+
     /// Where its `protocol` is written, for messages about the set as a whole.
     pub fn location(&self) -> Location {
         self.protocol.location()

@@ -15,7 +15,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
-use super::{ProbeOutcome, ProbeSettings, could_not_run, udp};
+use super::{ProbeOutcome, ProbeSettings, could_not_run, interface, udp};
 use crate::probe::Outcome;
 
 /// Large enough for any frame on a standard or jumbo-frame link (and for GRO's merged ones,
@@ -74,12 +74,7 @@ fn interface_holding(address: IpAddr) -> Result<String, Outcome> {
     let entries = getifaddrs()
         .map_err(|error| could_not_run(format!("cannot list the node's interfaces: {error}")))?;
     for entry in entries {
-        let held = entry.address.as_ref().and_then(|held| {
-            held.as_sockaddr_in()
-                .map(|v4| IpAddr::V4(v4.ip()))
-                .or_else(|| held.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
-        });
-        if held == Some(address) {
+        if entry.address.as_ref().and_then(interface::ip_of) == Some(address) {
             return Ok(entry.interface_name);
         }
     }

@@ -36,7 +36,7 @@ pub(super) fn probe(name: &str, bound_to: Option<&str>) -> ProbeOutcome {
     })
 }
 
-fn ip_of(address: &SockaddrStorage) -> Option<IpAddr> {
+pub(super) fn ip_of(address: &SockaddrStorage) -> Option<IpAddr> {
     if let Some(v4) = address.as_sockaddr_in() {
         return Some(IpAddr::V4(v4.ip()));
     }

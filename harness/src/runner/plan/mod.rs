@@ -388,34 +388,23 @@ impl<'a> PhasePlanner<'a> {
                 } else {
                     udp_halves(action(matrix, destination), destination, timeout_ms)
                 };
-                self.planned.push(PlannedProbe {
-                    name: format!(
-                        "{} [{} -> {}]",
-                        cell.name, source.name, destination.describe
-                    ),
-                    cell: cell.name.clone(),
-                    phase: self.phase.to_owned(),
-                    source: source.clone(),
-                    to: matrix.written_to.to_owned(),
-                    target_address: destination.describe.clone(),
-                    protocol: matrix.protocol,
-                    port: destination.port,
-                    request: ProbeRequest {
-                        id: 0,
-                        action,
-                        timeout_ms,
-                        interface: set.interface.clone(),
-                        samples: None,
-                    },
-                    kind: PlannedKind::Traffic(TrafficProbe {
-                        expected: matrix.expected.clone(),
-                        destination_node: destination.node.clone(),
-                        to_node: destination.is_node,
-                        receivers,
-                        overlay: overlay.clone(),
-                        path: path_class(to, &source.node, destination),
-                    }),
+                let request = ProbeRequest {
+                    id: 0,
+                    action,
+                    timeout_ms,
+                    interface: set.interface.clone(),
+                    samples: None,
+                };
+                let kind = PlannedKind::Traffic(TrafficProbe {
+                    expected: matrix.expected.clone(),
+                    destination_node: destination.node.clone(),
+                    to_node: destination.is_node,
+                    receivers,
+                    overlay: overlay.clone(),
+                    path: path_class(to, &source.node, destination),
                 });
+                let probe = self.to_destination(cell, matrix, source, destination, request, kind);
+                self.planned.push(probe);
             }
         }
         if planned_for_cell == 0 && !from.pods.is_empty() && !destinations.is_empty() {
@@ -423,6 +412,35 @@ impl<'a> PhasePlanner<'a> {
                 cell_index,
                 PlanError::OnlyItself(matrix.written_to.to_owned()),
             );
+        }
+    }
+}
+
+impl PhasePlanner<'_> {
+    /// The probe of `cell` from `source` to `destination`, sending `request`, held to `kind`.
+    fn to_destination(
+        &self,
+        cell: &Cell<'_>,
+        matrix: &MatrixCell<'_>,
+        source: &DeployedPod,
+        destination: &Destination,
+        request: ProbeRequest,
+        kind: PlannedKind,
+    ) -> PlannedProbe {
+        PlannedProbe {
+            name: format!(
+                "{} [{} -> {}]",
+                cell.name, source.name, destination.describe
+            ),
+            cell: cell.name.clone(),
+            phase: self.phase.to_owned(),
+            source: source.clone(),
+            to: matrix.written_to.to_owned(),
+            target_address: destination.describe.clone(),
+            protocol: matrix.protocol,
+            port: destination.port,
+            request,
+            kind,
         }
     }
 }
@@ -465,39 +483,28 @@ impl PhasePlanner<'_> {
                     || balance.default_samples(backends.len()),
                     |samples| samples.value,
                 );
-                self.planned.push(PlannedProbe {
-                    name: format!(
-                        "{} [{} -> {}]",
-                        cell.name, source.name, destination.describe
-                    ),
-                    cell: cell.name.clone(),
-                    phase: self.phase.to_owned(),
-                    source: source.clone(),
-                    to: matrix.written_to.to_owned(),
-                    target_address: destination.describe.clone(),
-                    protocol: matrix.protocol,
-                    port: destination.port,
-                    request: ProbeRequest {
-                        id: 0,
-                        action: action(matrix, destination),
-                        timeout_ms: timeout_ms(matrix.set),
-                        interface: matrix.set.interface.clone(),
-                        samples: Some(samples),
+                let request = ProbeRequest {
+                    id: 0,
+                    action: action(matrix, destination),
+                    timeout_ms: timeout_ms(matrix.set),
+                    interface: matrix.set.interface.clone(),
+                    samples: Some(samples),
+                };
+                let kind = PlannedKind::Balance(BalanceExpectation {
+                    balance,
+                    service: matrix.written_to.to_owned(),
+                    backends,
+                    samples,
+                    // What ignores affinity balances ClusterIPs; NodePorts stay kube-proxy's.
+                    known_cause: match (balance, to) {
+                        (Balance::Affinity, Target::Service(_) | Target::ServiceDns(_)) => {
+                            self.targets.affinity_ignored.map(str::to_owned)
+                        }
+                        _ => None,
                     },
-                    kind: PlannedKind::Balance(BalanceExpectation {
-                        balance,
-                        service: matrix.written_to.to_owned(),
-                        backends,
-                        samples,
-                        // What ignores affinity balances ClusterIPs; NodePorts stay kube-proxy's.
-                        known_cause: match (balance, to) {
-                            (Balance::Affinity, Target::Service(_) | Target::ServiceDns(_)) => {
-                                self.targets.affinity_ignored.map(str::to_owned)
-                            }
-                            _ => None,
-                        },
-                    }),
                 });
+                let probe = self.to_destination(cell, matrix, source, destination, request, kind);
+                self.planned.push(probe);
             }
         }
     }

@@ -8,8 +8,8 @@ use crate::scenario::model::{Placement, ProbeSet, Target, ToEntry};
 
 impl Checker<'_> {
     pub(super) fn check_balance(&mut self, probes: &ProbeSet) {
-        let balanced = std::iter::once(&probes.expect)
-            .chain(probes.except.iter().map(|(_, expectation)| expectation))
+        let balanced = probes
+            .expectations()
             .find(|expectation| expectation.value.balance().is_some());
         if let Some(samples) = &probes.samples {
             if balanced.is_none() {

@@ -8,8 +8,8 @@ use serde_saphyr::Spanned;
 
 impl Checker<'_> {
     pub(super) fn check_encryption(&mut self, probes: &ProbeSet) {
-        let Some(encrypted) = std::iter::once(&probes.expect)
-            .chain(probes.except.iter().map(|(_, expectation)| expectation))
+        let Some(encrypted) = probes
+            .expectations()
             .find(|expectation| expectation.value == Expectation::Encrypted)
         else {
             return;
