@@ -1094,12 +1094,14 @@ fn the_summary_gives_time_by_stage_and_json_keeps_each_phase() {
                 apply_secs: 0.0,
                 probe_secs: 2.0,
                 matched_after_secs: Some(2.0),
+                changing_probes: 0,
             },
             PhaseTimes {
                 phase: "deny".into(),
                 apply_secs: 0.25,
                 probe_secs: 8.0,
                 matched_after_secs: Some(3.0),
+                changing_probes: 4,
             },
         ],
         cleanup_secs: 6.0,
@@ -1113,6 +1115,7 @@ fn the_summary_gives_time_by_stage_and_json_keeps_each_phase() {
     );
     let text = json::to_string(&report).unwrap();
     assert!(text.contains("\"matched_after_secs\": 3.0"), "{text}");
+    assert!(text.contains("\"changing_probes\": 4"), "{text}");
     let read: RunReport = serde_json::from_str(&text).unwrap();
     assert_eq!(read, report);
 }

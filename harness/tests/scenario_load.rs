@@ -1606,3 +1606,28 @@ phases:
         ],
     );
 }
+
+#[test]
+fn copies_need_phases_that_start_afresh() {
+    assert_errors(
+        "copies_without_fresh_starts",
+        &BASE.replace("workloads:\n", "copies: 2\nworkloads:\n"),
+        &[(
+            2,
+            9,
+            "`copies: 2` needs 1 phases that start from nothing earlier phases applied, and \
+             this scenario has 0",
+            "lower `copies`",
+        )],
+    );
+    assert_errors(
+        "copies_out_of_range",
+        &BASE.replace("workloads:\n", "copies: 0\nworkloads:\n"),
+        &[(
+            2,
+            9,
+            "`copies: 0` is out of range (1 to 8)",
+            "a few are enough",
+        )],
+    );
+}

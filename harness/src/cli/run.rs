@@ -77,9 +77,16 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 60)]
     pub propagation_timeout: u64,
     /// Seconds a phase that applied or deleted objects must match its expectations in a row
-    /// (a policy that is not enforced yet would otherwise pass "allowed" probes).
+    /// (a policy that is not enforced yet would otherwise pass "allowed" probes), when none of
+    /// its probes is expected to observe the opposite of the previous phase (see --confirm).
     #[arg(long, default_value_t = 5)]
     pub settle: u64,
+    /// Seconds a phase that applied or deleted objects must still match after its probes
+    /// expected to flip (allowed before the change, denied now, or the reverse) have flipped,
+    /// which shows the change took effect: it matches in a second round at least this long
+    /// after the first.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.5, value_parser = confirm_seconds)]
+    pub confirm: f64,
     /// Extra attempts for failing probes in other phases (a pass on retry is reported flaky).
     #[arg(long, default_value_t = 0)]
     pub retries: u32,
@@ -362,6 +369,7 @@ async fn run_on_cluster(
         setup_timeout: Duration::from_secs(args.setup_timeout),
         propagation_timeout: Duration::from_secs(args.propagation_timeout),
         settle: Duration::from_secs(args.settle),
+        confirm: Duration::from_secs_f64(args.confirm),
         retries: args.retries,
         keep: args.keep,
         artifacts: args.artifacts.clone(),
@@ -481,5 +489,13 @@ impl Interrupts {
             () = on(&mut self.interrupt) => exit_code::INTERRUPTED,
             () = on(&mut self.terminate) => exit_code::TERMINATED,
         }
+    }
+}
+
+/// `--confirm`: seconds from 0 to 60 (a second round always happens; this only spaces it).
+fn confirm_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if (0.0..=60.0).contains(&seconds) => Ok(seconds),
+        _ => Err(format!("`{text}` is not a number of seconds from 0 to 60")),
     }
 }

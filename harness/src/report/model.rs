@@ -165,7 +165,9 @@ pub struct StageTimes {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PhaseTimes {
     pub phase: String,
-    /// Deleting and applying the phase's objects.
+    /// Deleting and applying the phase's objects, and before that, when the previous phase
+    /// probed other paths, one round of this phase's probes in the state before the change
+    /// (see `changing_probes`).
     pub apply_secs: f64,
     /// Probing, every round until the phase's expected state held long enough (or its
     /// deadline came).
@@ -175,6 +177,11 @@ pub struct PhaseTimes {
     /// retries. Absent when that never happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matched_after_secs: Option<f64>,
+    /// Probes expected to observe the opposite of what they observed at the end of the
+    /// previous phase: once they matched, the phase's change had taken effect, and a second
+    /// look (`--confirm`) replaced the settle window. 0 when the window was waited out.
+    #[serde(default)]
+    pub changing_probes: usize,
 }
 
 impl StageTimes {

@@ -75,13 +75,18 @@ impl Deployment {
     }
 }
 
-/// Real namespace names of a scenario: `default` is the scenario's own, extra aliases get theirs.
+/// Real namespace names of a copy of a scenario's workloads (see `copies`): `default` is the
+/// scenario's own, extra aliases get theirs. The first copy's carry no copy number.
 pub fn namespace_names(
     run: &RunId,
     scenario_index: usize,
+    copy: usize,
     scenario: &Scenario,
 ) -> Result<BTreeMap<String, String>, ClusterError> {
-    let own = format!("s{scenario_index}");
+    let own = match copy {
+        0 => format!("s{scenario_index}"),
+        copy => format!("s{scenario_index}c{copy}"),
+    };
     let mut names = BTreeMap::from([(
         WorkloadRef::DEFAULT_NAMESPACE.to_string(),
         run.extra_namespace(&own)?,

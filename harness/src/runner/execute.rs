@@ -37,17 +37,40 @@ pub enum RetryPolicy {
     Converge { deadline: Duration },
     /// Objects were just applied or deleted: a policy takes effect at a moment nobody announces,
     /// so a probe that passes early may only pass because the policy is not enforced yet. Every
-    /// probe runs again until the whole phase has matched for `settle` in a row (or the deadline
+    /// probe runs again until the whole phase has matched as `settle` asks (or the deadline
     /// comes); what counts is the last observation.
     Settle {
         deadline: Duration,
-        settle: Duration,
+        settle: SettleRule,
     },
     /// Nothing changed: run failing probes again up to N times; a pass after a retry is flaky.
     Retries(u32),
 }
 
-const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// When a phase that applied or deleted objects has reached its expected state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettleRule {
+    /// `changing` probes are expected to observe the opposite of what they observed at the end
+    /// of the previous phase. Once every probe matches, those have shown that the change took
+    /// effect, so the phase only has to match again in one more round at least `confirm` after
+    /// the first (a second look, for states that flicker while a CNI applies a change).
+    Changed { changing: usize, confirm: Duration },
+    /// No probe shows when the change takes effect: the phase must match for the whole window.
+    Window(Duration),
+}
+
+impl SettleRule {
+    /// Whether a phase that has matched in `rounds` rounds in a row, for `matched_for`, has
+    /// settled.
+    fn settled(self, rounds: u32, matched_for: Duration) -> bool {
+        match self {
+            SettleRule::Changed { confirm, .. } => rounds >= 2 && matched_for >= confirm,
+            SettleRule::Window(window) => matched_for >= window,
+        }
+    }
+}
+
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 /// A phase's probes with their final verdicts, in the order planned, and how waiting for the
 /// phase's expected state ended.
@@ -70,6 +93,7 @@ pub(crate) async fn run_probes(
     let mut timings = vec![Timing::default(); probes.len()];
     let mut pending: Vec<usize> = (0..probes.len()).collect();
     let mut all_matching_since: Option<Instant> = None;
+    let mut matching_rounds: u32 = 0;
     let mut round: u32 = 0;
     let mut settled = false;
     let mut matched_after = None;
@@ -107,10 +131,13 @@ pub(crate) async fn run_probes(
             RetryPolicy::Settle { deadline, settle } => {
                 if (0..probes.len()).any(|index| failing(&index)) {
                     all_matching_since = None;
+                    matching_rounds = 0;
                 } else {
                     all_matching_since.get_or_insert(round_started);
+                    matching_rounds += 1;
                 }
-                settled = all_matching_since.is_some_and(|since| since.elapsed() >= settle);
+                settled = all_matching_since
+                    .is_some_and(|since| settle.settled(matching_rounds, since.elapsed()));
                 !settled && started.elapsed() + POLL_INTERVAL < deadline
             }
             RetryPolicy::Retries(retries) => {
@@ -143,6 +170,25 @@ pub(crate) async fn run_probes(
         settling,
         matched_after,
     }
+}
+
+/// The round number of [`observe_now`]: never one of [`run_probes`]' rounds, so that its UDP
+/// markers are its own and none of its datagrams answers for a later round.
+const OBSERVATION_ROUND: u32 = u32::MAX;
+
+/// What each traffic probe of `probes` observes now, in one round, whatever it expects (other
+/// kinds observe [`Reach::Unknown`]): how the paths stand before a change.
+pub(crate) async fn observe_now(agent: &impl ProbeAgent, probes: &[PlannedProbe]) -> Vec<Reach> {
+    let all: Vec<usize> = (0..probes.len()).collect();
+    let mut observed = vec![Reach::Unknown; probes.len()];
+    for (index, result) in run_round(agent, probes, &all, OBSERVATION_ROUND).await {
+        let probe = &probes[index];
+        if let PlannedKind::Traffic(traffic) = &probe.kind {
+            observed[index] =
+                judge::judge(&traffic.expected, probe.protocol, &result.outcome).observed_reach;
+        }
+    }
+    observed
 }
 
 /// Which half of a probe a request is: the source's, or one of its receivers' (see
@@ -576,7 +622,7 @@ fn agent_probe_command(pod: &PodRef, request: &ProbeRequest, kubectl: &Kubectl) 
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     //! The executor's rules on a fake agent: what the probes observe round after round is
     //! scripted, and the clock is tokio's paused one, so settle windows and deadlines pass at once.
     use super::*;
@@ -642,7 +688,7 @@ mod tests {
         }
     }
 
-    fn tcp_probe(expected: Expectation) -> PlannedProbe {
+    pub(crate) fn tcp_probe(expected: Expectation) -> PlannedProbe {
         PlannedProbe {
             name: "s::p::client->pod:server:tcp/9000 [client-0 -> 10.0.0.2:9000 (server-0)]".into(),
             cell: "s::p::client->pod:server:tcp/9000".into(),
@@ -948,7 +994,7 @@ mod tests {
         };
         let policy = RetryPolicy::Settle {
             deadline: Duration::from_secs(30),
-            settle: Duration::from_secs(3),
+            settle: SettleRule::Window(Duration::from_secs(3)),
         };
         let kubectl = Kubectl::new(None, None);
         let phase = run_probes(&agent, &[udp_to_pod(Expectation::Denied)], policy, &kubectl).await;
@@ -1089,7 +1135,7 @@ mod tests {
                 },
                 RetryPolicy::Settle {
                     deadline: Duration::from_secs(10),
-                    settle: Duration::from_secs(3),
+                    settle: SettleRule::Window(Duration::from_secs(3)),
                 },
             ] {
                 let agent = ScriptedAgent::new(vec![could_not_run()]);
@@ -1113,10 +1159,10 @@ mod tests {
         assert_eq!(
             phase.settling,
             Settling::Settled {
-                after: Duration::from_secs(2)
+                after: Duration::from_secs(1)
             }
         );
-        assert_eq!(phase.matched_after, Some(Duration::from_secs(2)));
+        assert_eq!(phase.matched_after, Some(Duration::from_secs(1)));
     }
 
     #[tokio::test(start_paused = true)]
@@ -1130,8 +1176,8 @@ mod tests {
         assert!(matches!(phase.settling, Settling::TimedOut { .. }));
         assert_eq!(phase.matched_after, None);
         assert!(
-            agent.rounds() <= 5,
-            "polls once a second until the deadline"
+            agent.rounds() <= 10,
+            "polls twice a second until the deadline"
         );
     }
 
@@ -1141,7 +1187,7 @@ mod tests {
         let agent = ScriptedAgent::new(vec![connected(), connected(), Outcome::Timeout]);
         let policy = RetryPolicy::Settle {
             deadline: Duration::from_secs(60),
-            settle: Duration::from_secs(5),
+            settle: SettleRule::Window(Duration::from_secs(5)),
         };
         let started = Instant::now();
         let phase = run_phase(&agent, Expectation::Denied, policy).await;
@@ -1153,7 +1199,59 @@ mod tests {
         );
         assert!(agent.rounds() >= 2 + 5, "kept probing while it settled");
         // Propagation took the first two rounds; the rest was the settle window.
-        assert_eq!(phase.matched_after, Some(Duration::from_secs(2)));
+        assert_eq!(phase.matched_after, Some(Duration::from_secs(1)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_seen_taking_effect_settles_after_a_second_look() {
+        // Still allowed in the first round, as at the end of the previous phase; then denied.
+        let agent = ScriptedAgent::new(vec![connected(), Outcome::Timeout]);
+        let policy = RetryPolicy::Settle {
+            deadline: Duration::from_secs(60),
+            settle: SettleRule::Changed {
+                changing: 1,
+                confirm: Duration::from_secs(1),
+            },
+        };
+        let phase = run_phase(&agent, Expectation::Denied, policy).await;
+        assert_eq!(phase.reports[0].verdict, Verdict::Pass);
+        assert_eq!(phase.matched_after, Some(Duration::from_millis(500)));
+        assert_eq!(
+            phase.settling,
+            Settling::Settled {
+                after: Duration::from_millis(1500)
+            },
+            "matched in the second round, and again a second later"
+        );
+        assert_eq!(agent.rounds(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_that_flickers_back_starts_the_confirmation_again() {
+        let agent = ScriptedAgent::new(vec![
+            Outcome::Timeout,
+            connected(),
+            Outcome::Timeout,
+            Outcome::Timeout,
+            Outcome::Timeout,
+            Outcome::Timeout,
+        ]);
+        let policy = RetryPolicy::Settle {
+            deadline: Duration::from_secs(60),
+            settle: SettleRule::Changed {
+                changing: 1,
+                confirm: Duration::from_secs(1),
+            },
+        };
+        let phase = run_phase(&agent, Expectation::Denied, policy).await;
+        assert_eq!(phase.reports[0].verdict, Verdict::Pass);
+        assert_eq!(
+            phase.settling,
+            Settling::Settled {
+                after: Duration::from_millis(2000)
+            },
+            "the pass of the first round did not count once the second failed"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -1162,7 +1260,7 @@ mod tests {
         let agent = ScriptedAgent::new(vec![connected(), Outcome::Refused]);
         let policy = RetryPolicy::Settle {
             deadline: Duration::from_secs(10),
-            settle: Duration::from_secs(3),
+            settle: SettleRule::Window(Duration::from_secs(3)),
         };
         let phase = run_phase(&agent, Expectation::Allowed, policy).await;
         assert_eq!(phase.reports[0].verdict, Verdict::Fail);

@@ -1,19 +1,22 @@
 //! The runner: runs selected scenarios against a cluster and produces a [`RunReport`].
 //!
 //! Scenarios run concurrently, each in namespaces of its own, so one scenario's policies never
-//! touch another's pods. Within a scenario, phases run in order; within a phase every probe runs
-//! at once (see [`execute`]). Test names come from [`cells`], which needs no cluster, so
+//! touch another's pods. Within a scenario, phases run in order (in stretches, on several copies
+//! of its workloads at once, when it asks for `copies`); within a phase every probe runs at once
+//! (see [`execute`]). Test names come from [`cells`], which needs no cluster, so
 //! `--list` and filters work offline. The runner prints nothing: it emits [`RunEvent`]s into the
 //! caller's [`EventSink`], and reporting is left to [`crate::report`].
 
 mod balancing;
 pub mod cells;
 mod cluster_facts;
+mod copies;
 mod deploy;
 mod execute;
 mod plan;
 mod preflight;
 mod scenario_run;
+mod settle;
 mod tunnel;
 mod variable_values;
 
@@ -53,8 +56,11 @@ pub struct RunOptions {
     pub setup_timeout: Duration,
     /// How long a phase that applied or deleted objects polls for the expected state.
     pub propagation_timeout: Duration,
-    /// How long a phase that applied or deleted objects must match in a row to count.
+    /// How long a phase that applied or deleted objects must match in a row to count, when no
+    /// probe shows the change taking effect.
     pub settle: Duration,
+    /// How long after a phase's change was seen taking effect it must still match.
+    pub confirm: Duration,
     /// Extra attempts for failing probes in phases that changed nothing.
     pub retries: u32,
     /// Keep namespaces after the run, for debugging.

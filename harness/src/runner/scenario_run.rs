@@ -1,10 +1,14 @@
-//! One scenario, start to finish: check its requirements, deploy it, run its phases (applying
-//! and deleting their objects), collect diagnostics if anything went wrong, and remove it all.
+//! One scenario, start to finish: check its requirements, deploy it (each of its copies, see
+//! [`copies`]), run its phases (applying and deleting their objects, and knowing when a change
+//! took effect, see [`super::settle`]), collect diagnostics if anything went wrong, and remove
+//! it all.
 
 use super::cells::{Cell, CellKind};
+use super::copies;
 use super::deploy::{self, DeployOptions};
-use super::execute::{self, RetryPolicy};
+use super::execute::{self, RetryPolicy, SettleRule};
 use super::plan::{self, Unplannable};
+use super::settle::LastObserved;
 use super::variable_values::{self, RunFacts};
 use super::{RunOptions, RunnerError, Selection, SuiteContext};
 use crate::checks::{self, CheckContext, CheckOutcome};
@@ -16,6 +20,7 @@ use crate::report::model::{
 use crate::scenario::model::{BuiltinCheck, Phase, ProbeSet, Scenario};
 use crate::scenario::variables::Variable;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 const DELETE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -49,17 +54,19 @@ pub async fn run_scenario(
         report.duration_secs = started.elapsed().as_secs_f64();
         return report;
     }
-    let namespaces = match deploy::namespace_names(&context.run, index, scenario) {
-        Ok(namespaces) => namespaces,
+    let stretches = copies::stretches(scenario);
+    let copies = match (0..stretches.len())
+        .map(|copy| deploy::namespace_names(&context.run, index, copy, scenario))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(copies) => copies,
         Err(error) => {
             report.setup_error = Some(error.to_string());
             return report;
         }
     };
-    let outcome = deploy_and_probe(context, selection, &namespaces, &mut report).await;
-    if let Err(error) = outcome {
-        report.setup_error = Some(error.to_string());
-    }
+    let mut stages = run_copies(context, selection, &copies, &stretches, &mut report).await;
+    let namespaces: Vec<&String> = copies.iter().flat_map(BTreeMap::values).collect();
     let cleanup = Instant::now();
     let troubled = report.setup_error.is_some()
         || report
@@ -70,19 +77,76 @@ pub async fn run_scenario(
         collect_diagnostics(context, &namespaces, &mut report).await;
     }
     if !context.options.keep {
-        for namespace in namespaces.values() {
-            if let Err(error) =
-                cluster::delete_namespace(&context.client, namespace, DELETE_TIMEOUT).await
-            {
-                tracing::warn!("{error}");
-            }
+        let deletions = namespaces
+            .iter()
+            .map(|namespace| cluster::delete_namespace(&context.client, namespace, DELETE_TIMEOUT));
+        for error in futures::future::join_all(deletions)
+            .await
+            .into_iter()
+            .filter_map(Result::err)
+        {
+            tracing::warn!("{error}");
         }
     }
-    if let Some(stages) = &mut report.stages {
-        stages.cleanup_secs = cleanup.elapsed().as_secs_f64();
-    }
+    stages.cleanup_secs = cleanup.elapsed().as_secs_f64();
+    report.stages = Some(stages);
     report.duration_secs = started.elapsed().as_secs_f64();
     report
+}
+
+/// What one copy of the workloads did: its phases' probes and where its time went (cleanup is
+/// the scenario's).
+#[derive(Default)]
+struct CopyRun {
+    probes: Vec<ProbeReport>,
+    stages: StageTimes,
+}
+
+/// Deploys each copy of the workloads in its `namespaces` and runs its stretch of phases, all
+/// copies at once; their probes go to `report` in phase order, and the first setup error too.
+/// Returns where the time went: deploying as long as the slowest copy took.
+async fn run_copies(
+    context: &SuiteContext,
+    selection: &Selection<'_>,
+    namespaces: &[BTreeMap<String, String>],
+    stretches: &[Range<usize>],
+    report: &mut ScenarioReport,
+) -> StageTimes {
+    let runs = namespaces
+        .iter()
+        .zip(stretches)
+        .map(|(namespaces, phases)| async {
+            let mut run = CopyRun::default();
+            let outcome =
+                deploy_and_probe(context, selection, namespaces, phases.clone(), &mut run).await;
+            (run, outcome)
+        });
+    let mut stages = StageTimes::default();
+    for ((run, outcome), phases) in futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .zip(stretches)
+    {
+        stages.setup_secs = stages.setup_secs.max(run.stages.setup_secs);
+        stages.deploy_secs = stages.deploy_secs.max(run.stages.deploy_secs);
+        stages.phases.extend(run.stages.phases);
+        report.probes.extend(run.probes);
+        if let Err(error) = outcome
+            && report.setup_error.is_none()
+        {
+            report.setup_error = Some(if stretches.len() == 1 {
+                error.to_string()
+            } else {
+                let names = &selection.scenario.scenario.phases;
+                format!(
+                    "the copy of the workloads for phases {} to {}: {error}",
+                    names[phases.start].name.value,
+                    names[phases.end - 1].name.value
+                )
+            });
+        }
+    }
+    stages
 }
 
 /// A built-in check instead of deployment and probes: nothing is created, so nothing is
@@ -214,11 +278,13 @@ async fn unmet_requirement(context: &SuiteContext, scenario: &Scenario) -> Optio
     None
 }
 
+/// Deploys one copy of the scenario's workloads in `namespaces` and runs `phases` on it.
 async fn deploy_and_probe(
     context: &SuiteContext,
     selection: &Selection<'_>,
     namespaces: &BTreeMap<String, String>,
-    report: &mut ScenarioReport,
+    phases: Range<usize>,
+    report: &mut CopyRun,
 ) -> Result<(), RunnerError> {
     let loaded = selection.scenario;
     let scenario = &loaded.scenario;
@@ -257,7 +323,7 @@ async fn deploy_and_probe(
         Ok::<_, RunnerError>(())
     };
     let stage = Instant::now();
-    let stages = report.stages.insert(StageTimes::default());
+    let stages = &mut report.stages;
     deploy::create_namespaces(&context.client, scenario, namespaces, &context.run).await?;
     if let Some(name) = &scenario.multus_network {
         // Namespaced: it goes with the scenario's namespace.
@@ -289,18 +355,15 @@ async fn deploy_and_probe(
         ..apply_context
     };
 
-    for (phase_index, phase) in scenario.phases.iter().enumerate() {
+    let mut last_observed = LastObserved::default();
+    for (phase_index, phase) in scenario
+        .phases
+        .iter()
+        .enumerate()
+        .take(phases.end)
+        .skip(phases.start)
+    {
         let applying = Instant::now();
-        // Deletions first: a phase that replaces an earlier phase's policy with one of the same
-        // name must end with its own, not with nothing.
-        for path in &phase.delete {
-            if let Some(objects) = applied.remove(&path.value) {
-                cluster::delete_applied(&context.client, &objects, DELETE_TIMEOUT).await?;
-            }
-        }
-        for path in &phase.apply {
-            apply(&path.value, &apply_context, &mut applied).await?;
-        }
         let (probes, unplannable) = plan::plan_phase(
             phase_index,
             phase,
@@ -314,12 +377,35 @@ async fn deploy_and_probe(
                 affinity_ignored: context.affinity_ignored.as_deref(),
             },
         );
-        let policy = if !phase.apply.is_empty() || !phase.delete.is_empty() {
+        let changes_objects = !phase.apply.is_empty() || !phase.delete.is_empty();
+        let mut settle = last_observed.settle_rule(&probes, options.settle, options.confirm);
+        if changes_objects
+            && phase_index != phases.start
+            && settle == SettleRule::Window(options.settle)
+        {
+            // The previous phase looked elsewhere: one round on this phase's own paths, in the
+            // state the previous phase settled in, may find probes that the change must flip,
+            // which is faster than the window (not after deploying: that state is not settled).
+            let before = execute::observe_now(&context.client, &probes).await;
+            last_observed = LastObserved::of_phase(&probes, before);
+            settle = last_observed.settle_rule(&probes, options.settle, options.confirm);
+        }
+        // Deletions first: a phase that replaces an earlier phase's policy with one of the same
+        // name must end with its own, not with nothing.
+        for path in &phase.delete {
+            if let Some(objects) = applied.remove(&path.value) {
+                cluster::delete_applied(&context.client, &objects, DELETE_TIMEOUT).await?;
+            }
+        }
+        for path in &phase.apply {
+            apply(&path.value, &apply_context, &mut applied).await?;
+        }
+        let policy = if changes_objects {
             RetryPolicy::Settle {
                 deadline: options.propagation_timeout,
-                settle: options.settle,
+                settle,
             }
-        } else if phase_index == 0 {
+        } else if phase_index == phases.start {
             RetryPolicy::Converge {
                 deadline: options.propagation_timeout,
             }
@@ -330,16 +416,26 @@ async fn deploy_and_probe(
         let probing = Instant::now();
         let phase_probes =
             execute::run_probes(&context.client, &probes, policy, &context.options.kubectl).await;
-        report
-            .stages
-            .get_or_insert_default()
-            .phases
-            .push(PhaseTimes {
-                phase: phase.name.value.clone(),
-                apply_secs,
-                probe_secs: probing.elapsed().as_secs_f64(),
-                matched_after_secs: phase_probes.matched_after.map(|after| after.as_secs_f64()),
-            });
+        last_observed = LastObserved::of_phase(
+            &probes,
+            phase_probes
+                .reports
+                .iter()
+                .map(|report| report.observed_reach),
+        );
+        report.stages.phases.push(PhaseTimes {
+            phase: phase.name.value.clone(),
+            apply_secs,
+            probe_secs: probing.elapsed().as_secs_f64(),
+            matched_after_secs: phase_probes.matched_after.map(|after| after.as_secs_f64()),
+            changing_probes: match policy {
+                RetryPolicy::Settle {
+                    settle: SettleRule::Changed { changing, .. },
+                    ..
+                } => changing,
+                _ => 0,
+            },
+        });
         let summary = PhaseSummary {
             scenario: &scenario.name.value,
             phase: &phase.name.value,
@@ -428,11 +524,11 @@ fn unplannable_report(cells: &[Cell<'_>], phase: &Phase, problem: &Unplannable) 
 
 async fn collect_diagnostics(
     context: &SuiteContext,
-    namespaces: &BTreeMap<String, String>,
+    namespaces: &[&String],
     report: &mut ScenarioReport,
 ) {
     let dir = context.options.artifacts.join(&report.name);
-    for namespace in namespaces.values() {
+    for namespace in namespaces {
         match cluster::dump_namespace(&context.client, namespace, &dir).await {
             Ok(summary) => tracing::info!(
                 "diagnostics of {namespace} in {} ({} files)",

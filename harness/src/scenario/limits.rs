@@ -18,9 +18,12 @@ pub const MAX_REPLICAS: u32 = 100;
 pub const MAX_MIN_NODES: u32 = 5_000;
 /// A probe's `timeout`, in seconds.
 pub const MAX_TIMEOUT_SECONDS: f64 = 300.0;
-/// A namespace alias: the real namespace is `cnicheck-RUNID-sN-ALIAS`, at most 63 characters
-/// (with up to 999 scenarios per run).
-pub const MAX_ALIAS_CHARS: usize = 38;
+/// A namespace alias: the real namespace is `cnicheck-RUNID-sN-ALIAS`, or `...-sNcC-ALIAS` for
+/// copy C of the scenario's workloads, at most 63 characters (with up to 999 scenarios per run
+/// and [`MAX_COPIES`]).
+pub const MAX_ALIAS_CHARS: usize = 36;
+/// A scenario's `copies`: one digit names a copy in its namespaces.
+pub const MAX_COPIES: u32 = 8;
 /// Free text (`description`).
 pub const MAX_DESCRIPTION_CHARS: usize = 4096;
 /// A load-balancing check's `samples` per client.

@@ -72,6 +72,31 @@ pub struct Scenario {
     pub workloads: Vec<Workload>,
     #[serde(default)]
     pub phases: Vec<Phase>,
+    /// Deploys the workloads this many times, each copy in namespaces of its own, and shares
+    /// the phases out between the copies, which run at once, in consecutive runs of phases. A
+    /// run of phases only begins where a phase starts from nothing that earlier phases applied
+    /// (see [`Scenario::fresh_starts`]), so every phase sees the objects it would see with one
+    /// copy. For long suites of independent cases, like upstream's NetworkPolicy tables.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub copies: Option<Spanned<u32>>,
+}
+
+impl Scenario {
+    /// The phases (never the first) before which every object applied by earlier phases has
+    /// been deleted, by them or by the phase itself: a copy of the workloads may start there.
+    pub fn fresh_starts(&self) -> Vec<usize> {
+        let mut applied: Vec<&str> = Vec::new();
+        let mut starts = Vec::new();
+        for (index, phase) in self.phases.iter().enumerate() {
+            applied.retain(|path| !phase.delete.iter().any(|deleted| deleted.value == *path));
+            if index > 0 && applied.is_empty() {
+                starts.push(index);
+            }
+            applied.extend(phase.apply.iter().map(|path| path.value.as_str()));
+        }
+        starts
+    }
 }
 
 /// Checks written in Rust rather than as probe matrices, because they inspect the cluster's
@@ -481,7 +506,7 @@ impl JsonSchema for Port {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Protocol {
     Tcp,

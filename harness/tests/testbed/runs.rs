@@ -9,6 +9,7 @@ use cnicheck::report::latency;
 use cnicheck::report::model::{ObservationKind, PathClass, ProbeReport, Verdict};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -167,6 +168,22 @@ fn upstream_netpol_e2e_truth_tables_pass() {
         assert_eq!((table.rows.len(), table.columns.len()), (9, 9), "{table:?}");
         assert_eq!(table.wrong(), 0, "{table:?}");
     }
+    // Its phases ran on three copies of the pods (`copies: 3`), each in namespaces x, y and z
+    // of its own, and most policy changes were seen taking effect in the probes expected to
+    // flip rather than waited out.
+    let source_namespaces: BTreeSet<&str> = netpol
+        .probes
+        .iter()
+        .filter_map(|probe| probe.source.as_ref())
+        .map(|source| source.namespace.as_str())
+        .collect();
+    assert_eq!(source_namespaces.len(), 9, "{source_namespaces:?}");
+    let phases = &netpol.stages.as_ref().unwrap().phases;
+    let flipped = phases
+        .iter()
+        .filter(|phase| phase.changing_probes > 0)
+        .count();
+    assert!(flipped * 2 >= phases.len(), "{flipped} of {}", phases.len());
     // Upstream's ipBlock tables run where ipBlocks select pods (kube-router), and are skipped,
     // saying why, on Cilium.
     let ipblock = report

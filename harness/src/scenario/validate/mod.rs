@@ -9,8 +9,8 @@ mod workloads;
 
 use super::error::{Diagnostic, Position};
 use super::limits::{
-    MAX_ALIAS_CHARS, MAX_DESCRIPTION_CHARS, MAX_ERRORS_PER_FILE, MAX_MIN_NODES, MAX_PROBES_PER_RUN,
-    MAX_TESTS_PER_RUN,
+    MAX_ALIAS_CHARS, MAX_COPIES, MAX_DESCRIPTION_CHARS, MAX_ERRORS_PER_FILE, MAX_MIN_NODES,
+    MAX_PROBES_PER_RUN, MAX_TESTS_PER_RUN,
 };
 use super::model::{Scenario, Workload, WorkloadRef};
 use super::names::{self, NameError};
@@ -214,6 +214,48 @@ impl<'a> Checker<'a> {
 
     /// The scenario's own fields: its name (a label value on everything it creates, and the
     /// start of every test name), description, groups and requirements.
+    /// `copies` needs as many runs of phases as copies, each beginning at a fresh start.
+    fn check_copies(&mut self) {
+        let scenario = self.scenario;
+        let Some(copies) = &scenario.copies else {
+            return;
+        };
+        if !(1..=MAX_COPIES).contains(&copies.value) {
+            self.report(
+                copies.referenced,
+                format!(
+                    "`copies: {}` is out of range (1 to {MAX_COPIES})",
+                    copies.value
+                ),
+                "copies share a scenario's phases out; a few are enough to keep a machine busy"
+                    .to_owned(),
+            );
+            return;
+        }
+        let starts = scenario.fresh_starts().len();
+        if scenario.check.is_some() && copies.value > 1 {
+            self.report(
+                copies.referenced,
+                "a `check` scenario deploys nothing to copy".to_owned(),
+                "remove `copies`".to_owned(),
+            );
+        } else if copies.value as usize > starts + 1 {
+            self.report(
+                copies.referenced,
+                format!(
+                    "`copies: {}` needs {} phases that start from nothing earlier phases \
+                     applied, and this scenario has {starts}",
+                    copies.value,
+                    copies.value - 1,
+                ),
+                "a copy can only take over where a phase deletes everything earlier phases \
+                 applied (in its `delete`, or theirs); lower `copies`, or delete in the phases \
+                 where an independent case begins"
+                    .to_owned(),
+            );
+        }
+    }
+
     fn check_scenario_fields(&mut self) {
         let scenario = self.scenario;
         if scenario.name.value.is_empty() {
@@ -284,6 +326,7 @@ impl<'a> Checker<'a> {
                 );
             }
         }
+        self.check_copies();
         if let Some(nodes) = scenario.requires.min_nodes
             && !(1..=MAX_MIN_NODES).contains(&nodes)
         {
