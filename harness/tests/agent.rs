@@ -6,8 +6,10 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use cnicheck::agent::{AgentError, BoundAgent, ListenAddresses, ServeArgs, run_probe};
-use cnicheck::probe::{END_OF_RESULTS, Outcome, ProbeAction, ProbeRequest, ProbeResult};
+use cnicheck::agent::{AgentError, BoundAgent, ListenAddresses, ServeArgs, run_probe, run_session};
+use cnicheck::probe::{
+    END_OF_BATCH, END_OF_RESULTS, Outcome, ProbeAction, ProbeRequest, ProbeResult,
+};
 use hickory_resolver::proto::op::{Message, ResponseCode};
 use hickory_resolver::proto::rr::rdata::A;
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
@@ -697,4 +699,38 @@ async fn agent_capture_finds_a_readable_marker_on_the_interface_holding_the_addr
         "{:?}",
         outcomes[&4]
     );
+}
+
+/// A session answers batch after batch on one stream, each batch complete with its sentinel,
+/// and a batch cut short by the end of stdin is not run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_sessions_answer_each_batch_in_turn() {
+    let agent = start_agent();
+    let closed = closed_tcp_port().await;
+    let input = format!(
+        "{}{END_OF_BATCH}\n{}{END_OF_BATCH}\n{}",
+        input_of(&[tcp(1, agent.tcp_echo)]),
+        input_of(&[tcp(2, closed), tcp(3, agent.tcp_echo)]),
+        input_of(&[tcp(4, agent.tcp_echo)]),
+    );
+    let mut output = Vec::new();
+    run_session(input.as_bytes(), &mut output)
+        .await
+        .expect("session runs");
+    let output = String::from_utf8(output).expect("output is UTF-8");
+    let batches: Vec<Vec<&str>> = output
+        .split_terminator(&format!("{END_OF_RESULTS}\n"))
+        .map(|batch| batch.lines().collect())
+        .collect();
+    assert_eq!(batches.len(), 2, "output:\n{output}");
+    let ids = |batch: &[&str]| {
+        let mut ids: Vec<u32> = batch
+            .iter()
+            .map(|line| serde_json::from_str::<ProbeResult>(line).unwrap().id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+    assert_eq!(ids(&batches[0]), vec![1]);
+    assert_eq!(ids(&batches[1]), vec![2, 3]);
 }

@@ -173,21 +173,25 @@ async fn deploys_agents_and_runs_probes() -> Result<(), ClusterError> {
             name: "client-0".into(),
         };
         let deadline = cluster::batch_deadline(&requests);
-        let results = cluster::run_agent_batch(&client, &client_pod, &requests, deadline).await;
-        eprintln!("{results:?}");
-        assert_eq!(results.len(), 2);
-        for result in &results {
-            assert!(
-                !matches!(result.outcome, Outcome::CouldNotRun { .. }),
-                "{result:?}"
-            );
+        let agents = cluster::AgentSessions::new(client.clone());
+        // Twice: the second batch goes down the session the first one opened.
+        for _ in 0..2 {
+            let results = agents.run_batch(&client_pod, &requests, deadline).await;
+            eprintln!("{results:?}");
+            assert_eq!(results.len(), 2);
+            for result in &results {
+                assert!(
+                    !matches!(result.outcome, Outcome::CouldNotRun { .. }),
+                    "{result:?}"
+                );
+            }
         }
 
         let gone = PodRef {
             namespace: namespace.clone(),
             name: "no-such-pod".into(),
         };
-        let results = cluster::run_agent_batch(&client, &gone, &requests, deadline).await;
+        let results = agents.run_batch(&gone, &requests, deadline).await;
         assert!(matches!(&results[0].outcome, Outcome::CouldNotRun { reason } if reason.contains("gone")));
 
         let policy = cluster::parse_manifests(

@@ -12,7 +12,7 @@ use tokio::task::{self, JoinSet};
 
 use super::AgentError;
 use super::probes::{self, ProbeContext};
-use crate::probe::{END_OF_RESULTS, Outcome, ProbeRequest, ProbeResult};
+use crate::probe::{END_OF_BATCH, END_OF_RESULTS, Outcome, ProbeRequest, ProbeResult};
 
 /// Runs every request read from `input` until EOF and writes the results to `output`.
 ///
@@ -86,6 +86,27 @@ pub async fn run_probe(
         return Err(error);
     }
     write_line(&mut output, END_OF_RESULTS).await
+}
+
+/// Runs batches read from `input`, each ended by [`END_OF_BATCH`], one after another, each
+/// answered as [`run_probe`] answers, until `input` ends (a batch cut short by the end of
+/// `input` is not run: nobody is left to read its results).
+pub async fn run_session(
+    input: impl AsyncRead + Unpin,
+    mut output: impl AsyncWrite + Unpin,
+) -> Result<(), AgentError> {
+    let mut lines = BufReader::new(input).lines();
+    let mut batch = String::new();
+    while let Some(line) = lines.next_line().await.map_err(AgentError::ReadRequests)? {
+        if line.trim() == END_OF_BATCH {
+            run_probe(batch.as_bytes(), &mut output).await?;
+            batch.clear();
+        } else {
+            batch.push_str(&line);
+            batch.push('\n');
+        }
+    }
+    Ok(())
 }
 
 enum Parsed {

@@ -5,9 +5,10 @@
 //! [`crate::probe::ports::HTTP`] answers 200, which happens only after every listener is bound,
 //! so the pod template uses an `httpGet` readiness probe and no exec is needed.
 //!
-//! `cnicheck agent probe` is what the runner execs: one batch of [`crate::probe`] requests on
-//! stdin, results on stdout (see [`batch`]). Its stdout carries the protocol only; logs go to
-//! stderr through `tracing`.
+//! `cnicheck agent session` is what the runner execs, once per pod: batches of
+//! [`crate::probe`] requests on stdin, each ended by a line of its own, results on stdout (see
+//! [`batch`]); `cnicheck agent probe` runs a single batch. Their stdout carries the protocol
+//! only; logs go to stderr through `tracing`.
 
 mod batch;
 mod probes;
@@ -15,7 +16,7 @@ mod serve;
 
 use std::io;
 
-pub use batch::run_probe;
+pub use batch::{run_probe, run_session};
 pub use serve::{BoundAgent, ListenAddresses, ServeArgs, run_serve};
 
 /// `cnicheck agent ...`
@@ -26,6 +27,8 @@ pub enum AgentCommand {
     /// Run the probe requests read from stdin (JSON lines) concurrently and print one result
     /// line per request, then the end-of-results sentinel.
     Probe,
+    /// Like `probe`, batch after batch, each ended by the end-of-batch line, until stdin closes.
+    Session,
 }
 
 impl AgentCommand {
@@ -33,6 +36,7 @@ impl AgentCommand {
         match self {
             AgentCommand::Serve(args) => run_serve(args).await,
             AgentCommand::Probe => run_probe(tokio::io::stdin(), tokio::io::stdout()).await,
+            AgentCommand::Session => run_session(tokio::io::stdin(), tokio::io::stdout()).await,
         }
     }
 }

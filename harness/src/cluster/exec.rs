@@ -1,12 +1,12 @@
-//! Running commands in pods over exec: a batch of probes in an agent pod (`cnicheck agent
-//! probe`), or a read-only look inside someone else's pod (`cilium-health status`).
+//! Running commands in pods over exec: a read-only look inside someone else's pod
+//! (`cilium-health status`), and what agent batches share with it (see [`super::agent_session`]):
+//! how an exec ended, and the results a batch's output holds.
 //!
 //! A probe only counts when the agent's result line for it arrived whole. Every probe without
 //! one becomes [`Outcome::CouldNotRun`] with the reason the batch ended — never a timeout, which
 //! would read as "the network dropped it".
 
 use super::is_not_found;
-use super::workload::{AGENT_BINARY, AGENT_CONTAINER};
 use crate::probe::{END_OF_RESULTS, Outcome, ProbeRequest, ProbeResult};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
@@ -14,7 +14,7 @@ use kube::Client;
 use kube::api::{Api, AttachParams};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Time for the exec round trip and agent start-up, on top of the probes themselves.
@@ -51,46 +51,16 @@ pub fn batch_deadline(requests: &[ProbeRequest]) -> Duration {
     Duration::from_millis(longest.saturating_mul(2)) + BATCH_MARGIN
 }
 
-/// Runs `requests` in one exec of the agent in `pod`, giving up after `deadline` (see
-/// [`batch_deadline`]). Returns one result per request, in request order.
-pub async fn run_agent_batch(
-    client: &Client,
-    pod: &PodRef,
-    requests: &[ProbeRequest],
-    deadline: Duration,
-) -> Vec<ProbeResult> {
-    let started = Instant::now();
-    let mut output = BatchOutput::default();
-    output.ending = match tokio::time::timeout(
-        deadline,
-        exec_agent(
-            client,
-            pod,
-            requests,
-            &mut output.stdout,
-            &mut output.stderr,
-        ),
-    )
-    .await
-    {
-        Ok(ending) => ending,
-        // What arrived before the cut-off is kept: those lines are whole results.
-        Err(_) => ExecEnding::TimedOut(deadline),
-    };
-    let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    collect_results(requests, &output, elapsed_ms)
-}
-
 #[derive(Debug, Default)]
-struct BatchOutput {
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-    ending: ExecEnding,
+pub(super) struct BatchOutput {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub ending: ExecEnding,
 }
 
 /// How an exec ended.
 #[derive(Debug, Default)]
-enum ExecEnding {
+pub(super) enum ExecEnding {
     /// The command exited 0.
     #[default]
     Exited,
@@ -101,32 +71,6 @@ enum ExecEnding {
     /// The stream broke or closed without an exit status.
     Broken(String),
     TimedOut(Duration),
-}
-
-async fn exec_agent(
-    client: &Client,
-    pod: &PodRef,
-    requests: &[ProbeRequest],
-    stdout: &mut Vec<u8>,
-    stderr: &mut Vec<u8>,
-) -> ExecEnding {
-    let payload = match request_lines(requests) {
-        Ok(payload) => payload,
-        Err(error) => {
-            return ExecEnding::NotStarted(format!("could not encode requests: {error}"));
-        }
-    };
-    let command = [AGENT_BINARY, "agent", "probe"];
-    exec(
-        client,
-        pod,
-        AGENT_CONTAINER,
-        &command,
-        Some(&payload),
-        stdout,
-        stderr,
-    )
-    .await
 }
 
 /// Why a command run with [`run_command`] gave no output, with the tail of its stderr.
@@ -271,7 +215,7 @@ async fn exec(
     }
 }
 
-fn request_lines(requests: &[ProbeRequest]) -> Result<Vec<u8>, serde_json::Error> {
+pub(super) fn request_lines(requests: &[ProbeRequest]) -> Result<Vec<u8>, serde_json::Error> {
     let mut payload = Vec::new();
     for request in requests {
         serde_json::to_writer(&mut payload, request)?;
@@ -281,7 +225,7 @@ fn request_lines(requests: &[ProbeRequest]) -> Result<Vec<u8>, serde_json::Error
 }
 
 /// `command terminated with non-zero exit code: ... (exit code 2)`.
-fn describe_status(status: &Status) -> String {
+pub(super) fn describe_status(status: &Status) -> String {
     let exit_code = status
         .details
         .iter()
@@ -328,7 +272,7 @@ fn parse_agent_output(stdout: &[u8]) -> AgentOutput {
     output
 }
 
-fn collect_results(
+pub(super) fn collect_results(
     requests: &[ProbeRequest],
     output: &BatchOutput,
     elapsed_ms: u64,
@@ -375,7 +319,7 @@ fn missing_reason(ending: &ExecEnding, complete: bool, stderr: &str) -> String {
     }
 }
 
-fn stderr_tail(stderr: &[u8]) -> String {
+pub(super) fn stderr_tail(stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(stderr);
     let text = text.trim();
     let excess = text.chars().count().saturating_sub(STDERR_TAIL_CHARS);

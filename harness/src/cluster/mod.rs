@@ -5,6 +5,7 @@
 //! Every object cnicheck creates carries the [`labels`] scheme, so that a killed run's leftovers
 //! can be found and removed by label ([`cleanup_leftovers`]) and nothing else is ever touched.
 
+mod agent_session;
 mod apply;
 mod cilium;
 mod cilium_config;
@@ -24,6 +25,7 @@ mod pod_state;
 mod wait;
 mod workload;
 
+pub use agent_session::AgentSessions;
 pub use apply::{
     AppliedObject, ApplyContext, DryRunOutcome, FIELD_MANAGER, VariableValues, apply_manifests,
     delete_applied, dry_run_each, object_label, parse_manifests,
@@ -42,7 +44,7 @@ pub use client::{Cluster, ConnectError, DEFAULT_API_TIMEOUT, KubeconfigNotFound,
 pub use deadline::RequestTimedOut;
 pub use diagnostics::{DiagnosticsSummary, dump_namespace};
 pub use error::{ApiFailure, FailureKind, OnServer, Server};
-pub use exec::{CommandEnding, CommandFailed, PodRef, batch_deadline, run_agent_batch};
+pub use exec::{CommandEnding, CommandFailed, PodRef, batch_deadline};
 pub use inspect::{
     CniInfo, NodeInfo, detect_cni, list_nodes, missing_crds, network_attachment_config,
     server_version,

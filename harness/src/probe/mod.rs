@@ -1,9 +1,11 @@
 //! The probe wire protocol between the runner and `cnicheck agent probe`.
 //!
-//! The runner opens one exec per source pod and phase, writes every [`ProbeRequest`] for that
-//! pod as one JSON line each on stdin, then closes stdin. The agent runs them concurrently and
-//! answers with one [`ProbeResult`] JSON line per request, in completion order, followed by
-//! [`END_OF_RESULTS`]. Exec output can be truncated without an error (kubernetes#124571), so a
+//! The runner opens one exec per agent pod (`cnicheck agent session`) and keeps it for a
+//! scenario's phases. For each round it writes every [`ProbeRequest`] for that pod as one JSON
+//! line each on stdin, then [`END_OF_BATCH`]. The agent runs them concurrently and answers with
+//! one [`ProbeResult`] JSON line per request, in completion order, followed by
+//! [`END_OF_RESULTS`], and waits for the next batch until stdin closes. (`cnicheck agent probe`
+//! runs one batch that ends with stdin instead.) Exec output can be truncated without an error (kubernetes#124571), so a
 //! batch without the sentinel is incomplete and the missing probes are errors, never passes.
 //!
 //! A request line that cannot be parsed but carries an `id` is answered with
@@ -21,6 +23,8 @@ use std::net::IpAddr;
 
 /// Last line of every agent batch; its absence means the output was cut short.
 pub const END_OF_RESULTS: &str = "#cnicheck-end-of-results";
+/// Last line of a batch of requests in an agent session.
+pub const END_OF_BATCH: &str = "#cnicheck-end-of-batch";
 
 /// Ports every agent pod serves (see `agent::serve`), so scenarios and templates agree.
 pub mod ports {

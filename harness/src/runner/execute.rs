@@ -3,14 +3,13 @@
 //! Probes that did not observe what was expected run again while the phase allows retries.
 
 use super::plan::{CAPTURE_LEAD, Confirmation, PlannedKind, PlannedProbe, Receiver};
-use crate::cluster::{self, Kubectl, PodRef};
+use crate::cluster::{self, AgentSessions, Kubectl, PodRef};
 use crate::events::Settling;
 use crate::judge::{self, Judgement};
 use crate::probe::{Outcome, ProbeRequest, ProbeResult};
 use crate::report::model::{ObservationKind, PodLocation, ProbeReport, Reach, Verdict};
 use crate::scenario::model::Protocol;
 use futures::future::join_all;
-use kube::Client;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 // tokio's clock, so that tests on a paused clock see settle windows and deadlines pass.
@@ -23,9 +22,9 @@ pub(crate) trait ProbeAgent: Sync {
     async fn run_batch(&self, pod: &PodRef, requests: &[ProbeRequest]) -> Vec<ProbeResult>;
 }
 
-impl ProbeAgent for Client {
+impl ProbeAgent for AgentSessions {
     async fn run_batch(&self, pod: &PodRef, requests: &[ProbeRequest]) -> Vec<ProbeResult> {
-        cluster::run_agent_batch(self, pod, requests, cluster::batch_deadline(requests)).await
+        AgentSessions::run_batch(self, pod, requests, cluster::batch_deadline(requests)).await
     }
 }
 

@@ -12,7 +12,7 @@ use super::settle::LastObserved;
 use super::variable_values::{self, RunFacts};
 use super::{RunOptions, RunnerError, Selection, SuiteContext};
 use crate::checks::{self, CheckContext, CheckOutcome};
-use crate::cluster::{self, AppliedObject, ApplyContext};
+use crate::cluster::{self, AgentSessions, AppliedObject, ApplyContext};
 use crate::events::PhaseSummary;
 use crate::report::model::{
     ObservationKind, PhaseTimes, ProbeReport, Reach, ScenarioReport, StageTimes, Verdict,
@@ -355,6 +355,8 @@ async fn deploy_and_probe(
         ..apply_context
     };
 
+    // The copy's agents, one exec each for all its phases (more while a pod runs two batches).
+    let agents = AgentSessions::new(context.client.clone());
     let mut last_observed = LastObserved::default();
     for (phase_index, phase) in scenario
         .phases
@@ -386,7 +388,7 @@ async fn deploy_and_probe(
             // The previous phase looked elsewhere: one round on this phase's own paths, in the
             // state the previous phase settled in, may find probes that the change must flip,
             // which is faster than the window (not after deploying: that state is not settled).
-            let before = execute::observe_now(&context.client, &probes).await;
+            let before = execute::observe_now(&agents, &probes).await;
             last_observed = LastObserved::of_phase(&probes, before);
             settle = last_observed.settle_rule(&probes, options.settle, options.confirm);
         }
@@ -415,7 +417,7 @@ async fn deploy_and_probe(
         let apply_secs = applying.elapsed().as_secs_f64();
         let probing = Instant::now();
         let phase_probes =
-            execute::run_probes(&context.client, &probes, policy, &context.options.kubectl).await;
+            execute::run_probes(&agents, &probes, policy, &context.options.kubectl).await;
         last_observed = LastObserved::of_phase(
             &probes,
             phase_probes
