@@ -52,8 +52,8 @@ impl AgentSessions {
                 let ending = reused.run(requests, &mut output.stdout).await;
                 // A session that broke while idle (its pod restarted, a proxy closed the stream)
                 // has answered nothing: the batch goes down a new one.
-                let answered_nothing = matches!(ending, Err(ExecEnding::Broken(_)))
-                    && output.stdout.is_empty();
+                let answered_nothing =
+                    matches!(ending, Err(ExecEnding::Broken(_))) && output.stdout.is_empty();
                 if !answered_nothing {
                     session = Some(reused);
                     return ending;
