@@ -7,13 +7,11 @@
 //! timed out or could not start is dropped, and the batch's probes without a whole result line
 //! become [`crate::probe::Outcome::CouldNotRun`], exactly as with one exec per batch.
 
-use super::exec::{BatchOutput, ExecEnding, PodRef, collect_results, request_lines, stderr_tail};
+use super::exec::{BatchOutput, ExecEnding, PodRef, collect_results, request_lines, start_exec};
 use super::workload::{AGENT_BINARY, AGENT_CONTAINER};
-use super::{ApiFailure, is_not_found};
 use crate::probe::{END_OF_BATCH, END_OF_RESULTS, ProbeRequest, ProbeResult};
-use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
-use kube::api::{Api, AttachParams, AttachedProcess};
+use kube::api::{AttachParams, AttachedProcess};
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -116,20 +114,8 @@ impl AgentSession {
             .stdin(true)
             .stdout(true)
             .stderr(true);
-        let api = Api::<Pod>::namespaced(client.clone(), &pod.namespace);
         let command = [AGENT_BINARY, "agent", "session"];
-        let mut process = match api.exec(&pod.name, command, &params).await {
-            Ok(process) => process,
-            Err(error) if is_not_found(&error) => {
-                return Err(ExecEnding::NotStarted(format!("pod {pod} is gone")));
-            }
-            Err(error) => {
-                return Err(ExecEnding::NotStarted(format!(
-                    "exec in {pod} failed: {}",
-                    ApiFailure(&error)
-                )));
-            }
-        };
+        let mut process = start_exec(client, pod, &command, &params).await?;
         let (Some(stdin), Some(stdout), Some(mut stderr_stream)) =
             (process.stdin(), process.stdout(), process.stderr())
         else {
@@ -199,10 +185,9 @@ impl AgentSession {
     }
 
     fn stderr(&self) -> Vec<u8> {
-        let stderr = self
-            .stderr
+        self.stderr
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        stderr_tail(&stderr).into_bytes()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 }

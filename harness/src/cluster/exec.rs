@@ -11,11 +11,11 @@ use crate::probe::{END_OF_RESULTS, Outcome, ProbeRequest, ProbeResult};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use kube::Client;
-use kube::api::{Api, AttachParams};
+use kube::api::{Api, AttachParams, AttachedProcess};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 /// Time for the exec round trip and agent start-up, on top of the probes themselves.
 const BATCH_MARGIN: Duration = Duration::from_secs(15);
@@ -107,15 +107,7 @@ pub async fn run_command(
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     let ending = tokio::time::timeout(
         deadline,
-        exec(
-            client,
-            pod,
-            container,
-            command,
-            None,
-            &mut stdout,
-            &mut stderr,
-        ),
+        exec(client, pod, container, command, &mut stdout, &mut stderr),
     )
     .await
     .unwrap_or(ExecEnding::TimedOut(deadline));
@@ -136,59 +128,51 @@ pub async fn run_command(
     Err(CommandFailed { ending, stderr })
 }
 
-/// Runs `command` in `container`, feeding it `stdin` if given, and collects its output.
+/// Starts `command` in `container` of `pod` over exec, or says why it could not start.
+pub(super) async fn start_exec(
+    client: &Client,
+    pod: &PodRef,
+    command: &[&str],
+    params: &AttachParams,
+) -> Result<AttachedProcess, ExecEnding> {
+    let api = Api::<Pod>::namespaced(client.clone(), &pod.namespace);
+    match api.exec(&pod.name, command.iter().copied(), params).await {
+        Ok(process) => Ok(process),
+        Err(error) if is_not_found(&error) => {
+            Err(ExecEnding::NotStarted(format!("pod {pod} is gone")))
+        }
+        Err(error) => Err(ExecEnding::NotStarted(format!(
+            "exec in {pod} failed: {}",
+            super::ApiFailure(&error)
+        ))),
+    }
+}
+
+/// Runs `command` in `container` and collects its output.
 async fn exec(
     client: &Client,
     pod: &PodRef,
     container: &str,
     command: &[&str],
-    stdin: Option<&[u8]>,
     stdout: &mut Vec<u8>,
     stderr: &mut Vec<u8>,
 ) -> ExecEnding {
     let params = AttachParams::default()
         .container(container)
-        .stdin(stdin.is_some())
         .stdout(true)
         .stderr(true);
-    let api = Api::<Pod>::namespaced(client.clone(), &pod.namespace);
-    let mut process = match api.exec(&pod.name, command.iter().copied(), &params).await {
+    let mut process = match start_exec(client, pod, command, &params).await {
         Ok(process) => process,
-        Err(error) if is_not_found(&error) => {
-            return ExecEnding::NotStarted(format!("pod {pod} is gone"));
-        }
-        Err(error) => {
-            return ExecEnding::NotStarted(format!(
-                "exec in {pod} failed: {}",
-                super::ApiFailure(&error)
-            ));
-        }
+        Err(ending) => return ending,
     };
     let (Some(mut out), Some(mut err), Some(status)) =
         (process.stdout(), process.stderr(), process.take_status())
     else {
         return ExecEnding::NotStarted("exec did not provide stdout and stderr".into());
     };
-    let mut input = match stdin {
-        Some(payload) => match process.stdin() {
-            Some(writer) => Some((writer, payload)),
-            None => return ExecEnding::NotStarted("exec did not provide stdin".into()),
-        },
-        None => None,
-    };
-    // Both outputs must be drained while stdin is written, and before join(), or the
-    // command blocks on a full pipe and output is lost.
-    let write = async {
-        match &mut input {
-            Some((writer, payload)) => {
-                writer.write_all(payload).await?;
-                writer.shutdown().await
-            }
-            None => Ok(()),
-        }
-    };
-    let (written, read_out, read_err) =
-        tokio::join!(write, out.read_to_end(stdout), err.read_to_end(stderr));
+    // Both outputs must be drained before join(), or the command blocks on a full pipe and
+    // output is lost.
+    let (read_out, read_err) = tokio::join!(out.read_to_end(stdout), err.read_to_end(stderr));
     let status = status.await;
     let joined = process.join().await;
     match status {
@@ -208,7 +192,6 @@ async fn exec(
                         .err()
                         .map(|error| format!("reading stderr: {error}"))
                 })
-                .or_else(|| written.err().map(|error| format!("writing stdin: {error}")))
                 .unwrap_or_else(|| "the exec stream closed without an exit status".into());
             ExecEnding::Broken(cause)
         }
@@ -225,7 +208,7 @@ pub(super) fn request_lines(requests: &[ProbeRequest]) -> Result<Vec<u8>, serde_
 }
 
 /// `command terminated with non-zero exit code: ... (exit code 2)`.
-pub(super) fn describe_status(status: &Status) -> String {
+fn describe_status(status: &Status) -> String {
     let exit_code = status
         .details
         .iter()
@@ -319,7 +302,7 @@ fn missing_reason(ending: &ExecEnding, complete: bool, stderr: &str) -> String {
     }
 }
 
-pub(super) fn stderr_tail(stderr: &[u8]) -> String {
+fn stderr_tail(stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(stderr);
     let text = text.trim();
     let excess = text.chars().count().saturating_sub(STDERR_TAIL_CHARS);

@@ -156,7 +156,8 @@ pub(crate) fn observed_kind(observed: &Outcome) -> ObservationKind {
     }
 }
 
-fn observed_reach(observed: &Outcome) -> Reach {
+/// Whether an observation got through, whatever was expected of it.
+pub(crate) fn observed_reach(observed: &Outcome) -> Reach {
     match observed {
         Outcome::Sampled {
             answers,

@@ -175,17 +175,13 @@ pub(crate) async fn run_probes(
 /// markers are its own and none of its datagrams answers for a later round.
 const OBSERVATION_ROUND: u32 = u32::MAX;
 
-/// What each traffic probe of `probes` observes now, in one round, whatever it expects (other
-/// kinds observe [`Reach::Unknown`]): how the paths stand before a change.
+/// What each of `probes` observes now, in one round, whatever it expects: how the paths stand
+/// before a change.
 pub(crate) async fn observe_now(agent: &impl ProbeAgent, probes: &[PlannedProbe]) -> Vec<Reach> {
     let all: Vec<usize> = (0..probes.len()).collect();
     let mut observed = vec![Reach::Unknown; probes.len()];
     for (index, result) in run_round(agent, probes, &all, OBSERVATION_ROUND).await {
-        let probe = &probes[index];
-        if let PlannedKind::Traffic(traffic) = &probe.kind {
-            observed[index] =
-                judge::judge(&traffic.expected, probe.protocol, &result.outcome).observed_reach;
-        }
+        observed[index] = judge::observed_reach(&result.outcome);
     }
     observed
 }
@@ -1201,17 +1197,22 @@ pub(super) mod tests {
         assert_eq!(phase.matched_after, Some(Duration::from_secs(1)));
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_change_seen_taking_effect_settles_after_a_second_look() {
-        // Still allowed in the first round, as at the end of the previous phase; then denied.
-        let agent = ScriptedAgent::new(vec![connected(), Outcome::Timeout]);
-        let policy = RetryPolicy::Settle {
+    /// After a change one probe must flip, confirmed a second after everything first matched.
+    fn settle_on_a_change() -> RetryPolicy {
+        RetryPolicy::Settle {
             deadline: Duration::from_secs(60),
             settle: SettleRule::Changed {
                 changing: 1,
                 confirm: Duration::from_secs(1),
             },
-        };
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_seen_taking_effect_settles_after_a_second_look() {
+        // Still allowed in the first round, as at the end of the previous phase; then denied.
+        let agent = ScriptedAgent::new(vec![connected(), Outcome::Timeout]);
+        let policy = settle_on_a_change();
         let phase = run_phase(&agent, Expectation::Denied, policy).await;
         assert_eq!(phase.reports[0].verdict, Verdict::Pass);
         assert_eq!(phase.matched_after, Some(Duration::from_millis(500)));
@@ -1235,13 +1236,7 @@ pub(super) mod tests {
             Outcome::Timeout,
             Outcome::Timeout,
         ]);
-        let policy = RetryPolicy::Settle {
-            deadline: Duration::from_secs(60),
-            settle: SettleRule::Changed {
-                changing: 1,
-                confirm: Duration::from_secs(1),
-            },
-        };
+        let policy = settle_on_a_change();
         let phase = run_phase(&agent, Expectation::Denied, policy).await;
         assert_eq!(phase.reports[0].verdict, Verdict::Pass);
         assert_eq!(

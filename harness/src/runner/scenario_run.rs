@@ -379,30 +379,17 @@ async fn deploy_and_probe(
                 affinity_ignored: context.affinity_ignored.as_deref(),
             },
         );
-        let changes_objects = !phase.apply.is_empty() || !phase.delete.is_empty();
-        let mut settle = last_observed.settle_rule(&probes, options.settle, options.confirm);
-        if changes_objects
-            && phase_index != phases.start
-            && settle == SettleRule::Window(options.settle)
-        {
-            // The previous phase looked elsewhere: one round on this phase's own paths, in the
-            // state the previous phase settled in, may find probes that the change must flip,
-            // which is faster than the window (not after deploying: that state is not settled).
-            let before = execute::observe_now(&agents, &probes).await;
-            last_observed = LastObserved::of_phase(&probes, before);
-            settle = last_observed.settle_rule(&probes, options.settle, options.confirm);
-        }
-        // Deletions first: a phase that replaces an earlier phase's policy with one of the same
-        // name must end with its own, not with nothing.
-        for path in &phase.delete {
-            if let Some(objects) = applied.remove(&path.value) {
-                cluster::delete_applied(&context.client, &objects, DELETE_TIMEOUT).await?;
+        let policy = if !phase.apply.is_empty() || !phase.delete.is_empty() {
+            let mut settle = last_observed.settle_rule(&probes, options.settle, options.confirm);
+            if matches!(settle, SettleRule::Window(_)) && phase_index != phases.start {
+                // The previous phase looked elsewhere: one round on this phase's own paths, in
+                // the state the previous phase settled in, may find probes that the change must
+                // flip, which is faster than the window (not after deploying: that state is
+                // not settled).
+                let before = execute::observe_now(&agents, &probes).await;
+                last_observed = LastObserved::of_phase(&probes, before);
+                settle = last_observed.settle_rule(&probes, options.settle, options.confirm);
             }
-        }
-        for path in &phase.apply {
-            apply(&path.value, &apply_context, &mut applied).await?;
-        }
-        let policy = if changes_objects {
             RetryPolicy::Settle {
                 deadline: options.propagation_timeout,
                 settle,
@@ -414,6 +401,16 @@ async fn deploy_and_probe(
         } else {
             RetryPolicy::Retries(options.retries)
         };
+        // Deletions first: a phase that replaces an earlier phase's policy with one of the same
+        // name must end with its own, not with nothing.
+        for path in &phase.delete {
+            if let Some(objects) = applied.remove(&path.value) {
+                cluster::delete_applied(&context.client, &objects, DELETE_TIMEOUT).await?;
+            }
+        }
+        for path in &phase.apply {
+            apply(&path.value, &apply_context, &mut applied).await?;
+        }
         let apply_secs = applying.elapsed().as_secs_f64();
         let probing = Instant::now();
         let phase_probes =
