@@ -1,6 +1,7 @@
 //! Run namespaces, and removing everything cnicheck left behind.
 
 use super::labels::{self, RunId};
+use super::wait::watch_failed;
 use super::{ApiContext, ApiFailure, ClusterError, is_not_found};
 use crate::scenario::NameError;
 use crate::scenario::model::NamespaceSpec;
@@ -11,7 +12,6 @@ use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
 use kube::discovery::{Discovery, Scope, verbs};
 use kube::runtime::wait::Error as WaitError;
 use kube::runtime::wait::delete::{Error as DeleteError, delete_and_finalize};
-use kube::runtime::watcher::Error as WatchError;
 use kube::{Client, Resource, ResourceExt};
 use std::fmt::Debug;
 use std::time::Duration;
@@ -137,26 +137,6 @@ where
             timeout,
             detail: String::new(),
         }),
-    }
-}
-
-/// A watch that failed, with the API error behind it when there is one.
-fn watch_failed(doing: String, error: WatchError) -> ClusterError {
-    let source = match error {
-        WatchError::InitialListFailed(source)
-        | WatchError::WatchStartFailed(source)
-        | WatchError::WatchFailed(source) => source,
-        WatchError::WatchError(status) => kube::Error::Api(status),
-        WatchError::NoResourceVersion => {
-            return ClusterError::UnreadableObject {
-                object: doing,
-                problem: "the watch's answer has no resourceVersion".into(),
-            };
-        }
-    };
-    ClusterError::Api {
-        doing,
-        source: Box::new(source),
     }
 }
 

@@ -1,21 +1,35 @@
 //! Waiting for agent pods and Service endpoints, with a deadline for every wait. What a pod's
 //! state means (ready, on its way, stuck, failed) is decided in [`super::pod_state`]; this
-//! module polls, gives up on a pod stuck for [`WaitOptions::stuck_grace`] or failed at once,
+//! module watches, gives up on a pod stuck for [`WaitOptions::stuck_grace`] or failed at once,
 //! and adds the pod's last warning event to what it reports.
 
+use super::ClusterError;
 use super::events::{last_warning_for, list_events};
 use super::pod_state::{
     CREATING, FAILED_SANDBOX, PodProblem, assess, ready_endpoint_pods, recognised_sandbox_failures,
 };
-use super::{ApiContext, ClusterError};
 use crate::multus::{self, SandboxFailure};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Client;
-use kube::api::{Api, ListParams};
+use kube::api::Api;
+use kube::runtime::watcher::{self, Error as WatchError};
+use kube::runtime::{WatchStreamExt, reflector};
+use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::ops::ControlFlow;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// How often a wait looks again without news from its watch: deadlines and a stuck pod's
+/// grace are measured in time, not in changes.
+const TICK: Duration = Duration::from_secs(1);
+/// How long pods may be in creation before their events are read for sandbox failures.
+const EVENTS_AFTER: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy)]
 pub struct WaitOptions {
@@ -24,7 +38,6 @@ pub struct WaitOptions {
     /// Give up on a pod once it has been stuck (see [`PodProblem`]) this long: long enough for
     /// a transient registry error to clear, short enough not to wait out the timeout.
     pub stuck_grace: Duration,
-    pub poll_interval: Duration,
 }
 
 impl Default for WaitOptions {
@@ -32,7 +45,6 @@ impl Default for WaitOptions {
         WaitOptions {
             timeout: Duration::from_secs(180),
             stuck_grace: Duration::from_secs(20),
-            poll_interval: Duration::from_secs(1),
         }
     }
 }
@@ -51,18 +63,20 @@ pub async fn wait_for_pods_ready(
     let started = Instant::now();
     let mut stuck_since = BTreeMap::new();
     let mut sandbox_failures = BTreeMap::new();
-    let mut creating = false;
-    loop {
-        let pods = api
-            .list(&ListParams::default())
-            .await
-            .doing(|| format!("listing pods in {namespace} while waiting for them to be ready"))?
-            .items;
-        // Events only matter while sandboxes are being created: read them only then.
-        if creating {
-            sandbox_failures = sandbox_failures_in(client, namespace).await;
-        }
+    let mut creating_since: Option<Instant> = None;
+    let mut events_read: Option<Instant> = None;
+    let decide = async |pods: Vec<Arc<Pod>>| {
         let now = Instant::now();
+        // Events only matter while sandboxes are being created: read them only then, once a
+        // second at most.
+        let creating_for = creating_since.map(|since| now.duration_since(since));
+        if creating_for.is_some_and(|creating_for| creating_for >= EVENTS_AFTER)
+            && events_read.is_none_or(|read| now.duration_since(read) >= TICK)
+        {
+            sandbox_failures = sandbox_failures_in(client, namespace).await;
+            events_read = Some(now);
+        }
+        let pods = pods.iter().map(|pod| Pod::clone(pod)).collect();
         let mut assessment = assess(
             names,
             pods,
@@ -71,23 +85,32 @@ pub async fn wait_for_pods_ready(
             now,
             options.stuck_grace,
         );
-        creating = assessment
+        let creating = assessment
             .problems
             .iter()
             .any(|problem| problem.reason == CREATING);
+        creating_since = creating.then(|| creating_since.unwrap_or(now));
         if assessment.problems.is_empty() {
-            return Ok(assessment.ready);
+            return ControlFlow::Break(Ok(assessment.ready));
         }
         if assessment.give_up || now.duration_since(started) >= options.timeout {
             add_last_warnings(client, namespace, &mut assessment.problems).await;
-            return Err(ClusterError::PodsNotReady {
+            return ControlFlow::Break(Err(ClusterError::PodsNotReady {
                 waited: now.duration_since(started),
                 problems: assessment.problems,
-            });
+            }));
         }
-        let remaining = options.timeout.saturating_sub(now.duration_since(started));
-        tokio::time::sleep(options.poll_interval.min(remaining)).await;
-    }
+        ControlFlow::Continue(())
+    };
+    let deadline = started + options.timeout;
+    watch_until(api, watcher::Config::default(), deadline, decide)
+        .await
+        .map_err(|error| {
+            watch_failed(
+                format!("watching pods in {namespace} while waiting for them to be ready"),
+                error,
+            )
+        })?
 }
 
 /// The recognised sandbox failures of the pods in `namespace`, with the master interface
@@ -149,14 +172,14 @@ pub async fn wait_for_service_endpoints(
     timeout: Duration,
 ) -> Result<(), ClusterError> {
     let api = Api::<EndpointSlice>::namespaced(client.clone(), namespace);
-    let params = ListParams::default().labels(&format!("kubernetes.io/service-name={service}"));
+    let config =
+        watcher::Config::default().labels(&format!("kubernetes.io/service-name={service}"));
     let started = Instant::now();
-    loop {
-        let slices = api
-            .list(&params)
-            .await
-            .doing(|| format!("listing EndpointSlices of Service {namespace}/{service}"))?
-            .items;
+    let decide = async |slices: Vec<Arc<EndpointSlice>>| {
+        let slices: Vec<EndpointSlice> = slices
+            .iter()
+            .map(|slice| EndpointSlice::clone(slice))
+            .collect();
         let ready = ready_endpoint_pods(&slices);
         let missing: Vec<String> = pods
             .iter()
@@ -164,18 +187,86 @@ pub async fn wait_for_service_endpoints(
             .cloned()
             .collect();
         if missing.is_empty() {
-            return Ok(());
+            return ControlFlow::Break(Ok(()));
         }
         let waited = started.elapsed();
         if waited >= timeout {
-            return Err(ClusterError::EndpointsNotReady {
+            return ControlFlow::Break(Err(ClusterError::EndpointsNotReady {
                 namespace: namespace.into(),
                 service: service.into(),
                 missing,
                 ready: ready.into_iter().collect(),
                 waited,
-            });
+            }));
         }
-        tokio::time::sleep(Duration::from_secs(1).min(timeout - waited)).await;
+        ControlFlow::Continue(())
+    };
+    watch_until(api, config, started + timeout, decide)
+        .await
+        .map_err(|error| {
+            watch_failed(
+                format!("watching the EndpointSlices of Service {namespace}/{service}"),
+                error,
+            )
+        })?
+}
+
+/// Keeps what `api` lists under `config` current through a watch and hands it to `decide`
+/// after every change once the first list is in, and every [`TICK`] in between, until `decide`
+/// breaks with its answer. The answer, a timeout included, is `decide`'s: if the first list has
+/// not come by `deadline`, `decide` sees nothing and says so. The watch's first error ends the
+/// wait.
+async fn watch_until<K, T>(
+    api: Api<K>,
+    config: watcher::Config,
+    deadline: Instant,
+    mut decide: impl AsyncFnMut(Vec<Arc<K>>) -> ControlFlow<T>,
+) -> Result<T, WatchError>
+where
+    K: kube::Resource + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone,
+{
+    let (store, writer) = reflector::store();
+    let mut changes = std::pin::pin!(watcher::watcher(api, config).reflect(writer));
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut listed = false;
+    // A watcher's stream does not end; if it did, the ticks would still reach the deadline.
+    let mut watching = true;
+    loop {
+        tokio::select! {
+            change = changes.next(), if watching => match change {
+                Some(Ok(watcher::Event::InitDone)) => listed = true,
+                Some(Ok(_)) => {}
+                Some(Err(error)) => return Err(error),
+                None => watching = false,
+            },
+            _ = tick.tick() => {}
+        }
+        if (listed || Instant::now() >= deadline)
+            && let ControlFlow::Break(answer) = decide(store.state()).await
+        {
+            return Ok(answer);
+        }
+    }
+}
+
+/// A watch that failed, with the API error behind it when there is one.
+pub(super) fn watch_failed(doing: String, error: WatchError) -> ClusterError {
+    let source = match error {
+        WatchError::InitialListFailed(source)
+        | WatchError::WatchStartFailed(source)
+        | WatchError::WatchFailed(source) => source,
+        WatchError::WatchError(status) => kube::Error::Api(status),
+        WatchError::NoResourceVersion => {
+            return ClusterError::UnreadableObject {
+                object: doing,
+                problem: "the watch's answer has no resourceVersion".into(),
+            };
+        }
+    };
+    ClusterError::Api {
+        doing,
+        source: Box::new(source),
     }
 }

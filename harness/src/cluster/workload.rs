@@ -466,7 +466,9 @@ fn agent_container(
                 port: IntOrString::String("http".into()),
                 ..HTTPGetAction::default()
             }),
-            period_seconds: Some(2),
+            // The first probe usually comes before the agent listens: the next one, a period
+            // later, is when the pod turns ready and the scenario can start.
+            period_seconds: Some(1),
             timeout_seconds: Some(1),
             failure_threshold: Some(3),
             ..Probe::default()
