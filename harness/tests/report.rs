@@ -1105,10 +1105,25 @@ fn the_summary_gives_time_by_stage_and_json_keeps_each_phase() {
             },
         ],
         cleanup_secs: 6.0,
+        shared_with: Vec::new(),
     });
+    // Two more scenarios ran on one deployment of their own: it counts once.
+    let shared = |other: &str| StageTimes {
+        setup_secs: 0.5,
+        deploy_secs: 10.0,
+        phases: Vec::new(),
+        cleanup_secs: 4.0,
+        shared_with: vec![other.into()],
+    };
+    for (name, other) in [("a", "b"), ("b", "a")] {
+        let mut scenario = report.scenarios[0].clone();
+        scenario.name = name.into();
+        scenario.stages = Some(shared(other));
+        report.scenarios.push(scenario);
+    }
     let summary = console::render_summary(&report, false);
-    let expected = "    time by stage, summed over scenarios: setup 0.5s, deploy 12.0s, apply 0.2s, \
-                    probing 10.0s (5.0s until every probe matched), cleanup 6.0s\n";
+    let expected = "    time by stage, summed over scenarios: setup 1.0s, deploy 22.0s, apply 0.2s, \
+                    probing 10.0s (5.0s until every probe matched), cleanup 10.0s\n";
     assert!(
         summary.contains(expected),
         "missing {expected:?} from:\n{summary}"
@@ -1116,6 +1131,7 @@ fn the_summary_gives_time_by_stage_and_json_keeps_each_phase() {
     let text = json::to_string(&report).unwrap();
     assert!(text.contains("\"matched_after_secs\": 3.0"), "{text}");
     assert!(text.contains("\"changing_probes\": 4"), "{text}");
+    assert!(text.contains("\"shared_with\": [\n"), "{text}");
     let read: RunReport = serde_json::from_str(&text).unwrap();
     assert_eq!(read, report);
 }

@@ -159,6 +159,10 @@ pub struct StageTimes {
     pub phases: Vec<PhaseTimes>,
     /// Diagnostics of a troubled scenario, and deleting its namespaces until they are gone.
     pub cleanup_secs: f64,
+    /// The other scenarios that ran on the same pods (they declare the same workloads and
+    /// change nothing): setup, deploy and cleanup were done once for all of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared_with: Vec<String>,
 }
 
 /// Where one phase's time went, in seconds.
@@ -166,8 +170,8 @@ pub struct StageTimes {
 pub struct PhaseTimes {
     pub phase: String,
     /// Deleting and applying the phase's objects, and before that, when the previous phase
-    /// probed other paths, one round of this phase's probes in the state before the change
-    /// (see `changing_probes`).
+    /// probed other paths or there was none, one round of this phase's probes in the state
+    /// before the change (see `changing_probes`).
     pub apply_secs: f64,
     /// Probing, every round until the phase's expected state held long enough (or its
     /// deadline came).
@@ -186,13 +190,14 @@ pub struct PhaseTimes {
 
 impl StageTimes {
     /// The stages summed over scenarios: setup, deploy, apply, probe, of which until every
-    /// probe matched, and cleanup.
+    /// probe matched, and cleanup. A deployment that scenarios shared counts once.
     pub fn total<'a>(stages: impl IntoIterator<Item = &'a StageTimes>) -> StageTotals {
         let mut totals = StageTotals::default();
         for stage in stages {
-            totals.setup_secs += stage.setup_secs;
-            totals.deploy_secs += stage.deploy_secs;
-            totals.cleanup_secs += stage.cleanup_secs;
+            let share = 1.0 / (stage.shared_with.len() + 1) as f64;
+            totals.setup_secs += stage.setup_secs * share;
+            totals.deploy_secs += stage.deploy_secs * share;
+            totals.cleanup_secs += stage.cleanup_secs * share;
             for phase in &stage.phases {
                 totals.apply_secs += phase.apply_secs;
                 totals.probe_secs += phase.probe_secs;

@@ -124,10 +124,12 @@ pub async fn create_namespaces(
     Ok(())
 }
 
-/// Creates the pods and Services of `scenario` in its namespaces and waits for them.
+/// Creates the pods and Services of the first of `scenarios` in its namespaces and waits for
+/// them. The others declare the same workloads (see `sharing`); the pods listen on the ports any
+/// of them probes.
 pub async fn deploy(
     client: &Client,
-    scenario: &Scenario,
+    scenarios: &[&Scenario],
     namespaces: &BTreeMap<String, String>,
     nodes: &[NodeInfo],
     options: &DeployOptions<'_>,
@@ -137,6 +139,7 @@ pub async fn deploy(
         .filter(|node| node.schedulable)
         .map(|node| node.name.clone())
         .collect();
+    let scenario = scenarios[0];
     let plan = cluster::plan_nodes(&scenario.workloads, &schedulable)?;
 
     let mut services = BTreeMap::new();
@@ -144,7 +147,7 @@ pub async fn deploy(
     for (workload, pod_nodes) in scenario.workloads.iter().zip(&plan) {
         let reference = WorkloadRef::of(workload);
         let namespace = &namespaces[reference.namespace];
-        let listen = probed_ports(scenario, reference);
+        let listen = probed_ports(scenarios, reference);
         let context = WorkloadContext {
             run: options.run,
             scenario: &scenario.name.value,
@@ -254,15 +257,15 @@ fn pod_workload(pod: &Pod) -> Option<&str> {
         .map(String::as_str)
 }
 
-/// The ports the scenario probes on `workload` (`pod:` and `node:` targets) beyond the agent's
+/// The ports the scenarios probe on `workload` (`pod:` and `node:` targets) beyond the agent's
 /// own, which its agents then listen on: a truth table's ports (80, 81), the node-port checks'
 /// (4240, where the node does not serve it already). TCP for tcp and http probes (an extra TCP
 /// port serves HTTP, which a tcp probe's handshake needs no more of), UDP for udp.
-fn probed_ports(scenario: &Scenario, workload: WorkloadRef<'_>) -> ListenPorts {
+fn probed_ports(scenarios: &[&Scenario], workload: WorkloadRef<'_>) -> ListenPorts {
     let mut listen = ListenPorts::default();
-    let protocol_sets = scenario
-        .phases
+    let protocol_sets = scenarios
         .iter()
+        .flat_map(|scenario| &scenario.phases)
         .flat_map(|phase| &phase.probes)
         .flat_map(|set| set.protocols().map(move |protocol| (set, protocol)));
     for (set, protocol) in protocol_sets {
@@ -347,14 +350,14 @@ mod tests {
              \x20     - {from: a, to: pod:b, protocol: http, expect: allowed}\n",
         );
         assert_eq!(
-            probed_ports(&scenario, WorkloadRef::parse("a")),
+            probed_ports(&[&scenario], WorkloadRef::parse("a")),
             ListenPorts {
                 tcp: vec![80, 81],
                 udp: vec![80],
             }
         );
         assert_eq!(
-            probed_ports(&scenario, WorkloadRef::parse("b")),
+            probed_ports(&[&scenario], WorkloadRef::parse("b")),
             ListenPorts::default()
         );
     }

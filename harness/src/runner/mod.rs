@@ -1,7 +1,8 @@
 //! The runner: runs selected scenarios against a cluster and produces a [`RunReport`].
 //!
 //! Scenarios run concurrently, each in namespaces of its own, so one scenario's policies never
-//! touch another's pods. Within a scenario, phases run in order (in stretches, on several copies
+//! touch another's pods; scenarios that declare the same workloads and change nothing share
+//! one deployment of them (see [`sharing`]). Within a scenario, phases run in order (in stretches, on several copies
 //! of its workloads at once, when it asks for `copies`); within a phase every probe runs at once
 //! (see [`execute`]). Test names come from [`cells`], which needs no cluster, so
 //! `--list` and filters work offline. The runner prints nothing: it emits [`RunEvent`]s into the
@@ -15,8 +16,10 @@ mod deploy;
 mod execute;
 mod plan;
 mod preflight;
+mod requirements;
 mod scenario_run;
 mod settle;
+mod sharing;
 mod tunnel;
 mod variable_values;
 
@@ -31,6 +34,7 @@ use crate::events::{EventSink, PhaseSummary, RunEvent};
 use crate::multus::NadOptions;
 use crate::report::model::{ProbeReport, REPORT_FORMAT_VERSION, RunReport, ScenarioReport};
 use crate::report::{self, truth_table};
+use crate::scenario::model::Scenario;
 use crate::scenario::{LoadedScenario, ScenarioError};
 use futures::StreamExt;
 use k8s_openapi::jiff::Timestamp;
@@ -211,19 +215,36 @@ pub async fn run(
         events,
     };
     let context = &context;
-    let run_scenarios = futures::stream::iter(selections.iter().enumerate())
-        .map(|(index, selection)| async move {
-            context.events.event(RunEvent::ScenarioStarted {
-                scenario: &selection.scenario.scenario.name.value,
-            });
-            let mut report = scenario_run::run_scenario(context, index, selection).await;
-            report.truth_tables = truth_table::truth_tables(&report.probes);
-            context.scenario_finished(&report);
-            (index, report)
+    let scenarios: Vec<&Scenario> = selections
+        .iter()
+        .map(|selection| &selection.scenario.scenario)
+        .collect();
+    let groups: Vec<Vec<scenario_run::Member<'_, '_>>> = sharing::deployment_groups(&scenarios)
+        .into_iter()
+        .map(|group| {
+            group
+                .into_iter()
+                .map(|index| (index, &selections[index]))
+                .collect()
+        })
+        .collect();
+    let run_groups = futures::stream::iter(&groups)
+        .map(|members| async move {
+            for (_, selection) in members {
+                context.events.event(RunEvent::ScenarioStarted {
+                    scenario: &selection.scenario.scenario.name.value,
+                });
+            }
+            let mut reports = scenario_run::run_group(context, members).await;
+            for (_, report) in &mut reports {
+                report.truth_tables = truth_table::truth_tables(&report.probes);
+                context.scenario_finished(report);
+            }
+            reports
         })
         .buffer_unordered(parallel)
-        .collect::<Vec<(usize, ScenarioReport)>>();
-    let (mut scenarios, ()) = futures::join!(run_scenarios, preflight_cleanup);
+        .concat();
+    let (mut scenarios, ()) = futures::join!(run_groups, preflight_cleanup);
     scenarios.sort_by_key(|(index, _)| *index);
     let report = report(
         scenarios.into_iter().map(|(_, report)| report).collect(),

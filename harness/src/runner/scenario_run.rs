@@ -1,22 +1,23 @@
-//! One scenario, start to finish: check its requirements, deploy it (each of its copies, see
-//! [`copies`]), run its phases (applying and deleting their objects, and knowing when a change
-//! took effect, see [`super::settle`]), collect diagnostics if anything went wrong, and remove
-//! it all.
+//! Scenarios start to finish: check each one's requirements, deploy its workloads (each of its
+//! copies, see [`copies`], or once for the scenarios that share them, see [`super::sharing`]),
+//! run its phases (applying and deleting their objects, and knowing when a change took effect,
+//! see [`super::settle`]), collect diagnostics if anything went wrong, and remove it all.
 
 use super::cells::{Cell, CellKind};
 use super::copies;
-use super::deploy::{self, DeployOptions};
+use super::deploy::{self, DeployOptions, Deployment};
 use super::execute::{self, RetryPolicy, SettleRule};
 use super::plan::{self, Unplannable};
 use super::settle::LastObserved;
 use super::variable_values::{self, RunFacts};
-use super::{RunOptions, RunnerError, Selection, SuiteContext};
+use super::{RunOptions, RunnerError, Selection, SuiteContext, requirements};
 use crate::checks::{self, CheckContext, CheckOutcome};
 use crate::cluster::{self, AgentSessions, AppliedObject, ApplyContext};
 use crate::events::PhaseSummary;
 use crate::report::model::{
     ObservationKind, PhaseTimes, ProbeReport, Reach, ScenarioReport, StageTimes, Verdict,
 };
+use crate::scenario::LoadedScenario;
 use crate::scenario::model::{BuiltinCheck, Phase, ProbeSet, Scenario};
 use crate::scenario::variables::Variable;
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,57 +25,80 @@ use std::ops::Range;
 use std::time::{Duration, Instant};
 
 const DELETE_TIMEOUT: Duration = Duration::from_secs(120);
-/// How long `cilium-envoy --version` may take in an agent.
-const L7_PROXY_CHECK_TIMEOUT: Duration = Duration::from_secs(20);
 
-pub async fn run_scenario(
+/// A scenario of a group, by its place in the run.
+pub type Member<'s, 'a> = (usize, &'s Selection<'a>);
+
+/// Runs a group of scenarios that share their pods (see [`super::sharing`]; most groups have
+/// one scenario) and returns each one's report with its place in the run, in the group's order.
+pub async fn run_group(
     context: &SuiteContext,
-    index: usize,
-    selection: &Selection<'_>,
-) -> ScenarioReport {
+    members: &[Member<'_, '_>],
+) -> Vec<(usize, ScenarioReport)> {
     let started = Instant::now();
-    let loaded = selection.scenario;
-    let scenario = &loaded.scenario;
-    let mut report = ScenarioReport {
-        name: scenario.name.value.clone(),
-        file: loaded.source.to_string(),
-        skipped: None,
-        setup_error: None,
-        duration_secs: 0.0,
-        probes: Vec::new(),
-        truth_tables: Vec::new(),
-        stages: None,
+    let mut finished = Vec::new();
+    let mut deploying: Vec<(usize, &Selection<'_>, ScenarioReport)> = Vec::new();
+    for &(index, selection) in members {
+        let loaded = selection.scenario;
+        let scenario = &loaded.scenario;
+        let mut report = ScenarioReport {
+            name: scenario.name.value.clone(),
+            file: loaded.source.to_string(),
+            skipped: None,
+            setup_error: None,
+            duration_secs: 0.0,
+            probes: Vec::new(),
+            truth_tables: Vec::new(),
+            stages: None,
+        };
+        if let Some(reason) = requirements::unmet_requirement(context, scenario).await {
+            report.skipped = Some(reason);
+            finished.push((index, report));
+        } else if let Some(check) = &scenario.check {
+            run_check(context, check.value, selection, &mut report).await;
+            report.duration_secs = started.elapsed().as_secs_f64();
+            finished.push((index, report));
+        } else {
+            deploying.push((index, selection, report));
+        }
+    }
+    let Some(&(first_index, first, _)) = deploying.first() else {
+        return finished;
     };
-    if let Some(reason) = unmet_requirement(context, scenario).await {
-        report.skipped = Some(reason);
-        return report;
-    }
-    if let Some(check) = &scenario.check {
-        run_check(context, check.value, selection, &mut report).await;
-        report.duration_secs = started.elapsed().as_secs_f64();
-        return report;
-    }
-    let stretches = copies::stretches(scenario);
+    // Scenarios that share their pods have one copy each.
+    let stretches = copies::stretches(&first.scenario.scenario);
     let copies = match (0..stretches.len())
-        .map(|copy| deploy::namespace_names(&context.run, index, copy, scenario))
+        .map(|copy| {
+            deploy::namespace_names(&context.run, first_index, copy, &first.scenario.scenario)
+        })
         .collect::<Result<Vec<_>, _>>()
     {
         Ok(copies) => copies,
         Err(error) => {
-            report.setup_error = Some(error.to_string());
-            return report;
+            for (index, _, mut report) in deploying {
+                report.setup_error = Some(error.to_string());
+                finished.push((index, report));
+            }
+            return finished;
         }
     };
-    let mut stages = run_copies(context, selection, &copies, &stretches, &mut report).await;
+    let stages = match deploying.as_mut_slice() {
+        [(_, selection, report)] => {
+            vec![run_copies(context, selection, &copies, &stretches, report).await]
+        }
+        sharing => run_side_by_side(context, &copies[0], sharing).await,
+    };
     let namespaces: Vec<&String> = copies.iter().flat_map(BTreeMap::values).collect();
     let cleanup = Instant::now();
-    let troubled = report.setup_error.is_some()
-        || report
-            .probes
-            .iter()
-            .any(|probe| matches!(probe.verdict, Verdict::Fail | Verdict::Error));
-    if troubled {
-        collect_diagnostics(context, &namespaces, &mut report).await;
+    for (_, _, report) in &mut deploying {
+        let troubled = report.setup_error.is_some()
+            || report
+                .probes
+                .iter()
+                .any(|probe| matches!(probe.verdict, Verdict::Fail | Verdict::Error));
+        if troubled {
+            collect_diagnostics(context, &namespaces, report).await;
+        }
     }
     if !context.options.keep {
         let deletions = namespaces
@@ -88,10 +112,14 @@ pub async fn run_scenario(
             tracing::warn!("{error}");
         }
     }
-    stages.cleanup_secs = cleanup.elapsed().as_secs_f64();
-    report.stages = Some(stages);
-    report.duration_secs = started.elapsed().as_secs_f64();
-    report
+    let cleanup_secs = cleanup.elapsed().as_secs_f64();
+    for ((index, _, mut report), mut stages) in deploying.into_iter().zip(stages) {
+        stages.cleanup_secs = cleanup_secs;
+        report.stages = Some(stages);
+        report.duration_secs = started.elapsed().as_secs_f64();
+        finished.push((index, report));
+    }
+    finished
 }
 
 /// What one copy of the workloads did: its phases' probes and where its time went (cleanup is
@@ -149,6 +177,63 @@ async fn run_copies(
     stages
 }
 
+/// Deploys the workloads that the `sharing` scenarios declare alike once, in `namespaces`, and
+/// runs every one's phases on those pods at once; each one's probes go to its report. Returns
+/// where each one's time went, the deployment's included.
+async fn run_side_by_side(
+    context: &SuiteContext,
+    namespaces: &BTreeMap<String, String>,
+    sharing: &mut [(usize, &Selection<'_>, ScenarioReport)],
+) -> Vec<StageTimes> {
+    let scenarios: Vec<&LoadedScenario> = sharing
+        .iter()
+        .map(|(_, selection, _)| selection.scenario)
+        .collect();
+    let mut deployed_stages = StageTimes::default();
+    let deployed = deploy_copy(context, &scenarios, namespaces, &mut deployed_stages).await;
+    let agents = AgentSessions::new(context.client.clone());
+    let runs = sharing.iter().map(|(_, selection, _)| async {
+        let mut run = CopyRun::default();
+        let outcome = match &deployed {
+            Ok(deployed) => {
+                let phases = 0..selection.scenario.scenario.phases.len();
+                // Nothing to apply: only scenarios that change nothing share.
+                let mut applied = BTreeMap::new();
+                let copy = OnCluster {
+                    namespaces,
+                    deployment: &deployed.deployment,
+                    agents: &agents,
+                };
+                run_phases(context, selection, copy, &mut applied, phases, &mut run)
+                    .await
+                    .map_err(|error| error.to_string())
+            }
+            Err(error) => Err(error.to_string()),
+        };
+        (run, outcome)
+    });
+    let runs = futures::future::join_all(runs).await;
+    let names: Vec<String> = sharing
+        .iter()
+        .map(|(_, _, report)| report.name.clone())
+        .collect();
+    let mut stages = Vec::new();
+    for ((_, _, report), (run, outcome)) in sharing.iter_mut().zip(runs) {
+        report.probes = run.probes;
+        report.setup_error = outcome.err();
+        stages.push(StageTimes {
+            phases: run.stages.phases,
+            shared_with: names
+                .iter()
+                .filter(|name| **name != report.name)
+                .cloned()
+                .collect(),
+            ..deployed_stages.clone()
+        });
+    }
+    stages
+}
+
 /// A built-in check instead of deployment and probes: nothing is created, so nothing is
 /// cleaned up.
 async fn run_check(
@@ -184,100 +269,6 @@ async fn run_check(
     }
 }
 
-/// Whether an agent's encryption status (see `cluster::cilium_encryption_status`) is WireGuard
-/// or IPsec.
-fn is_encrypting(status: &str) -> bool {
-    ["Wireguard", "IPsec"]
-        .iter()
-        .any(|mode| status.starts_with(mode))
-}
-
-async fn unmet_requirement(context: &SuiteContext, scenario: &Scenario) -> Option<String> {
-    let requires = &scenario.requires;
-    let schedulable = context.nodes.iter().filter(|node| node.schedulable).count();
-    if let Some(min) = requires.min_nodes
-        && schedulable < min as usize
-    {
-        return Some(format!(
-            "needs {min} schedulable nodes, the cluster has {schedulable}"
-        ));
-    }
-    if requires.external_target && context.options.external.is_none() {
-        return Some(
-            "needs --external-target (cnicheck never probes a public address on its own)".into(),
-        );
-    }
-    if requires.cilium && context.cilium.is_none() {
-        return Some(format!(
-            "needs Cilium: {}",
-            checks::cilium::absence(&context.cni.name)
-        ));
-    }
-    if requires.ipblock_selects_pods && context.cilium.is_some() {
-        return Some(
-            "needs ipBlock peers to select the cluster's own pods by address, which Cilium's \
-             CIDR rules never do: they describe peers outside the cluster, pods are matched by \
-             identity (Cilium's documentation: Kubernetes NetworkPolicy, and Policy Language, \
-             CIDR based)"
-                .into(),
-        );
-    }
-    if requires.cilium_encryption {
-        let Some(cilium) = &context.cilium else {
-            return Some(format!(
-                "needs Cilium's encryption between nodes: {}",
-                checks::cilium::absence(&context.cni.name)
-            ));
-        };
-        let plaintext: Vec<String> = context
-            .cilium_encryption
-            .iter()
-            .filter(|(_, status)| !is_encrypting(status))
-            .map(|(node, status)| format!("{node}: {status}"))
-            .collect();
-        if context.cilium_encryption.is_empty() || !plaintext.is_empty() {
-            return Some(format!(
-                "needs every Cilium agent to encrypt between nodes, and {} says otherwise \
-                 (cilium-dbg encrypt status: {})",
-                cilium.agent.object(),
-                if plaintext.is_empty() {
-                    "no agent answered".to_owned()
-                } else {
-                    plaintext.join(", ")
-                }
-            ));
-        }
-    }
-    if requires.cilium_l7_proxy {
-        let Some(cilium) = &context.cilium else {
-            return Some(format!(
-                "needs Cilium's L7 proxy: {}",
-                checks::cilium::absence(&context.cni.name)
-            ));
-        };
-        if let Err(missing) =
-            cluster::l7_proxy_available(&context.client, cilium, L7_PROXY_CHECK_TIMEOUT).await
-        {
-            return Some(format!(
-                "needs Cilium's L7 proxy (Envoy) to enforce L7 policies: {missing}"
-            ));
-        }
-    }
-    if !requires.crds.is_empty() {
-        match cluster::missing_crds(&context.client, &requires.crds).await {
-            Ok(missing) if !missing.is_empty() => {
-                return Some(format!(
-                    "needs CRDs that are not installed: {}",
-                    missing.join(", ")
-                ));
-            }
-            Ok(_) => {}
-            Err(error) => return Some(format!("could not check CRDs: {error}")),
-        }
-    }
-    None
-}
-
 /// Deploys one copy of the scenario's workloads in `namespaces` and runs `phases` on it.
 async fn deploy_and_probe(
     context: &SuiteContext,
@@ -286,24 +277,86 @@ async fn deploy_and_probe(
     phases: Range<usize>,
     report: &mut CopyRun,
 ) -> Result<(), RunnerError> {
-    let loaded = selection.scenario;
-    let scenario = &loaded.scenario;
-    let cells = &selection.cells;
-    let options: &RunOptions = &context.options;
-    let deploy_options = DeployOptions {
-        run: &context.run,
-        images: &options.images,
-        setup_timeout: options.setup_timeout,
+    let Deployed {
+        deployment,
+        mut applied,
+    } = deploy_copy(
+        context,
+        &[selection.scenario],
+        namespaces,
+        &mut report.stages,
+    )
+    .await?;
+    let copy = OnCluster {
+        namespaces,
+        deployment: &deployment,
+        agents: &AgentSessions::new(context.client.clone()),
     };
-    let facts = RunFacts {
-        external_host: options
+    run_phases(context, selection, copy, &mut applied, phases, report).await?;
+    // Namespaced objects go with their namespace; cluster-scoped ones need deleting here.
+    let leftovers: Vec<AppliedObject> = applied
+        .into_values()
+        .flatten()
+        .filter(|o| o.namespace.is_none())
+        .collect();
+    if !leftovers.is_empty() && !context.options.keep {
+        cluster::delete_applied(&context.client, &leftovers, DELETE_TIMEOUT).await?;
+    }
+    Ok(())
+}
+
+/// A copy of the workloads on the cluster, and the objects applied so far by manifest path.
+struct Deployed {
+    deployment: Deployment,
+    applied: BTreeMap<String, Vec<AppliedObject>>,
+}
+
+/// What variables resolve to in manifests applied into `namespaces`.
+fn run_facts<'a>(
+    context: &'a SuiteContext,
+    namespaces: &'a BTreeMap<String, String>,
+    deployment: Option<&'a Deployment>,
+) -> RunFacts<'a> {
+    RunFacts {
+        external_host: context
+            .options
             .external
             .as_ref()
             .and_then(|target| target.0.host_str()),
         namespaces,
         nodes: &context.nodes,
-        deployment: None,
-    };
+        deployment,
+    }
+}
+
+/// Applies the manifest at `path` (relative to the scenario's file) and records what it created.
+async fn apply_manifest(
+    context: &SuiteContext,
+    loaded: &LoadedScenario,
+    path: &str,
+    apply_context: &ApplyContext<'_>,
+    applied: &mut BTreeMap<String, Vec<AppliedObject>>,
+) -> Result<(), RunnerError> {
+    let text = loaded.source.read_manifest(path)?;
+    let objects = cluster::parse_manifests(&text)?;
+    let created = cluster::apply_manifests(&context.client, &objects, apply_context, false).await?;
+    applied.insert(path.to_string(), created);
+    Ok(())
+}
+
+/// Creates the namespaces, NAD and setup objects of the first of `scenarios` (the others, if
+/// any, declare the same and nothing else, see [`super::sharing`]) and deploys their workloads,
+/// listening on the ports every one of them probes.
+async fn deploy_copy(
+    context: &SuiteContext,
+    scenarios: &[&LoadedScenario],
+    namespaces: &BTreeMap<String, String>,
+    stages: &mut StageTimes,
+) -> Result<Deployed, RunnerError> {
+    let loaded = scenarios[0];
+    let scenario = &loaded.scenario;
+    let options: &RunOptions = &context.options;
+    let facts = run_facts(context, namespaces, None);
     let before_deploy = |variable: Variable<'_>| variable_values::resolve(variable, &facts);
     let apply_context = ApplyContext {
         run: &context.run,
@@ -311,19 +364,8 @@ async fn deploy_and_probe(
         namespaces,
         values: &before_deploy,
     };
-    let mut applied: BTreeMap<String, Vec<AppliedObject>> = BTreeMap::new();
-    let apply = async |path: &str,
-                       apply_context: &ApplyContext<'_>,
-                       applied: &mut BTreeMap<String, Vec<AppliedObject>>| {
-        let text = loaded.source.read_manifest(path)?;
-        let objects = cluster::parse_manifests(&text)?;
-        let created =
-            cluster::apply_manifests(&context.client, &objects, apply_context, false).await?;
-        applied.insert(path.to_string(), created);
-        Ok::<_, RunnerError>(())
-    };
+    let mut applied = BTreeMap::new();
     let stage = Instant::now();
-    let stages = &mut report.stages;
     deploy::create_namespaces(&context.client, scenario, namespaces, &context.run).await?;
     if let Some(name) = &scenario.multus_network {
         // Namespaced: it goes with the scenario's namespace.
@@ -331,32 +373,65 @@ async fn deploy_and_probe(
         cluster::apply_manifests(&context.client, &[nad], &apply_context, false).await?;
     }
     for path in &scenario.setup {
-        apply(&path.value, &apply_context, &mut applied).await?;
+        apply_manifest(context, loaded, &path.value, &apply_context, &mut applied).await?;
     }
     stages.setup_secs = stage.elapsed().as_secs_f64();
     let stage = Instant::now();
+    let deploy_options = DeployOptions {
+        run: &context.run,
+        images: &options.images,
+        setup_timeout: options.setup_timeout,
+    };
+    let scenarios: Vec<&Scenario> = scenarios.iter().map(|loaded| &loaded.scenario).collect();
     let deployment = deploy::deploy(
         &context.client,
-        scenario,
+        &scenarios,
         namespaces,
         &context.nodes,
         &deploy_options,
     )
     .await;
     stages.deploy_secs = stage.elapsed().as_secs_f64();
-    let deployment = deployment?;
-    let facts = RunFacts {
-        deployment: Some(&deployment),
-        ..facts
-    };
+    Ok(Deployed {
+        deployment: deployment?,
+        applied,
+    })
+}
+
+/// A copy of the workloads on the cluster, as phases use it.
+struct OnCluster<'a> {
+    namespaces: &'a BTreeMap<String, String>,
+    deployment: &'a Deployment,
+    /// Its agents, one exec each for all its phases (more while a pod runs two batches).
+    agents: &'a AgentSessions,
+}
+
+/// Runs `phases` of the scenario on a copy of its workloads, one after another.
+async fn run_phases(
+    context: &SuiteContext,
+    selection: &Selection<'_>,
+    copy: OnCluster<'_>,
+    applied: &mut BTreeMap<String, Vec<AppliedObject>>,
+    phases: Range<usize>,
+    report: &mut CopyRun,
+) -> Result<(), RunnerError> {
+    let OnCluster {
+        namespaces,
+        deployment,
+        agents,
+    } = copy;
+    let loaded = selection.scenario;
+    let scenario = &loaded.scenario;
+    let cells = &selection.cells;
+    let options: &RunOptions = &context.options;
+    let facts = run_facts(context, namespaces, Some(deployment));
     let after_deploy = |variable: Variable<'_>| variable_values::resolve(variable, &facts);
     let apply_context = ApplyContext {
+        run: &context.run,
+        scenario: &scenario.name.value,
+        namespaces,
         values: &after_deploy,
-        ..apply_context
     };
-
-    // The copy's agents, one exec each for all its phases (more while a pod runs two batches).
-    let agents = AgentSessions::new(context.client.clone());
     let mut last_observed = LastObserved::default();
     for (phase_index, phase) in scenario
         .phases
@@ -371,7 +446,7 @@ async fn deploy_and_probe(
             phase,
             cells,
             &selection.selected,
-            &deployment,
+            deployment,
             plan::RunTargets {
                 external: options.external.as_ref(),
                 tunnel: &context.tunnel,
@@ -381,13 +456,16 @@ async fn deploy_and_probe(
         );
         let policy = if !phase.apply.is_empty() || !phase.delete.is_empty() {
             let mut settle = last_observed.settle_rule(&probes, options.settle, options.confirm);
-            if matches!(settle, SettleRule::Window(_)) && phase_index != phases.start {
-                // The previous phase looked elsewhere: one round on this phase's own paths, in
-                // the state the previous phase settled in, may find probes that the change must
-                // flip, which is faster than the window (not after deploying: that state is
-                // not settled).
-                let before = execute::observe_now(&agents, &probes).await;
-                last_observed = LastObserved::of_phase(&probes, before);
+            if matches!(settle, SettleRule::Window(_)) {
+                // The previous phase looked elsewhere, or there was none: one round on this
+                // phase's own paths, before the change, may find probes that the change must
+                // flip, which is faster than the window.
+                let before = execute::observe_now(agents, &probes).await;
+                last_observed = if phase_index == phases.start {
+                    LastObserved::reached_after_deploy(&probes, before)
+                } else {
+                    LastObserved::of_phase(&probes, before)
+                };
                 settle = last_observed.settle_rule(&probes, options.settle, options.confirm);
             }
             RetryPolicy::Settle {
@@ -409,12 +487,12 @@ async fn deploy_and_probe(
             }
         }
         for path in &phase.apply {
-            apply(&path.value, &apply_context, &mut applied).await?;
+            apply_manifest(context, loaded, &path.value, &apply_context, applied).await?;
         }
         let apply_secs = applying.elapsed().as_secs_f64();
         let probing = Instant::now();
         let phase_probes =
-            execute::run_probes(&agents, &probes, policy, &context.options.kubectl).await;
+            execute::run_probes(agents, &probes, policy, &context.options.kubectl).await;
         last_observed = LastObserved::of_phase(
             &probes,
             phase_probes
@@ -466,15 +544,6 @@ async fn deploy_and_probe(
             context.probe_finished(probe);
         }
         report.probes.extend(reports);
-    }
-    // Namespaced objects go with their namespace; cluster-scoped ones need deleting here.
-    let leftovers: Vec<AppliedObject> = applied
-        .into_values()
-        .flatten()
-        .filter(|o| o.namespace.is_none())
-        .collect();
-    if !leftovers.is_empty() && !options.keep {
-        cluster::delete_applied(&context.client, &leftovers, DELETE_TIMEOUT).await?;
     }
     Ok(())
 }

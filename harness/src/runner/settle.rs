@@ -3,6 +3,9 @@
 //! denied now, or the reverse) can only match once the change reached the data plane, so such
 //! probes replace a fixed settle window with evidence (see [`SettleRule::Changed`]). Only the
 //! previous phase counts: nothing changes between two phases but the later one's objects.
+//! Before a copy's first change there is no previous phase, only freshly deployed pods whose
+//! paths may still be coming up: there, only what got through counts (see
+//! [`LastObserved::reached_after_deploy`]).
 
 use super::execute::SettleRule;
 use super::plan::{PlannedKind, PlannedProbe};
@@ -52,6 +55,18 @@ impl LastObserved {
                 .map(|(probe, reach)| (Path::of(probe), reach))
                 .collect(),
         )
+    }
+
+    /// What `probes` observed right after the workloads were deployed, before any change: a
+    /// probe that got through proves its path works, so blocking it later shows the change taking
+    /// effect; one that did not may only be a path still coming up, which proves nothing.
+    pub fn reached_after_deploy(
+        probes: &[PlannedProbe],
+        observed: impl IntoIterator<Item = Reach>,
+    ) -> Self {
+        let mut observed = Self::of_phase(probes, observed);
+        observed.0.retain(|_, reach| *reach == Reach::Reached);
+        observed
     }
 
     /// How `probes`, planned after this phase's observations and a change of objects, know the
@@ -126,6 +141,30 @@ mod tests {
             LastObserved::default().settle_rule(&[tcp_probe(Expectation::Denied)], SETTLE, CONFIRM),
             SettleRule::Window(SETTLE),
             "the first phase of a copy has no previous observations"
+        );
+    }
+
+    #[test]
+    fn after_deploying_only_a_path_that_got_through_is_evidence() {
+        let before = [tcp_probe(Expectation::Allowed)];
+        let rule = |reach, expected| {
+            LastObserved::reached_after_deploy(&before, [reach]).settle_rule(
+                &[tcp_probe(expected)],
+                SETTLE,
+                CONFIRM,
+            )
+        };
+        assert_eq!(
+            rule(Reach::Reached, Expectation::Denied),
+            SettleRule::Changed {
+                changing: 1,
+                confirm: CONFIRM
+            }
+        );
+        // Blocked right after deploying may be a path still coming up, not a policy.
+        assert_eq!(
+            rule(Reach::Blocked, Expectation::Allowed),
+            SettleRule::Window(SETTLE)
         );
     }
 }

@@ -68,6 +68,21 @@ fn builtin_suites_pass_on_a_healthy_cluster() {
             .all(|phase| phase.matched_after_secs.is_some()),
         "{stages:#?}"
     );
+    // The connectivity scenarios declare the same workloads and change nothing: one deployment
+    // served them all.
+    let connectivity = report
+        .scenarios
+        .iter()
+        .find(|s| s.name == "pod-to-pod")
+        .unwrap();
+    let shared = &connectivity
+        .stages
+        .as_ref()
+        .expect("stage times")
+        .shared_with;
+    for name in ["pod-to-service", "load-balancing", "dns", "external"] {
+        assert!(shared.iter().any(|other| other == name), "{shared:?}");
+    }
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("time by stage, summed over scenarios: setup"),
