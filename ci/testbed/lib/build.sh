@@ -68,11 +68,25 @@ build_kube_router() {
   go_build_into "$out" "$dir" github.com/cloudnativelabs/kube-router/cmd/kube-router
 }
 
+MULTUS_MODULE=gopkg.in/k8snetworkplumbingwg/multus-cni.v4
+MULTUS_PATCHES=$(cd "$(dirname "${BASH_SOURCE[0]}")/../multus/patches" && pwd)
+
+# build_multus: the thin plugin from a patched copy of the release module (the patches say why),
+# rebuilt when a patch changes.
 build_multus() {
-  local out="$BIN/multus-$MULTUS_VERSION" dir="$TESTBED_CACHE/src/multus-$MULTUS_VERSION"
-  [ -x "$out/multus" ] && return 0
-  wrapper_module "$dir" "gopkg.in/k8snetworkplumbingwg/multus-cni.v4 $MULTUS_VERSION"
-  go_build_into "$out" "$dir" gopkg.in/k8snetworkplumbingwg/multus-cni.v4/cmd/multus
+  local out="$BIN/multus-$MULTUS_VERSION" dir="$TESTBED_CACHE/src/multus-$MULTUS_VERSION" digest src p
+  digest=$(cat "$MULTUS_PATCHES"/*.patch | sha256sum | cut -d' ' -f1)
+  [ -x "$out/multus" ] && [ "$(cat "$out/patches.sha256" 2>/dev/null)" = "$digest" ] && return 0
+  command -v patch > /dev/null || { log "the Multus build needs patch(1) (Debian: patch)"; return 1; }
+  src=$(go mod download -json "$MULTUS_MODULE@$MULTUS_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])') || return 1
+  rm -rf "$dir" && mkdir -p "$dir" && cp -r "$src" "$dir/multus" && chmod -R u+w "$dir/multus" || return 1
+  for p in "$MULTUS_PATCHES"/*.patch; do
+    (cd "$dir/multus" && patch -p1 --forward --quiet < "$p") || { log "patch $(basename "$p") does not apply"; return 1; }
+  done
+  wrapper_module "$dir" "$MULTUS_MODULE $MULTUS_VERSION"
+  echo "replace $MULTUS_MODULE => ./multus" >> "$dir/go.mod"
+  cp "$dir/multus/go.sum" "$dir/go.sum"
+  go_build_into "$out" "$dir" "$MULTUS_MODULE/cmd/multus" && echo "$digest" > "$out/patches.sha256"
 }
 
 # Cilium's policy CRDs, so that CiliumNetworkPolicies pass or fail server-side validation on the
