@@ -293,9 +293,11 @@ pub(super) fn describe_termination(terminated: &ContainerStateTerminated) -> Str
 }
 
 /// Pods listed as ready endpoints. An absent `ready` means ready (EndpointSlice API docs).
-pub(super) fn ready_endpoint_pods(slices: &[EndpointSlice]) -> BTreeSet<String> {
+pub(super) fn ready_endpoint_pods<'a>(
+    slices: impl IntoIterator<Item = &'a EndpointSlice>,
+) -> BTreeSet<String> {
     slices
-        .iter()
+        .into_iter()
         .flat_map(|slice| &slice.endpoints)
         .filter(|endpoint| {
             endpoint

@@ -176,11 +176,7 @@ pub async fn wait_for_service_endpoints(
         watcher::Config::default().labels(&format!("kubernetes.io/service-name={service}"));
     let started = Instant::now();
     let decide = async |slices: Vec<Arc<EndpointSlice>>| {
-        let slices: Vec<EndpointSlice> = slices
-            .iter()
-            .map(|slice| EndpointSlice::clone(slice))
-            .collect();
-        let ready = ready_endpoint_pods(&slices);
+        let ready = ready_endpoint_pods(slices.iter().map(Arc::as_ref));
         let missing: Vec<String> = pods
             .iter()
             .filter(|pod| !ready.contains(*pod))

@@ -7,8 +7,9 @@
 //! deployed once and probe them at the same time. A scenario that changes something keeps its
 //! own pods: its policies would reach into the others' probes.
 
-use crate::scenario::model::{NamespaceSpec, Placement, Scenario, ServiceSpec, Workload};
+use crate::scenario::model::{Placement, Scenario, ServiceSpec, Workload};
 use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
 
 /// The scenarios, as indices, in groups that share a deployment: groups in the order of their
 /// first member, members in the order given.
@@ -44,26 +45,22 @@ fn can_share(scenario: &Scenario) -> bool {
 
 /// The same namespaces and workloads, in the same order, wherever they are written.
 fn same_workloads(a: &Scenario, b: &Scenario) -> bool {
-    let namespaces = |scenario: &Scenario| -> Vec<(String, NamespaceSpec)> {
-        scenario
-            .namespaces
-            .iter()
-            .map(|(alias, spec)| (alias.value.clone(), spec.clone()))
-            .collect()
-    };
-    let (a_namespaces, b_namespaces) = (namespaces(a), namespaces(b));
-    a_namespaces.len() == b_namespaces.len()
-        && a_namespaces
-            .iter()
-            .zip(&b_namespaces)
-            .all(|((a_alias, a_spec), (b_alias, b_spec))| {
-                a_alias == b_alias && a_spec.labels == b_spec.labels
-            })
+    namespace_labels(a).eq(namespace_labels(b))
         && a.workloads.len() == b.workloads.len()
         && a.workloads
             .iter()
             .zip(&b.workloads)
             .all(|(a, b)| same_workload(a, b))
+}
+
+/// Each extra namespace's alias and labels, in file order.
+fn namespace_labels(
+    scenario: &Scenario,
+) -> impl Iterator<Item = (&str, &BTreeMap<String, String>)> {
+    scenario
+        .namespaces
+        .iter()
+        .map(|(alias, spec)| (alias.value.as_str(), &spec.labels))
 }
 
 fn same_workload(a: &Workload, b: &Workload) -> bool {
