@@ -14,6 +14,7 @@ mod cluster_facts;
 mod copies;
 mod deploy;
 mod execute;
+mod phases;
 mod plan;
 mod preflight;
 mod requirements;
