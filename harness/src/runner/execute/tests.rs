@@ -32,17 +32,22 @@ impl ProbeAgent for ScriptedAgent {
         let mut asked = self.asked.lock().unwrap();
         let outcome = self.script[(*asked).min(self.script.len() - 1)].clone();
         *asked += 1;
-        requests
-            .iter()
-            .map(|request| ProbeResult {
-                id: request.id,
-                outcome: outcome.clone(),
-                elapsed_ms: 5,
-                latency_us: None,
-                started_unix_ms: None,
-            })
-            .collect()
+        answer_all(requests, &outcome)
     }
+}
+
+/// Every request answered with `outcome`, in 5 ms.
+fn answer_all(requests: &[ProbeRequest], outcome: &Outcome) -> Vec<ProbeResult> {
+    requests
+        .iter()
+        .map(|request| ProbeResult {
+            id: request.id,
+            outcome: outcome.clone(),
+            elapsed_ms: 5,
+            latency_us: None,
+            started_unix_ms: None,
+        })
+        .collect()
 }
 
 /// Answers every request a pod gets with that pod's outcome.
@@ -50,16 +55,7 @@ struct PodAnswers(HashMap<&'static str, Outcome>);
 
 impl ProbeAgent for PodAnswers {
     async fn run_batch(&self, pod: &PodRef, requests: &[ProbeRequest]) -> Vec<ProbeResult> {
-        requests
-            .iter()
-            .map(|request| ProbeResult {
-                id: request.id,
-                outcome: self.0[pod.name.as_str()].clone(),
-                elapsed_ms: 5,
-                latency_us: None,
-                started_unix_ms: None,
-            })
-            .collect()
+        answer_all(requests, &self.0[pod.name.as_str()])
     }
 }
 
@@ -392,16 +388,7 @@ impl ProbeAgent for RestartingReceiver {
             },
             _ => Outcome::Timeout,
         };
-        requests
-            .iter()
-            .map(|request| ProbeResult {
-                id: request.id,
-                outcome: outcome.clone(),
-                elapsed_ms: 5,
-                latency_us: None,
-                started_unix_ms: None,
-            })
-            .collect()
+        answer_all(requests, &outcome)
     }
 }
 
